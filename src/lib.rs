@@ -1,0 +1,6 @@
+//! offhours: schedules development servers off after hours, by tag, across an AWS Organization.
+//!
+//! The pure core (no I/O, no clock): [`schedule`] evaluates schedules, [`compile`] turns
+//! them into Auto Scaling scheduled actions, [`config`] loads and validates the YAML.
+
+pub mod schedule;

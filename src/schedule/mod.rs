@@ -1,0 +1,281 @@
+//! Schedules: weekly running windows in a zone, plus holidays, evaluated without I/O.
+//!
+//! Semantics, in the schedule's own zone:
+//! - On a holiday date the schedule is stopped from 00:00 to 24:00; other dates follow the week.
+//! - A local time that falls in a DST gap takes effect at the first instant after the gap.
+//! - A local time that occurs twice (DST overlap) takes effect at its first occurrence,
+//!   so the repeated hour keeps the state reached at the end of its first pass.
+
+pub mod expr;
+pub mod holidays;
+pub mod week;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+pub use week::WeekMask;
+
+/// Whether a resource should be running or stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Up, at its running size.
+    Running,
+    /// Down: stopped, or scaled to zero.
+    Stopped,
+}
+
+impl State {
+    fn from_bool(running: bool) -> Self {
+        if running { State::Running } else { State::Stopped }
+    }
+}
+
+/// The direction of a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Stopped -> running.
+    Start,
+    /// Running -> stopped.
+    Stop,
+}
+
+impl Action {
+    /// The state this action leads to.
+    #[must_use]
+    pub fn target(self) -> State {
+        match self {
+            Action::Start => State::Running,
+            Action::Stop => State::Stopped,
+        }
+    }
+
+    /// `start` or `stop`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which transitions offhours acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Start and stop.
+    #[default]
+    Full,
+    /// Only stop; starting is left to people.
+    StopOnly,
+    /// Only start; stopping is left to people.
+    StartOnly,
+}
+
+impl Mode {
+    /// Whether offhours performs `action` under this mode.
+    #[must_use]
+    pub fn acts_on(self, action: Action) -> bool {
+        !matches!((self, action), (Mode::StopOnly, Action::Start) | (Mode::StartOnly, Action::Stop))
+    }
+
+    /// `full`, `stop-only` or `start-only`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::StopOnly => "stop-only",
+            Mode::StartOnly => "start-only",
+        }
+    }
+}
+
+/// A change of state at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Transition {
+    /// When it takes effect.
+    pub at: DateTime<Utc>,
+    /// Start or stop.
+    pub action: Action,
+}
+
+/// A resolved schedule: a week of running minutes in a zone, and the holidays it observes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// The config name, or the inline expression itself.
+    pub name: String,
+    /// The zone everything is evaluated in.
+    pub tz: Tz,
+    /// Running minutes of the week, local wall-clock time.
+    pub week: WeekMask,
+    /// Dates (in `tz`) on which the schedule is stopped all day.
+    pub holidays: Arc<BTreeSet<NaiveDate>>,
+    /// Which transitions are acted on.
+    pub mode: Mode,
+}
+
+impl Schedule {
+    /// A schedule from an expression's windows, in its zone or else `default_tz`.
+    #[must_use]
+    pub fn from_expr(name: impl Into<String>, e: &expr::Expr, default_tz: Tz) -> Self {
+        Schedule {
+            name: name.into(),
+            tz: e.zone.unwrap_or(default_tz),
+            week: e.week(),
+            holidays: Arc::default(),
+            mode: Mode::Full,
+        }
+    }
+
+    /// Whether `date` (in the schedule's zone) is a holiday.
+    #[must_use]
+    pub fn is_holiday(&self, date: NaiveDate) -> bool {
+        self.holidays.contains(&date)
+    }
+
+    /// The state at a local wall-clock time, ignoring DST.
+    #[must_use]
+    pub fn local_state(&self, local: NaiveDateTime) -> State {
+        State::from_bool(!self.is_holiday(local.date()) && self.week.at(local))
+    }
+
+    /// The state at an instant.
+    #[must_use]
+    pub fn state_at(&self, t: DateTime<Utc>) -> State {
+        let local = t.with_timezone(&self.tz);
+        let naive = local.naive_local();
+        if let LocalResult::Ambiguous(first, second) = self.tz.from_local_datetime(&naive) {
+            if local == second && first != second {
+                // The repeated hour's second pass keeps the state reached at the end of
+                // the first pass: every transition inside it took effect the first time.
+                let mut m = floor_minute(naive);
+                while matches!(self.tz.from_local_datetime(&m), LocalResult::Ambiguous(..)) {
+                    m += Duration::minutes(1);
+                }
+                return self.local_state(m - Duration::minutes(1));
+            }
+        }
+        self.local_state(naive)
+    }
+
+    /// The transitions with `from <= at < to`, in order. Every entry changes the state.
+    #[must_use]
+    pub fn transitions(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Transition> {
+        if to <= from {
+            return Vec::new();
+        }
+        let first = from.with_timezone(&self.tz).date_naive() - chrono::Days::new(1);
+        let last = to.with_timezone(&self.tz).date_naive() + chrono::Days::new(1);
+        let changes = self.week.changes();
+
+        // Local changes in local order; instants are then non-decreasing.
+        let mut local_changes: Vec<(DateTime<Utc>, State)> = Vec::new();
+        for date in first.iter_days().take_while(|d| *d <= last) {
+            let midnight = date.and_time(NaiveTime::MIN);
+            let base = week::minute_of_week(midnight);
+            let mut candidates: Vec<u32> = vec![0];
+            candidates.extend(changes.iter().map(|&(m, _)| m).filter(|&m| m / week::DAY == base / week::DAY).map(|m| m - base));
+            candidates.dedup();
+            for minute in candidates {
+                let l = midnight + Duration::minutes(i64::from(minute));
+                let now = self.local_state(l);
+                if now != self.local_state(l - Duration::minutes(1)) {
+                    local_changes.push((resolve_local(self.tz, l), now));
+                }
+            }
+        }
+
+        let mut out = Vec::new();
+        let mut current = local_changes.first().map(|&(_, s)| opposite(s));
+        let mut i = 0;
+        while i < local_changes.len() {
+            let at = local_changes[i].0;
+            // Changes that land on the same instant (inside a DST gap) net out.
+            while i + 1 < local_changes.len() && local_changes[i + 1].0 == at {
+                i += 1;
+            }
+            let after = local_changes[i].1;
+            i += 1;
+            if Some(after) != current {
+                current = Some(after);
+                if at >= from && at < to {
+                    let action = if after == State::Running { Action::Start } else { Action::Stop };
+                    out.push(Transition { at, action });
+                }
+            }
+        }
+        out
+    }
+
+    /// The next `count` transitions at or after `from` that this schedule's mode acts on,
+    /// searching at most about two years ahead.
+    #[must_use]
+    pub fn next_transitions(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let mut start = from;
+        for _ in 0..25 {
+            let end = start + Duration::days(31);
+            out.extend(self.transitions(start, end).into_iter().filter(|t| self.mode.acts_on(t.action)));
+            if out.len() >= count {
+                break;
+            }
+            start = end;
+        }
+        out.truncate(count);
+        out
+    }
+}
+
+fn opposite(s: State) -> State {
+    match s {
+        State::Running => State::Stopped,
+        State::Stopped => State::Running,
+    }
+}
+
+fn floor_minute(t: NaiveDateTime) -> NaiveDateTime {
+    t.with_second(0).and_then(|t| t.with_nanosecond(0)).expect("0 is a valid second")
+}
+
+/// The instant a local wall-clock time takes effect in `tz`: its only occurrence, its
+/// first occurrence when it repeats, or the first instant after the gap it falls in.
+#[must_use]
+pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::None => {
+            // Walk back to the last valid minute before the gap; the gap ends one
+            // minute (of real time) after it.
+            let mut m = floor_minute(local);
+            loop {
+                m -= Duration::minutes(1);
+                if let Some(t) = tz.from_local_datetime(&m).latest() {
+                    return t.with_timezone(&Utc) + Duration::minutes(1);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a local time is skipped (`None`) or repeated (`Ambiguous`) in `tz`.
+#[must_use]
+pub fn is_dst_edge(tz: Tz, local: NaiveDateTime) -> bool {
+    !matches!(tz.from_local_datetime(&local), LocalResult::Single(_))
+}
+
+#[cfg(test)]
+mod tests;
