@@ -4,3 +4,5 @@
 //! them into Auto Scaling scheduled actions, [`config`] loads and validates the YAML.
 
 pub mod schedule;
+pub mod capacity;
+pub mod compile;

@@ -1,0 +1,382 @@
+//! Compiles a schedule and a group's running size into Auto Scaling scheduled actions (pure).
+//!
+//! The week becomes recurring actions (5-field cron `Recurrence` plus the schedule's
+//! `TimeZone`), one per (time of day, start or stop), each restricting only the
+//! day-of-week field. Inside the holiday horizon, every date on which a recurring action
+//! must not fire (a start on a holiday) or should not be trusted to AWS (a local time
+//! that is skipped or repeated by DST) is cut out of it: the action is split into
+//! segments bounded by `StartTime`/`EndTime`. Whatever state changes the recurring actions
+//! then miss (stopping at 00:00 of a holiday inside a night window, DST edge times) become
+//! one-time actions at the exact instant. Nothing relies on AWS ordering two actions that
+//! fire in the same minute: every action that fires at an instant sets the state the
+//! schedule has at that instant.
+//!
+//! Boundaries derive from dates, not from `now`: an unchanged schedule compiles to the
+//! same actions on every pass, up to [`ScheduledAction::normalized`].
+
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::capacity::Capacity;
+use crate::schedule::{Action, Schedule, expr::Days, is_dst_edge, resolve_local, week};
+
+/// AWS's hard quota of scheduled actions per Auto Scaling group.
+pub const MAX_ACTIONS_PER_GROUP: usize = 125;
+/// Every action offhours owns has a name starting with this.
+pub const NAME_PREFIX: &str = "offhours-";
+/// Default number of days ahead in which holidays and DST edges are compiled in.
+pub const DEFAULT_HORIZON_DAYS: u32 = 21;
+
+/// One scheduled action, as offhours would register it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ScheduledAction {
+    /// Deterministic, unique per group, starts with [`NAME_PREFIX`].
+    pub name: String,
+    /// Whether it starts (restores the running size) or stops (0/0/0).
+    pub action: Action,
+    /// 5-field cron, for recurring actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<String>,
+    /// IANA zone of the recurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// First firing (recurring actions also fire at it); the only one for one-time actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    /// After this, a recurring action no longer fires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
+    /// The size it sets.
+    pub capacity: Capacity,
+}
+
+impl ScheduledAction {
+    /// The action as it behaves from `now` on: a `StartTime` already past has no further
+    /// effect (and AWS refuses one on a put), so it is dropped.
+    #[must_use]
+    pub fn normalized(&self, now: DateTime<Utc>) -> Self {
+        let mut a = self.clone();
+        if a.recurrence.is_some() && a.start_time.is_some_and(|s| s <= now) {
+            a.start_time = None;
+        }
+        a
+    }
+
+    /// Whether the action can no longer fire after `now`.
+    #[must_use]
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        match (&self.recurrence, self.start_time, self.end_time) {
+            (Some(_), _, Some(end)) => end <= now,
+            (None, Some(start), _) => start <= now,
+            _ => false,
+        }
+    }
+}
+
+/// Why a schedule could not be compiled for a group.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// More actions than the group has room for.
+    #[error(
+        "schedule `{schedule}` needs {needed} scheduled actions on this group, but only {room} fit \
+         (AWS allows {MAX_ACTIONS_PER_GROUP} per group); simplify the schedule, shorten holiday_horizon_days, \
+         or remove other scheduled actions"
+    )]
+    TooManyActions {
+        /// Schedule name.
+        schedule: String,
+        /// Actions the compilation produced.
+        needed: usize,
+        /// Actions the group has room for.
+        room: usize,
+    },
+}
+
+/// What to compile: a schedule for one group at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The schedule.
+    pub schedule: &'a Schedule,
+    /// The size start actions restore.
+    pub running: Capacity,
+    /// The group's name; a hash of it makes action names unique per group.
+    pub group: &'a str,
+    /// The moment of compilation.
+    pub now: DateTime<Utc>,
+    /// Days ahead in which holidays and DST edges are compiled in.
+    pub horizon_days: u32,
+    /// How many actions fit (125 minus the group's foreign actions).
+    pub room: usize,
+}
+
+/// The short, stable hash of a group's name used in its action names.
+#[must_use]
+pub fn group_hash(group: &str) -> String {
+    let digest = Sha256::digest(group.as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether an action name belongs to offhours (for any group).
+#[must_use]
+pub fn is_owned(name: &str) -> bool {
+    name.starts_with(NAME_PREFIX)
+}
+
+/// Compiles a schedule into the scheduled actions that implement it for one group.
+pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
+    let s = req.schedule;
+    let prefix = format!("{NAME_PREFIX}{}", group_hash(req.group));
+    let today = req.now.with_timezone(&s.tz).date_naive();
+    let horizon_end_date = today + chrono::Days::new(u64::from(req.horizon_days));
+    let horizon_end = resolve_local(s.tz, horizon_end_date.and_time(NaiveTime::MIN));
+
+    let wanted: Vec<_> = s
+        .transitions(req.now, horizon_end)
+        .into_iter()
+        .filter(|t| t.at > req.now && s.mode.acts_on(t.action))
+        .collect();
+    let mut covered = HashSet::new();
+    let mut out = Vec::new();
+
+    for ((minute, action), days) in templates(s) {
+        let base = format!("{prefix}-{}-{:02}{:02}-{}", action, minute / 60, minute % 60, cron_days(days).replace(',', "."));
+        let recurrence = format!("{} {} * * {}", minute % 60, minute / 60, cron_days(days));
+        let capacity = if action == Action::Start { req.running } else { Capacity::ZERO };
+        let nominal = |date: NaiveDate| resolve_local(s.tz, date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute)));
+
+        // (date, fire instant, kept?) for each date the action matches, future fires only.
+        let mut fires: Vec<(NaiveDate, DateTime<Utc>, bool)> = Vec::new();
+        for date in today.iter_days().take(req.horizon_days as usize) {
+            if !days.contains(date.weekday()) {
+                continue;
+            }
+            let at = nominal(date);
+            if at <= req.now {
+                continue;
+            }
+            let local = date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute));
+            let kept = !is_dst_edge(s.tz, local) && s.state_at(at) == action.target();
+            if kept {
+                covered.insert((at, action));
+            }
+            fires.push((date, at, kept));
+        }
+        // Past the horizon the action runs as AWS runs it: one kept sentinel closes the list.
+        let sentinel = horizon_end_date
+            .iter_days()
+            .filter(|d| days.contains(d.weekday()))
+            .map(|d| (d, nominal(d)))
+            .find(|&(_, at)| at > req.now)
+            .expect("a weekday recurs within a week");
+        fires.push((sentinel.0, sentinel.1, true));
+
+        let mut i = 0;
+        while i < fires.len() {
+            if !fires[i].2 {
+                i += 1;
+                continue;
+            }
+            let preceded_by_cut = i > 0;
+            let first = fires[i];
+            while i < fires.len() && fires[i].2 {
+                i += 1;
+            }
+            let cut = fires.get(i).copied();
+            let mut name = base.clone();
+            if let Some((date, ..)) = cut {
+                name.push_str(&format!("-to{}", date.format("%Y%m%d")));
+            }
+            out.push(ScheduledAction {
+                name,
+                action,
+                recurrence: Some(recurrence.clone()),
+                time_zone: Some(s.tz.name().to_string()),
+                start_time: preceded_by_cut.then_some(first.1),
+                // Half a day before the first cut fire: well clear of every firing.
+                end_time: cut.map(|(_, at, _)| at - Duration::hours(12)),
+                capacity,
+            });
+        }
+    }
+
+    for t in wanted.iter().filter(|t| !covered.contains(&(t.at, t.action))) {
+        out.push(ScheduledAction {
+            name: format!("{prefix}-{}-once-{}", t.action, t.at.format("%Y%m%dT%H%MZ")),
+            action: t.action,
+            recurrence: None,
+            time_zone: None,
+            start_time: Some(t.at),
+            end_time: None,
+            capacity: if t.action == Action::Start { req.running } else { Capacity::ZERO },
+        });
+    }
+
+    if out.len() > req.room {
+        return Err(CompileError::TooManyActions { schedule: s.name.clone(), needed: out.len(), room: req.room });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The week's transitions grouped into cron templates: (minute of day, action) -> days.
+fn templates(s: &Schedule) -> BTreeMap<(u32, Action), Days> {
+    let mut out: BTreeMap<(u32, Action), Days> = BTreeMap::new();
+    for (m, running) in s.week.changes() {
+        let action = if running { Action::Start } else { Action::Stop };
+        if !s.mode.acts_on(action) {
+            continue;
+        }
+        let day = week::weekday_of(m);
+        out.entry((m % week::DAY, action)).or_default().0 |= 1 << day.num_days_from_monday();
+    }
+    out
+}
+
+/// The cron day-of-week field (0 = Sunday) for a set of days, with runs as ranges.
+#[must_use]
+pub fn cron_days(days: Days) -> String {
+    let nums: Vec<u32> = (0..7u32)
+        .filter(|&n| days.contains(Weekday::try_from(((n + 6) % 7) as u8).expect("0..7")))
+        .collect();
+    if nums.len() == 7 {
+        return "*".into();
+    }
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let mut j = i;
+        while j + 1 < nums.len() && nums[j + 1] == nums[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => nums[i].to_string(),
+            1 => format!("{},{}", nums[i], nums[j]),
+            _ => format!("{}-{}", nums[i], nums[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{Mode, expr};
+    use std::sync::Arc;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn office_hours(holidays: &[&str]) -> Schedule {
+        let e = expr::parse("Mon-Fri 08:00-20:00 Asia/Seoul").unwrap();
+        let mut s = Schedule::from_expr("office-hours", &e, chrono_tz::UTC);
+        s.holidays = Arc::new(holidays.iter().map(|d| d.parse().unwrap()).collect());
+        s
+    }
+
+    fn req<'a>(s: &'a Schedule, now: &str) -> Request<'a> {
+        Request {
+            schedule: s,
+            running: Capacity { min: 1, max: 4, desired: 2 },
+            group: "web",
+            now: utc(now),
+            horizon_days: DEFAULT_HORIZON_DAYS,
+            room: MAX_ACTIONS_PER_GROUP,
+        }
+    }
+
+    #[test]
+    fn cron_day_fields_use_ranges_and_sunday_zero() {
+        assert_eq!(cron_days(Days::range(Weekday::Mon, Weekday::Fri)), "1-5");
+        assert_eq!(cron_days(Days::range(Weekday::Sat, Weekday::Sun)), "0,6");
+        assert_eq!(cron_days(Days::range(Weekday::Fri, Weekday::Mon)), "0,1,5,6");
+        assert_eq!(cron_days(Days::range(Weekday::Mon, Weekday::Sun)), "*");
+        assert_eq!(cron_days(Days::range(Weekday::Wed, Weekday::Wed)), "3");
+    }
+
+    #[test]
+    fn a_plain_week_compiles_to_two_recurring_actions() {
+        let s = office_hours(&[]);
+        let a = compile(req(&s, "2026-11-02T00:00:00Z")).unwrap();
+        let h = group_hash("web");
+        assert_eq!(a.len(), 2, "{a:#?}");
+        assert_eq!(a[0].name, format!("offhours-{h}-start-0800-1-5"));
+        assert_eq!(a[0].recurrence.as_deref(), Some("0 8 * * 1-5"));
+        assert_eq!(a[0].time_zone.as_deref(), Some("Asia/Seoul"));
+        assert_eq!(a[0].capacity, Capacity { min: 1, max: 4, desired: 2 });
+        assert_eq!((a[0].start_time, a[0].end_time), (None, None));
+        assert_eq!(a[1].name, format!("offhours-{h}-stop-2000-1-5"));
+        assert_eq!(a[1].capacity, Capacity::ZERO);
+    }
+
+    #[test]
+    fn a_holiday_splits_the_start_action_around_it() {
+        let s = office_hours(&["2026-12-25"]);
+        let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
+        let starts: Vec<_> = a.iter().filter(|a| a.action == Action::Start).collect();
+        assert_eq!(starts.len(), 2, "{a:#?}");
+        // Thursday's 08:00 KST start fires; Friday's does not; Monday's resumes.
+        assert_eq!(starts[1].end_time, Some(utc("2026-12-24T11:00:00Z")));
+        assert!(starts[1].name.ends_with("-to20261225"), "{}", starts[1].name);
+        assert_eq!(starts[0].start_time, Some(utc("2026-12-27T23:00:00Z")));
+        assert_eq!(starts[0].end_time, None);
+        assert!(a.iter().all(|a| a.recurrence.is_some()), "no one-time action needed: {a:#?}");
+    }
+
+    #[test]
+    fn a_night_window_into_a_holiday_gets_a_one_time_stop_at_midnight() {
+        let e = expr::parse("Mon-Fri 22:00-06:00 Asia/Seoul").unwrap();
+        let mut s = Schedule::from_expr("night", &e, chrono_tz::UTC);
+        s.holidays = Arc::new(["2026-12-25".parse().unwrap()].into());
+        let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
+        let once: Vec<_> = a.iter().filter(|a| a.recurrence.is_none()).collect();
+        assert_eq!(once.len(), 2, "{a:#?}");
+        // Stop at 12-25 00:00 KST; Friday's 22:00 start is cut, so the run that would
+        // have continued into Saturday 00:00 resumes with a one-time start then.
+        assert_eq!((once[0].action, once[0].start_time), (Action::Start, Some(utc("2026-12-25T15:00:00Z"))));
+        assert_eq!((once[1].action, once[1].start_time), (Action::Stop, Some(utc("2026-12-24T15:00:00Z"))));
+    }
+
+    #[test]
+    fn compiling_twice_on_the_same_day_gives_the_same_actions() {
+        let s = office_hours(&["2026-12-25", "2027-01-01"]);
+        let early = utc("2026-12-21T00:30:00Z");
+        let late = utc("2026-12-21T14:00:00Z");
+        let a: Vec<_> = compile(req(&s, "2026-12-21T00:30:00Z")).unwrap().iter().map(|a| a.normalized(late)).collect();
+        let b = compile(Request { now: late, ..req(&s, "2026-12-21T00:30:00Z") }).unwrap();
+        assert_eq!(a.iter().filter(|x| !x.is_expired(late)).cloned().collect::<Vec<_>>(), b);
+        assert!(b.iter().all(|x| x.start_time.is_none_or(|t| t > late) && x.start_time.is_none_or(|t| t > early)));
+    }
+
+    #[test]
+    fn stop_only_and_start_only_emit_one_direction() {
+        let mut s = office_hours(&["2026-12-25"]);
+        s.mode = Mode::StopOnly;
+        assert!(compile(req(&s, "2026-12-20T00:00:00Z")).unwrap().iter().all(|a| a.action == Action::Stop));
+        s.mode = Mode::StartOnly;
+        let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
+        assert!(!a.is_empty() && a.iter().all(|a| a.action == Action::Start));
+    }
+
+    #[test]
+    fn too_many_actions_is_a_clear_error() {
+        let s = office_hours(&[]);
+        let err = compile(Request { room: 1, ..req(&s, "2026-11-02T00:00:00Z") }).unwrap_err();
+        assert!(err.to_string().contains("needs 2 scheduled actions"), "{err}");
+    }
+
+    #[test]
+    fn names_are_unique_per_group_and_owned() {
+        let s = office_hours(&["2026-12-25"]);
+        let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
+        let b = compile(Request { group: "api", ..req(&s, "2026-12-20T00:00:00Z") }).unwrap();
+        let names: HashSet<_> = a.iter().chain(&b).map(|x| x.name.clone()).collect();
+        assert_eq!(names.len(), a.len() + b.len());
+        assert!(names.iter().all(|n| is_owned(n) && n.len() <= 255));
+    }
+}
