@@ -148,19 +148,19 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
         let capacity = if action == Action::Start { req.running } else { Capacity::ZERO };
         let nominal = |date: NaiveDate| resolve_local(s.tz, date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute)));
 
-        // (date, fire instant, kept?) for each date the action matches, future fires only.
+        // (date, fire instant, kept?) for each date the action matches. The week before
+        // today is included so that a segment that began after a recent cut keeps the
+        // same StartTime until that time has passed: boundaries come from dates, not `now`.
         let mut fires: Vec<(NaiveDate, DateTime<Utc>, bool)> = Vec::new();
-        for date in today.iter_days().take(req.horizon_days as usize) {
+        let lookback = today - chrono::Days::new(8);
+        for date in lookback.iter_days().take_while(|d| *d < horizon_end_date) {
             if !days.contains(date.weekday()) {
                 continue;
             }
             let at = nominal(date);
-            if at <= req.now {
-                continue;
-            }
             let local = date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute));
             let kept = !is_dst_edge(s.tz, local) && s.state_at(at) == action.target();
-            if kept {
+            if kept && at > req.now {
                 covered.insert((at, action));
             }
             fires.push((date, at, kept));
@@ -182,8 +182,13 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
             }
             let preceded_by_cut = i > 0;
             let first = fires[i];
+            let mut last = first;
             while i < fires.len() && fires[i].2 {
+                last = fires[i];
                 i += 1;
+            }
+            if last.1 <= req.now {
+                continue; // every firing of this segment is past
             }
             let cut = fires.get(i).copied();
             let mut name = base.clone();
@@ -195,7 +200,7 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
                 action,
                 recurrence: Some(recurrence.clone()),
                 time_zone: Some(s.tz.name().to_string()),
-                start_time: preceded_by_cut.then_some(first.1),
+                start_time: Some(first.1).filter(|&t| preceded_by_cut && t > req.now),
                 // Half a day before the first cut fire: well clear of every firing.
                 end_time: cut.map(|(_, at, _)| at - Duration::hours(12)),
                 capacity,

@@ -6,3 +6,4 @@
 pub mod schedule;
 pub mod capacity;
 pub mod compile;
+pub mod config;

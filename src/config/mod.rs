@@ -1,0 +1,541 @@
+//! The config: read with serde_yaml, checked against its JSON Schema, validated into [`Config`].
+//!
+//! Every problem is reported at once, each with file, line, column and field path.
+
+mod position;
+pub mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use crate::schedule::{Schedule, expr, holidays};
+use position::{Index, Pos, escape};
+pub use raw::RawConfig;
+
+/// The name of the built-in schedule that means "never scheduled".
+pub const ALWAYS_ON: &str = "always-on";
+/// Where the config is looked for when neither `--config` nor `OFFHOURS_CONFIG` is set.
+pub const DEFAULT_PATH: &str = "config/offhours.yaml";
+
+/// One problem in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// Line and column, when the problem has a place in the file.
+    pub pos: Option<(usize, usize)>,
+    /// Field path, e.g. `schedules.office-hours.running[0]`.
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((l, c)) = self.pos {
+            write!(f, ":{l}:{c}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in a config, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// What a tag value means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved<'a> {
+    /// `always-on`: compliant, never scheduled.
+    AlwaysOn,
+    /// A named schedule from the config.
+    Named(&'a Schedule),
+    /// An inline expression (only when `allow_inline` is on).
+    Inline(Schedule),
+}
+
+/// Why a tag value does not name a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    /// Neither a configured name nor `always-on`, and inline expressions are off.
+    #[error("unknown schedule `{value}`; expected one of: {known} (inline expressions are not allowed by this config)")]
+    Unknown {
+        /// The tag value.
+        value: String,
+        /// The names that are allowed.
+        known: String,
+    },
+    /// Not a configured name, and not a valid inline expression either.
+    #[error("`{value}` is not a configured schedule and not a valid inline expression: {error}")]
+    Invalid {
+        /// The tag value.
+        value: String,
+        /// Why the expression did not parse.
+        error: expr::ParseError,
+    },
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The opt-in tag key.
+    pub tag_key: String,
+    /// Zone for schedules that name none.
+    pub timezone: Tz,
+    /// Whether tag values may be inline expressions.
+    pub allow_inline: bool,
+    /// Days ahead in which holidays are compiled into scheduled actions.
+    pub holiday_horizon_days: u32,
+    calendars: BTreeMap<String, Arc<BTreeSet<NaiveDate>>>,
+    schedules: BTreeMap<String, Schedule>,
+    /// The file as written, for keys later modules read.
+    pub raw: RawConfig,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                pos: None,
+                path: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        let mut v = Validator { file: path.to_path_buf(), index: Index::build(text), errors: Vec::new() };
+        let value: Value = match serde_yaml::from_str::<Option<Value>>(text) {
+            Ok(v) => v.unwrap_or(Value::Object(Default::default())),
+            Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+        };
+        v.check_schema(&value);
+        if !v.errors.is_empty() {
+            return Err(v.finish());
+        }
+        let raw: RawConfig = match serde_yaml::from_str::<Option<RawConfig>>(text) {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+        };
+        let cfg = v.build(raw);
+        if v.errors.is_empty() { Ok(cfg) } else { Err(v.finish()) }
+    }
+
+    /// The schedule named `name`, if configured.
+    #[must_use]
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.get(name)
+    }
+
+    /// Every configured schedule, by name.
+    pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
+        self.schedules.values()
+    }
+
+    /// The names a tag value may take: every schedule plus `always-on`.
+    #[must_use]
+    pub fn allowed_values(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.schedules.keys().cloned().collect();
+        v.push(ALWAYS_ON.into());
+        v.sort();
+        v
+    }
+
+    /// The dates of a holiday calendar.
+    #[must_use]
+    pub fn calendar(&self, name: &str) -> Option<&BTreeSet<NaiveDate>> {
+        self.calendars.get(name).map(|c| c.as_ref())
+    }
+
+    /// What a tag value means under this config.
+    pub fn resolve_tag(&self, value: &str) -> Result<Resolved<'_>, TagError> {
+        let value = value.trim();
+        if value == ALWAYS_ON {
+            return Ok(Resolved::AlwaysOn);
+        }
+        if let Some(s) = self.schedules.get(value) {
+            return Ok(Resolved::Named(s));
+        }
+        if !self.allow_inline {
+            return Err(TagError::Unknown { value: value.into(), known: self.allowed_values().join(", ") });
+        }
+        self.inline(value).map(Resolved::Inline)
+    }
+
+    /// A schedule from a name or an inline expression, whatever `allow_inline` says
+    /// (for operators at the CLI).
+    pub fn lookup(&self, spec: &str) -> Result<Resolved<'_>, TagError> {
+        match self.resolve_tag(spec) {
+            Err(TagError::Unknown { .. }) => self.inline(spec.trim()).map(Resolved::Inline),
+            other => other,
+        }
+    }
+
+    fn inline(&self, value: &str) -> Result<Schedule, TagError> {
+        expr::parse(value)
+            .map(|e| Schedule::from_expr(value, &e, self.timezone))
+            .map_err(|error| TagError::Invalid { value: value.into(), error })
+    }
+}
+
+/// The JSON Schema of the config file, for editors.
+#[must_use]
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).expect("a schema serialises")
+}
+
+/// The same schema with every subschema inlined, so error paths point straight into it.
+fn inline_schema() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true);
+    serde_json::to_value(settings.into_generator().into_root_schema_for::<RawConfig>()).expect("a schema serialises")
+}
+
+struct Validator {
+    file: PathBuf,
+    index: Index,
+    errors: Vec<ConfigError>,
+}
+
+/// `/schedules/a~1b/running/0` -> `schedules.a/b.running[0]`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Follows a JSON pointer into `v`.
+fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() { Some(v) } else { v.pointer(pointer) }
+}
+
+fn describe_schema(s: &Value) -> String {
+    if let Some(c) = s.get("const") {
+        return c.to_string();
+    }
+    if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
+        if alts.iter().all(|a| a.get("const").is_some()) {
+            return format!("one of {}", alts.iter().map(describe_schema).collect::<Vec<_>>().join(", "));
+        }
+        return alts.iter().map(describe_schema).collect::<Vec<_>>().join(" or ");
+    }
+    if let Some(e) = s.get("enum").and_then(Value::as_array) {
+        return format!("one of {}", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let types: Vec<String> = match s.get("type") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str().map(String::from)).collect(),
+        _ => vec![],
+    };
+    let words: Vec<&str> = types
+        .iter()
+        .filter(|t| *t != "null")
+        .map(|t| match t.as_str() {
+            "string" => "a string",
+            "integer" => "an integer",
+            "number" => "a number",
+            "boolean" => "a boolean (true or false)",
+            "array" if s.pointer("/items/type") == Some(&Value::String("string".into())) => "a list of strings",
+            "array" => "a list",
+            "object" => "a mapping",
+            _ => "a value",
+        })
+        .collect();
+    if words.is_empty() { "a valid value".into() } else { words.join(" or ") }
+}
+
+impl Validator {
+    fn push(&mut self, pointer: &str, pos: Pos, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            pos: Some((pos.line, pos.column)),
+            path: dotted(pointer),
+            message: message.into(),
+        });
+    }
+
+    fn at_key(&mut self, pointer: &str, message: impl Into<String>) {
+        let pos = self.index.key_or_value(pointer);
+        self.push(pointer, pos, message);
+    }
+
+    fn at_value(&mut self, pointer: &str, message: impl Into<String>) {
+        let pos = self.index.value(pointer);
+        self.push(pointer, pos, message);
+    }
+
+    fn serde_error(&self, e: &serde_yaml::Error) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            pos: e.location().map(|l| (l.line(), l.column())),
+            path: String::new(),
+            message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+        }
+    }
+
+    fn finish(mut self) -> ConfigErrors {
+        self.errors.sort_by(|a, b| a.pos.cmp(&b.pos).then(a.message.cmp(&b.message)));
+        self.errors.dedup();
+        ConfigErrors(self.errors)
+    }
+
+    fn check_schema(&mut self, value: &Value) {
+        use jsonschema::error::ValidationErrorKind as K;
+        let schema = inline_schema();
+        let validator = jsonschema::validator_for(&schema).expect("the generated schema is valid");
+        for err in validator.iter_errors(value) {
+            let pointer = err.instance_path().as_str().to_string();
+            let schema_path = err.schema_path().as_str().to_string();
+            let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+            let instance = err.instance();
+            match err.kind() {
+                K::AdditionalProperties { unexpected } => {
+                    let known: Vec<String> = at(&schema, parent)
+                        .and_then(|s| s.get("properties"))
+                        .and_then(Value::as_object)
+                        .map(|p| p.keys().cloned().collect())
+                        .unwrap_or_default();
+                    for key in unexpected {
+                        let p = format!("{pointer}/{}", escape(key));
+                        let hint = if known.is_empty() { String::new() } else { format!("; expected one of: {}", known.join(", ")) };
+                        self.at_key(&p, format!("unknown field `{key}`{hint}"));
+                    }
+                }
+                K::Required { property } => {
+                    self.at_key(&pointer, format!("missing field {property}"));
+                }
+                K::Type { .. } | K::AnyOf { .. } | K::OneOfNotValid { .. } | K::Enum { .. } => {
+                    let expected = at(&schema, parent).map(describe_schema).unwrap_or_else(|| "a valid value".into());
+                    let found = match instance.as_ref() {
+                        Value::String(s) => format!("`{s}`"),
+                        other => json_type(other).to_string(),
+                    };
+                    self.at_value(&pointer, format!("expected {expected}, found {found}"));
+                }
+                _ => {
+                    let found = instance.to_string();
+                    self.at_value(&pointer, format!("{err} (found {found})").replace(&format!("{found} "), ""));
+                }
+            }
+        }
+    }
+
+    fn build(&mut self, raw: RawConfig) -> Config {
+        let timezone = self.zone("/timezone", &raw.timezone).unwrap_or(chrono_tz::UTC);
+        self.check_tag_key(&raw.tag_key);
+
+        let mut calendars = BTreeMap::new();
+        for (name, cal) in &raw.holidays {
+            let base = format!("/holidays/{}", escape(name));
+            let mut dates = BTreeSet::new();
+            for (i, d) in cal.dates.iter().enumerate() {
+                match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                    Ok(date) => {
+                        dates.insert(date);
+                    }
+                    Err(e) => self.at_value(&format!("{base}/dates/{i}"), format!("`{d}` is not a date YYYY-MM-DD ({e})")),
+                }
+            }
+            if let Some(ics) = &cal.ics {
+                let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
+                let p = format!("{base}/ics");
+                match std::fs::read_to_string(&file) {
+                    Err(e) => self.at_value(&p, format!("cannot read holiday file {}: {e}", file.display())),
+                    Ok(text) => match holidays::parse_ics(&text) {
+                        Ok(d) => dates.extend(d),
+                        Err(errs) => {
+                            for e in errs {
+                                self.at_value(&p, format!("{}:{}: {}", file.display(), e.line, e.message));
+                            }
+                        }
+                    },
+                }
+            }
+            calendars.insert(name.clone(), Arc::new(dates));
+        }
+
+        let mut schedules = BTreeMap::new();
+        for (name, rs) in &raw.schedules {
+            let base = format!("/schedules/{}", escape(name));
+            if let Some(s) = self.schedule(&base, name, rs, timezone, &calendars) {
+                schedules.insert(name.clone(), s);
+            }
+        }
+
+        Config {
+            path: self.file.clone(),
+            tag_key: raw.tag_key.clone(),
+            timezone,
+            allow_inline: raw.allow_inline,
+            holiday_horizon_days: raw.holiday_horizon_days,
+            calendars,
+            schedules,
+            raw,
+        }
+    }
+
+    fn zone(&mut self, pointer: &str, name: &str) -> Option<Tz> {
+        match name.parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.at_value(pointer, format!("unknown time zone `{name}`; expected an IANA name such as Asia/Seoul, or UTC"));
+                None
+            }
+        }
+    }
+
+    fn check_tag_key(&mut self, key: &str) {
+        if key.trim() != key || key.is_empty() {
+            self.at_value("/tag_key", "tag key must be non-empty with no surrounding spaces");
+        } else if key.to_ascii_lowercase().starts_with("aws:") {
+            self.at_value("/tag_key", "tag keys starting with `aws:` are reserved by AWS");
+        } else if let Some(c) = key.chars().find(|&c| !expr::is_tag_char(c)) {
+            self.at_value("/tag_key", format!("character `{c}` is not allowed in a tag key on every AWS service; use letters, digits, space and + - = . _ : / @"));
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        base: &str,
+        name: &str,
+        rs: &raw::RawSchedule,
+        default_tz: Tz,
+        calendars: &BTreeMap<String, Arc<BTreeSet<NaiveDate>>>,
+    ) -> Option<Schedule> {
+        let mut ok = true;
+        if name == ALWAYS_ON {
+            self.at_key(base, "`always-on` is built in and cannot be redefined");
+            ok = false;
+        } else if name.is_empty() || name.chars().count() > expr::MAX_LEN || !name.chars().all(expr::is_tag_char) {
+            self.at_key(base, "a schedule name must be a valid tag value: 1-256 letters, digits, spaces or + - = . _ : / @");
+            ok = false;
+        }
+        let tz = match &rs.timezone {
+            Some(z) => self.zone(&format!("{base}/timezone"), z),
+            None => Some(default_tz),
+        };
+        let (field, windows, stopped) = match (&rs.running, &rs.stopped) {
+            (Some(w), None) => ("running", w, false),
+            (None, Some(w)) => ("stopped", w, true),
+            (Some(_), Some(_)) => {
+                self.at_key(&format!("{base}/stopped"), "give either `running` or `stopped` windows, not both");
+                return None;
+            }
+            (None, None) => {
+                self.at_key(base, "a schedule needs `running` or `stopped` windows");
+                return None;
+            }
+        };
+        if windows.is_empty() {
+            self.at_value(&format!("{base}/{field}"), format!("`{field}` needs at least one window such as `Mon-Fri 08:00-20:00`"));
+            ok = false;
+        }
+        let mut week = crate::schedule::WeekMask::stopped();
+        for (i, w) in windows.iter().enumerate() {
+            let p = format!("{base}/{field}/{i}");
+            match expr::parse(w) {
+                Ok(e) => {
+                    if let (Some(z), Some(tz)) = (e.zone, tz) {
+                        if z != tz {
+                            self.at_value(&p, format!("window names zone {z}, but the schedule is in {tz}; set `timezone` on the schedule instead"));
+                            ok = false;
+                        }
+                    }
+                    for win in &e.windows {
+                        win.mark(&mut week);
+                    }
+                }
+                Err(e) => {
+                    let node = self.index.node(&p).unwrap_or_default();
+                    let pos = node.value.map_or(self.index.value(&p), |v| Pos {
+                        line: v.line,
+                        column: v.column + usize::from(node.quoted) + e.column - 1,
+                    });
+                    self.push(&p, pos, format!("invalid window `{w}`: {e}"));
+                    ok = false;
+                }
+            }
+        }
+        let mut dates = BTreeSet::new();
+        if let Some(h) = &rs.holidays {
+            let many = matches!(h, raw::OneOrMany::Many(_));
+            for (i, cal) in h.names().into_iter().enumerate() {
+                match calendars.get(cal) {
+                    Some(c) => dates.extend(c.iter().copied()),
+                    None => {
+                        let p = if many { format!("{base}/holidays/{i}") } else { format!("{base}/holidays") };
+                        let known: Vec<&str> = calendars.keys().map(String::as_str).collect();
+                        let known = if known.is_empty() { "none are defined under `holidays`".to_string() } else { format!("defined: {}", known.join(", ")) };
+                        self.at_value(&p, format!("unknown holiday calendar `{cal}`; {known}"));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        let tz = tz?;
+        if !ok {
+            return None;
+        }
+        Some(Schedule {
+            name: name.to_string(),
+            tz,
+            week: if stopped { week.inverted() } else { week },
+            holidays: Arc::new(dates),
+            mode: rs.mode,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

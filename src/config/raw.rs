@@ -1,0 +1,115 @@
+//! The config file's shape, as written: serde types that also generate the JSON Schema.
+//!
+//! Values here are unvalidated; [`super::Config`] is what the rest of offhours sees.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::Mode;
+
+/// The offhours config file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "offhours config")]
+pub struct RawConfig {
+    /// The tag key teams put on instances and Auto Scaling groups to opt in.
+    #[serde(default = "default_tag_key")]
+    #[schemars(length(min = 1, max = 128))]
+    pub tag_key: String,
+    /// IANA time zone for schedules that name none.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Whether a tag value may carry an inline expression such as `Mon-Fri 09:00-18:00 Asia/Seoul`.
+    #[serde(default)]
+    pub allow_inline: bool,
+    /// Days ahead in which holidays are compiled into Auto Scaling scheduled actions.
+    #[serde(default = "default_horizon")]
+    #[schemars(range(min = 1, max = 366))]
+    pub holiday_horizon_days: u32,
+    /// Holiday calendars, by name; schedules refer to them.
+    #[serde(default)]
+    pub holidays: BTreeMap<String, RawCalendar>,
+    /// Named schedules; a tag value names one of them (or `always-on`).
+    #[serde(default)]
+    pub schedules: BTreeMap<String, RawSchedule>,
+}
+
+/// A holiday calendar: dates listed here, from an iCalendar file, or both.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    /// Dates as YYYY-MM-DD, in the zone of the schedule that uses the calendar.
+    #[serde(default)]
+    pub dates: Vec<String>,
+    /// An iCalendar file of all-day events, relative to this config file.
+    #[serde(default)]
+    pub ics: Option<String>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One named schedule. Give either `running` or `stopped` windows.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Windows in which resources run, e.g. `Mon-Fri 08:00-20:00`; stopped otherwise.
+    #[serde(default)]
+    pub running: Option<Vec<String>>,
+    /// Windows in which resources are stopped, e.g. `Fri 20:00-Mon 08:00`; running otherwise.
+    #[serde(default)]
+    pub stopped: Option<Vec<String>>,
+    /// IANA time zone; the top-level `timezone` when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Holiday calendar name(s): stopped all day on those dates.
+    #[serde(default)]
+    pub holidays: Option<OneOrMany>,
+    /// `full` (default), `stop-only` or `start-only`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A single name or a list of names.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One name.
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The names, in order.
+    #[must_use]
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
+}
+
+fn default_tag_key() -> String {
+    "Schedule".into()
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_horizon() -> u32 {
+    crate::compile::DEFAULT_HORIZON_DAYS
+}

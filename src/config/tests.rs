@@ -1,0 +1,173 @@
+use super::*;
+use crate::schedule::{Mode, State};
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, Path::new("test.yaml"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text).unwrap_err().0.iter().map(ToString::to_string).collect()
+}
+
+const GOOD: &str = "\
+tag_key: Schedule
+timezone: Asia/Seoul
+allow_inline: false
+holidays:
+  kr:
+    dates: [2026-12-25, 2027-01-01]
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    holidays: kr
+  weekend-off:
+    stopped: [\"Fri 20:00-Mon 08:00\"]
+  nightly-stop:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    mode: stop-only
+";
+
+#[test]
+fn the_issue_example_loads() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.tag_key, "Schedule");
+    assert_eq!(c.timezone, chrono_tz::Asia::Seoul);
+    assert_eq!(c.holiday_horizon_days, 21);
+    let oh = c.schedule("office-hours").unwrap();
+    assert_eq!(oh.holidays.len(), 2);
+    assert_eq!(oh.tz, chrono_tz::Asia::Seoul);
+    assert_eq!(c.schedule("nightly-stop").unwrap().mode, Mode::StopOnly);
+    let wo = c.schedule("weekend-off").unwrap();
+    // Saturday noon KST is stopped, Wednesday noon running.
+    let sat = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00+09:00").unwrap().to_utc();
+    let wed = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00+09:00").unwrap().to_utc();
+    assert_eq!(wo.state_at(sat), State::Stopped);
+    assert_eq!(wo.state_at(wed), State::Running);
+    assert_eq!(c.allowed_values(), vec!["always-on", "nightly-stop", "office-hours", "weekend-off"]);
+}
+
+#[test]
+fn an_empty_file_is_all_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!((c.tag_key.as_str(), c.timezone, c.allow_inline), ("Schedule", chrono_tz::UTC, false));
+}
+
+#[test]
+fn unknown_key_on_line_7_is_reported_on_line_7_with_the_expected_fields() {
+    let text = GOOD.replace("    dates: [2026-12-25, 2027-01-01]\n", "    dates: [2026-12-25, 2027-01-01]\n    datse: []\n");
+    // The new key is line 7.
+    assert_eq!(text.lines().nth(6), Some("    datse: []"));
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("test.yaml:7:5: holidays.kr.datse: unknown field `datse`; expected one of: dates, description, ics"), "{}", e[0]);
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = "\
+tag_key: Schedule
+timezon: Asia/Seoul
+holiday_horizon_days: lots
+schedules:
+  a:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    mode: sometimes
+  b:
+    runing: []
+";
+    let e = errors(text);
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].starts_with("test.yaml:2:1: timezon: unknown field `timezon`"), "{}", e[0]);
+    assert!(e[1].starts_with("test.yaml:3:23: holiday_horizon_days: expected an integer, found `lots`"), "{}", e[1]);
+    assert!(e[2].starts_with("test.yaml:7:11: schedules.a.mode: expected one of \"full\", \"stop-only\", \"start-only\", found `sometimes`"), "{}", e[2]);
+    assert!(e[3].starts_with("test.yaml:9:5: schedules.b.runing: unknown field `runing`"), "{}", e[3]);
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_positions() {
+    let text = "\
+timezone: Mars/Olympus
+holidays:
+  kr:
+    dates: [2026-13-01]
+    ics: missing.ics
+schedules:
+  always-on:
+    running: [\"Mon 08:00-09:00\"]
+  a:
+    running: [\"Mon-Fri 08:00-25:00\"]
+    holidays: [kr, us]
+  b:
+    running: [\"Mon 08:00-09:00\"]
+    stopped: [\"Tue 08:00-09:00\"]
+  c:
+    timezone: Asia/Seoul
+  d:
+    running: [\"Mon 08:00-09:00 Europe/Paris\"]
+    timezone: Asia/Seoul
+";
+    let e = errors(text);
+    let want = [
+        "test.yaml:1:11: timezone: unknown time zone `Mars/Olympus`",
+        "test.yaml:4:13: holidays.kr.dates[0]: `2026-13-01` is not a date",
+        "test.yaml:5:10: holidays.kr.ics: cannot read holiday file missing.ics",
+        "test.yaml:7:3: schedules.always-on: `always-on` is built in",
+        "test.yaml:10:24: schedules.a.running[0]: invalid window `Mon-Fri 08:00-25:00`: at column 9, `08:00-25:00`: hour 25",
+        "test.yaml:11:20: schedules.a.holidays[1]: unknown holiday calendar `us`; defined: kr",
+        "test.yaml:14:5: schedules.b.stopped: give either `running` or `stopped`",
+        "test.yaml:15:3: schedules.c: a schedule needs `running` or `stopped` windows",
+        "test.yaml:18:15: schedules.d.running[0]: window names zone Europe/Paris",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got  {got}\nwant {want}");
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_carry_their_position() {
+    let e = errors("schedules:\n  a:\n    running: [\"Mon 08:00-09:00\"\n  b: {}\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("test.yaml:"), "{}", e[0]);
+    let e = errors("tag_key: a\ntag_key: b\n");
+    assert!(e[0].contains("duplicate"), "{}", e[0]);
+}
+
+#[test]
+fn holidays_come_from_an_ics_file_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kr.ics"), "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n").unwrap();
+    std::fs::write(dir.path().join("bad.ics"), "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026\nEND:VEVENT\nEND:VCALENDAR\n").unwrap();
+    let cfg = dir.path().join("offhours.yaml");
+    std::fs::write(&cfg, "holidays:\n  kr:\n    ics: kr.ics\n").unwrap();
+    let c = Config::load(&cfg).unwrap();
+    assert_eq!(c.calendar("kr").unwrap().len(), 1);
+    std::fs::write(&cfg, "holidays:\n  kr:\n    ics: bad.ics\n").unwrap();
+    let e = Config::load(&cfg).unwrap_err().to_string();
+    assert!(e.contains(":3:10: holidays.kr.ics:") && e.contains("bad.ics:3: DTSTART: expected a date"), "{e}");
+}
+
+#[test]
+fn tag_values_resolve_to_names_always_on_or_inline_expressions() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.resolve_tag("always-on"), Ok(Resolved::AlwaysOn));
+    assert!(matches!(c.resolve_tag("office-hours"), Ok(Resolved::Named(s)) if s.name == "office-hours"));
+    let e = c.resolve_tag("Mon-Fri 09:00-18:00").unwrap_err();
+    assert!(e.to_string().contains("inline expressions are not allowed"), "{e}");
+    assert!(matches!(c.lookup("Mon-Fri 09:00-18:00"), Ok(Resolved::Inline(s)) if s.tz == chrono_tz::Asia::Seoul));
+
+    let inline = parse(&GOOD.replace("allow_inline: false", "allow_inline: true")).unwrap();
+    assert!(matches!(inline.resolve_tag("Mon-Fri 09:00-18:00 UTC"), Ok(Resolved::Inline(s)) if s.tz == chrono_tz::UTC));
+    let e = inline.resolve_tag("office-hour").unwrap_err();
+    assert!(e.to_string().contains("not a configured schedule and not a valid inline expression"), "{e}");
+}
+
+#[test]
+fn the_schema_describes_every_top_level_key() {
+    let s = schema();
+    let props = s["properties"].as_object().unwrap();
+    for k in ["tag_key", "timezone", "allow_inline", "holiday_horizon_days", "holidays", "schedules"] {
+        assert!(props.contains_key(k), "{k}");
+    }
+    assert_eq!(s["additionalProperties"], Value::Bool(false));
+}
