@@ -20,7 +20,11 @@ pub struct Capacity {
 
 impl Capacity {
     /// 0/0/0: scaled down.
-    pub const ZERO: Capacity = Capacity { min: 0, max: 0, desired: 0 };
+    pub const ZERO: Capacity = Capacity {
+        min: 0,
+        max: 0,
+        desired: 0,
+    };
 
     /// A capacity, checked for `0 <= min <= desired <= max`.
     pub fn new(min: i32, max: i32, desired: i32) -> Result<Self, CapacityError> {
@@ -87,14 +91,28 @@ mod tests {
     #[test]
     fn capacity_round_trips_through_its_tag_form() {
         let c: Capacity = "min=1 max=4 desired=2".parse().unwrap();
-        assert_eq!(c, Capacity { min: 1, max: 4, desired: 2 });
+        assert_eq!(
+            c,
+            Capacity {
+                min: 1,
+                max: 4,
+                desired: 2
+            }
+        );
         assert_eq!(c.to_string().parse::<Capacity>().unwrap(), c);
         assert_eq!("desired=2,min=1,max=4".parse::<Capacity>().unwrap(), c);
     }
 
     #[test]
     fn inconsistent_or_partial_capacities_are_refused() {
-        for bad in ["min=3 max=2 desired=2", "min=1 max=4", "min=1 max=4 desired=x", "min=-1 max=1 desired=0", "min=1 max=4 desired=2 min=1", "size=3"] {
+        for bad in [
+            "min=3 max=2 desired=2",
+            "min=1 max=4",
+            "min=1 max=4 desired=x",
+            "min=-1 max=1 desired=0",
+            "min=1 max=4 desired=2 min=1",
+            "size=3",
+        ] {
             assert!(bad.parse::<Capacity>().is_err(), "{bad}");
         }
     }

@@ -143,10 +143,25 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
     let mut out = Vec::new();
 
     for ((minute, action), days) in templates(s) {
-        let base = format!("{prefix}-{}-{:02}{:02}-{}", action, minute / 60, minute % 60, cron_days(days).replace(',', "."));
+        let base = format!(
+            "{prefix}-{}-{:02}{:02}-{}",
+            action,
+            minute / 60,
+            minute % 60,
+            cron_days(days).replace(',', ".")
+        );
         let recurrence = format!("{} {} * * {}", minute % 60, minute / 60, cron_days(days));
-        let capacity = if action == Action::Start { req.running } else { Capacity::ZERO };
-        let nominal = |date: NaiveDate| resolve_local(s.tz, date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute)));
+        let capacity = if action == Action::Start {
+            req.running
+        } else {
+            Capacity::ZERO
+        };
+        let nominal = |date: NaiveDate| {
+            resolve_local(
+                s.tz,
+                date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute)),
+            )
+        };
 
         // (date, fire instant, kept?) for each date the action matches. The week before
         // today is included so that a segment that began after a recent cut keeps the
@@ -216,12 +231,20 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
             time_zone: None,
             start_time: Some(t.at),
             end_time: None,
-            capacity: if t.action == Action::Start { req.running } else { Capacity::ZERO },
+            capacity: if t.action == Action::Start {
+                req.running
+            } else {
+                Capacity::ZERO
+            },
         });
     }
 
     if out.len() > req.room {
-        return Err(CompileError::TooManyActions { schedule: s.name.clone(), needed: out.len(), room: req.room });
+        return Err(CompileError::TooManyActions {
+            schedule: s.name.clone(),
+            needed: out.len(),
+            room: req.room,
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -287,7 +310,11 @@ mod tests {
     fn req<'a>(s: &'a Schedule, now: &str) -> Request<'a> {
         Request {
             schedule: s,
-            running: Capacity { min: 1, max: 4, desired: 2 },
+            running: Capacity {
+                min: 1,
+                max: 4,
+                desired: 2,
+            },
             group: "web",
             now: utc(now),
             horizon_days: DEFAULT_HORIZON_DAYS,
@@ -313,7 +340,14 @@ mod tests {
         assert_eq!(a[0].name, format!("offhours-{h}-start-0800-1-5"));
         assert_eq!(a[0].recurrence.as_deref(), Some("0 8 * * 1-5"));
         assert_eq!(a[0].time_zone.as_deref(), Some("Asia/Seoul"));
-        assert_eq!(a[0].capacity, Capacity { min: 1, max: 4, desired: 2 });
+        assert_eq!(
+            a[0].capacity,
+            Capacity {
+                min: 1,
+                max: 4,
+                desired: 2
+            }
+        );
         assert_eq!((a[0].start_time, a[0].end_time), (None, None));
         assert_eq!(a[1].name, format!("offhours-{h}-stop-2000-1-5"));
         assert_eq!(a[1].capacity, Capacity::ZERO);
@@ -330,7 +364,10 @@ mod tests {
         assert!(starts[1].name.ends_with("-to20261225"), "{}", starts[1].name);
         assert_eq!(starts[0].start_time, Some(utc("2026-12-27T23:00:00Z")));
         assert_eq!(starts[0].end_time, None);
-        assert!(a.iter().all(|a| a.recurrence.is_some()), "no one-time action needed: {a:#?}");
+        assert!(
+            a.iter().all(|a| a.recurrence.is_some()),
+            "no one-time action needed: {a:#?}"
+        );
     }
 
     #[test]
@@ -343,8 +380,14 @@ mod tests {
         assert_eq!(once.len(), 2, "{a:#?}");
         // Stop at 12-25 00:00 KST; Friday's 22:00 start is cut, so the run that would
         // have continued into Saturday 00:00 resumes with a one-time start then.
-        assert_eq!((once[0].action, once[0].start_time), (Action::Start, Some(utc("2026-12-25T15:00:00Z"))));
-        assert_eq!((once[1].action, once[1].start_time), (Action::Stop, Some(utc("2026-12-24T15:00:00Z"))));
+        assert_eq!(
+            (once[0].action, once[0].start_time),
+            (Action::Start, Some(utc("2026-12-25T15:00:00Z")))
+        );
+        assert_eq!(
+            (once[1].action, once[1].start_time),
+            (Action::Stop, Some(utc("2026-12-24T15:00:00Z")))
+        );
     }
 
     #[test]
@@ -352,17 +395,33 @@ mod tests {
         let s = office_hours(&["2026-12-25", "2027-01-01"]);
         let early = utc("2026-12-21T00:30:00Z");
         let late = utc("2026-12-21T14:00:00Z");
-        let a: Vec<_> = compile(req(&s, "2026-12-21T00:30:00Z")).unwrap().iter().map(|a| a.normalized(late)).collect();
-        let b = compile(Request { now: late, ..req(&s, "2026-12-21T00:30:00Z") }).unwrap();
+        let a: Vec<_> = compile(req(&s, "2026-12-21T00:30:00Z"))
+            .unwrap()
+            .iter()
+            .map(|a| a.normalized(late))
+            .collect();
+        let b = compile(Request {
+            now: late,
+            ..req(&s, "2026-12-21T00:30:00Z")
+        })
+        .unwrap();
         assert_eq!(a.iter().filter(|x| !x.is_expired(late)).cloned().collect::<Vec<_>>(), b);
-        assert!(b.iter().all(|x| x.start_time.is_none_or(|t| t > late) && x.start_time.is_none_or(|t| t > early)));
+        assert!(
+            b.iter()
+                .all(|x| x.start_time.is_none_or(|t| t > late) && x.start_time.is_none_or(|t| t > early))
+        );
     }
 
     #[test]
     fn stop_only_and_start_only_emit_one_direction() {
         let mut s = office_hours(&["2026-12-25"]);
         s.mode = Mode::StopOnly;
-        assert!(compile(req(&s, "2026-12-20T00:00:00Z")).unwrap().iter().all(|a| a.action == Action::Stop));
+        assert!(
+            compile(req(&s, "2026-12-20T00:00:00Z"))
+                .unwrap()
+                .iter()
+                .all(|a| a.action == Action::Stop)
+        );
         s.mode = Mode::StartOnly;
         let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
         assert!(!a.is_empty() && a.iter().all(|a| a.action == Action::Start));
@@ -371,7 +430,11 @@ mod tests {
     #[test]
     fn too_many_actions_is_a_clear_error() {
         let s = office_hours(&[]);
-        let err = compile(Request { room: 1, ..req(&s, "2026-11-02T00:00:00Z") }).unwrap_err();
+        let err = compile(Request {
+            room: 1,
+            ..req(&s, "2026-11-02T00:00:00Z")
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("needs 2 scheduled actions"), "{err}");
     }
 
@@ -379,7 +442,11 @@ mod tests {
     fn names_are_unique_per_group_and_owned() {
         let s = office_hours(&["2026-12-25"]);
         let a = compile(req(&s, "2026-12-20T00:00:00Z")).unwrap();
-        let b = compile(Request { group: "api", ..req(&s, "2026-12-20T00:00:00Z") }).unwrap();
+        let b = compile(Request {
+            group: "api",
+            ..req(&s, "2026-12-20T00:00:00Z")
+        })
+        .unwrap();
         let names: HashSet<_> = a.iter().chain(&b).map(|x| x.name.clone()).collect();
         assert_eq!(names.len(), a.len() + b.len());
         assert!(names.iter().all(|n| is_owned(n) && n.len() <= 255));

@@ -3,7 +3,8 @@
 //! The pure core (no I/O, no clock): [`schedule`] evaluates schedules, [`compile`] turns
 //! them into Auto Scaling scheduled actions, [`config`] loads and validates the YAML.
 
-pub mod schedule;
 pub mod capacity;
 pub mod compile;
 pub mod config;
+pub mod explain;
+pub mod schedule;

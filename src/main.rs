@@ -1,1 +1,174 @@
-fn main(){}
+//! The `offhours` command line: parses arguments, sets up logging, wires the library.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use offhours::capacity::Capacity;
+use offhours::config::{self, Config, ConfigErrors, Resolved};
+use offhours::schedule::parse_instant;
+
+/// Schedules development servers off after hours, by tag, across an AWS Organization.
+#[derive(Parser, Debug)]
+#[command(name = "offhours", version, about, long_about = None)]
+struct Cli {
+    /// The config file.
+    #[arg(long, global = true, env = "OFFHOURS_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Act as if it were this moment (RFC 3339); every time-dependent command honours it.
+    #[arg(long, global = true, value_parser = parse_instant)]
+    now: Option<DateTime<Utc>>,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check the config; exit 0 if valid, 2 listing every error.
+    Validate,
+    /// Show a schedule's next transitions and the Auto Scaling actions it compiles to.
+    Explain(ExplainArgs),
+    /// Config utilities.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the config file, for editor completion.
+    Schema,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// A schedule name from the config, `always-on`, or an inline expression
+    /// such as "Mon-Fri 09:00-18:00 Europe/London".
+    schedule: String,
+    /// Start from this moment (RFC 3339); defaults to --now, or the current time.
+    #[arg(long, value_parser = parse_instant)]
+    from: Option<DateTime<Utc>>,
+    /// How many transitions to list.
+    #[arg(long, default_value_t = 6)]
+    count: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// The running size used for the sample scheduled actions.
+    #[arg(long, default_value = "min=1 max=2 desired=1")]
+    size: Capacity,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Exit codes: 0 ok, 1 runtime failure, 2 invalid input.
+enum Failure {
+    Invalid(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<ConfigErrors> for Failure {
+    fn from(e: ConfigErrors) -> Self {
+        let n = e.0.len();
+        Failure::Invalid(format!("{e}\n{n} error{} in the config", if n == 1 { "" } else { "s" }))
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "offhours=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let now = cli.now.unwrap_or_else(Utc::now);
+    match cli.command {
+        Command::Validate => {
+            let cfg = Config::load(&cli.config)?;
+            println!(
+                "{}: ok ({} schedules, {} holiday calendars, tag key `{}`)",
+                cli.config.display(),
+                cfg.schedules().count(),
+                cfg.raw.holidays.len(),
+                cfg.tag_key
+            );
+            Ok(())
+        }
+        Command::Explain(args) => explain(&cli.config, now, args),
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => {
+            let schema = serde_json::to_string_pretty(&config::schema()).context("rendering the schema")?;
+            println!("{schema}");
+            Ok(())
+        }
+    }
+}
+
+fn explain(path: &std::path::Path, now: DateTime<Utc>, args: ExplainArgs) -> Result<(), Failure> {
+    let cfg = Config::load(path)?;
+    let schedule = match cfg.lookup(&args.schedule) {
+        Ok(Resolved::Named(s)) => s.clone(),
+        Ok(Resolved::Inline(s)) => *s,
+        Ok(Resolved::AlwaysOn) => {
+            println!("always-on: never scheduled; resources tagged with it run all the time.");
+            return Ok(());
+        }
+        Err(e) => return Err(Failure::Invalid(format!("error: {e}"))),
+    };
+    let from = args.from.unwrap_or(now);
+    let x = offhours::explain::explain(&schedule, from, args.count, args.size, cfg.holiday_horizon_days)
+        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let text = match args.output {
+        Output::Json => serde_json::to_string_pretty(&x).context("rendering JSON")? + "\n",
+        Output::Text => x.to_text(&schedule),
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    Ok(())
+}

@@ -22,19 +22,31 @@ use offhours::compile::{self, Request, ScheduledAction};
 use offhours::config::Config;
 use offhours::schedule::{Action, Mode, Schedule, State, expr};
 
-const RUNNING: Capacity = Capacity { min: 1, max: 3, desired: 2 };
+const RUNNING: Capacity = Capacity {
+    min: 1,
+    max: 3,
+    desired: 2,
+};
 
 /// Converts a 5-field Unix cron (day of week 0-6, Sunday 0) to the `cron` crate's form.
 fn to_cron_crate(unix: &str) -> cron::Schedule {
     let f: Vec<&str> = unix.split(' ').collect();
     assert_eq!(f.len(), 5, "5-field cron: {unix}");
-    assert!(f[2] == "*" || f[4] == "*", "cron restricts both day-of-month and day-of-week: {unix}");
+    assert!(
+        f[2] == "*" || f[4] == "*",
+        "cron restricts both day-of-month and day-of-week: {unix}"
+    );
     const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
     let dow = if f[4] == "*" {
         "*".to_string()
     } else {
         f[4].split(',')
-            .map(|part| part.split('-').map(|n| NAMES[n.parse::<usize>().unwrap()]).collect::<Vec<_>>().join("-"))
+            .map(|part| {
+                part.split('-')
+                    .map(|n| NAMES[n.parse::<usize>().unwrap()])
+                    .collect::<Vec<_>>()
+                    .join("-")
+            })
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -136,7 +148,11 @@ fn walk(s: &Schedule, from: &str, to: &str, horizon_days: u32) -> usize {
     let (from, to) = (utc(from), utc(to));
     let fired = firings(s, from, to, horizon_days);
     let mut next = fired.iter().peekable();
-    let mut capacity = if s.state_at(from) == State::Running { RUNNING } else { Capacity::ZERO };
+    let mut capacity = if s.state_at(from) == State::Running {
+        RUNNING
+    } else {
+        Capacity::ZERO
+    };
     let mut changes = 0;
     let mut t = from;
     while t < to {
@@ -144,7 +160,11 @@ fn walk(s: &Schedule, from: &str, to: &str, horizon_days: u32) -> usize {
             changes += usize::from(*c != capacity);
             capacity = *c;
         }
-        let got = if capacity == RUNNING { State::Running } else { State::Stopped };
+        let got = if capacity == RUNNING {
+            State::Running
+        } else {
+            State::Stopped
+        };
         assert_eq!(got, s.state_at(t), "{} at {t} ({})", s.name, t.with_timezone(&s.tz));
         t += Duration::minutes(1);
     }
@@ -155,7 +175,10 @@ fn check_shape(actions: &[ScheduledAction], now: DateTime<Utc>) {
     assert!(actions.len() <= compile::MAX_ACTIONS_PER_GROUP);
     for a in actions {
         assert!(compile::is_owned(&a.name), "{}", a.name);
-        assert!(a.start_time.is_none_or(|s| s > now), "StartTime in the past: {a:?} at {now}");
+        assert!(
+            a.start_time.is_none_or(|s| s > now),
+            "StartTime in the past: {a:?} at {now}"
+        );
         if let Some(r) = &a.recurrence {
             to_cron_crate(r);
         }
@@ -181,16 +204,27 @@ fn check_only_the_edge_moved(
         if old.contains(a) {
             continue;
         }
-        let cut_date = a.name.rsplit_once("-to").and_then(|(_, d)| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+        let cut_date = a
+            .name
+            .rsplit_once("-to")
+            .and_then(|(_, d)| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
         let at_edge = a.start_time.is_some_and(|t| t >= old_edge - Duration::days(1))
             || cut_date.is_some_and(|d| d >= old_edge_date - chrono::Days::new(1))
             || (a.recurrence.is_some() && a.end_time.is_none() && before.iter().any(|b| b.name == a.name));
-        assert!(at_edge, "{}: action changed away from the horizon edge ({old_edge}) between {then} and {now}: {a:#?}\nbefore: {before:#?}", s.name);
+        assert!(
+            at_edge,
+            "{}: action changed away from the horizon edge ({old_edge}) between {then} and {now}: {a:#?}\nbefore: {before:#?}",
+            s.name
+        );
     }
 }
 
 fn shipped() -> Config {
-    Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/offhours.yaml"))).unwrap()
+    Config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/offhours.yaml"
+    )))
+    .unwrap()
 }
 
 fn inline(text: &str, holidays: &[&str]) -> Schedule {
@@ -204,7 +238,10 @@ fn inline(text: &str, holidays: &[&str]) -> Schedule {
 fn shipped_office_hours_over_2026_with_korean_holidays() {
     let cfg = shipped();
     let s = cfg.schedule("office-hours").unwrap();
-    assert!(s.holidays.len() >= 15, "the shipped calendar lists Korea's public holidays");
+    assert!(
+        s.holidays.len() >= 15,
+        "the shipped calendar lists Korea's public holidays"
+    );
     let n = walk(s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
     assert!(n > 400, "{n} changes");
 }
@@ -220,13 +257,19 @@ fn shipped_weekend_off_stopped_windows_over_2026() {
 fn new_york_night_window_across_both_dst_changes_and_holidays() {
     // 2026-03-08: 02:00-03:00 is skipped (the 02:30 stop moves to 03:00);
     // 2026-11-01: 01:00-02:00 repeats (the 01:30 start takes its first occurrence).
-    let s = inline("Mon-Sun 01:30-02:30 Fri 22:00-06:00 America/New_York", &["2026-07-03", "2026-11-26", "2026-12-25"]);
+    let s = inline(
+        "Mon-Sun 01:30-02:30 Fri 22:00-06:00 America/New_York",
+        &["2026-07-03", "2026-11-26", "2026-12-25"],
+    );
     walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
 }
 
 #[test]
 fn london_windows_on_its_dst_edges_and_a_gap_that_swallows_a_window() {
-    let s = inline("Sun 00:30-01:30 Mon-Fri 07:00-19:00 Sat 01:15-01:45 Europe/London", &["2026-04-03", "2026-12-25", "2026-12-28"]);
+    let s = inline(
+        "Sun 00:30-01:30 Mon-Fri 07:00-19:00 Sat 01:15-01:45 Europe/London",
+        &["2026-04-03", "2026-12-25", "2026-12-28"],
+    );
     walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
     let s = inline("Sun 02:15-02:45 Mon-Fri 09:00-17:00 America/New_York", &["2026-05-25"]);
     walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 14);
@@ -234,21 +277,41 @@ fn london_windows_on_its_dst_edges_and_a_gap_that_swallows_a_window() {
 
 #[test]
 fn sydney_leap_year_with_a_leap_day_holiday() {
-    let s = inline("Mon-Fri 22:00-02:30 Sat 09:00-12:00 Australia/Sydney", &["2028-02-29", "2028-04-14", "2028-10-02"]);
+    let s = inline(
+        "Mon-Fri 22:00-02:30 Sat 09:00-12:00 Australia/Sydney",
+        &["2028-02-29", "2028-04-14", "2028-10-02"],
+    );
     walk(&s, "2028-01-01T00:00:00Z", "2029-01-01T00:00:00Z", 21);
 }
 
 #[test]
 fn stop_only_and_start_only_fire_exactly_their_own_transitions() {
     let cfg = shipped();
-    let stop_only = cfg.schedules().find(|s| s.mode == Mode::StopOnly).expect("the shipped config has a stop-only schedule");
+    let stop_only = cfg
+        .schedules()
+        .find(|s| s.mode == Mode::StopOnly)
+        .expect("the shipped config has a stop-only schedule");
     let mut start_only = cfg.schedule("office-hours").unwrap().clone();
     start_only.mode = Mode::StartOnly;
-    for (s, action, size) in [(stop_only, Action::Stop, Capacity::ZERO), (&start_only, Action::Start, RUNNING)] {
+    for (s, action, size) in [
+        (stop_only, Action::Stop, Capacity::ZERO),
+        (&start_only, Action::Start, RUNNING),
+    ] {
         let (from, to) = (utc("2026-09-01T00:00:00Z"), utc("2026-11-01T00:00:00Z"));
         let fired = firings(s, from, to, 21);
-        assert!(fired.iter().all(|(t, c)| *c == size && s.state_at(*t) == action.target()), "{}: {fired:?}", s.name);
-        let wanted: Vec<_> = s.transitions(from, to).into_iter().filter(|t| t.action == action).map(|t| t.at).collect();
+        assert!(
+            fired
+                .iter()
+                .all(|(t, c)| *c == size && s.state_at(*t) == action.target()),
+            "{}: {fired:?}",
+            s.name
+        );
+        let wanted: Vec<_> = s
+            .transitions(from, to)
+            .into_iter()
+            .filter(|t| t.action == action)
+            .map(|t| t.at)
+            .collect();
         assert!(wanted.len() > 30);
         let at: HashSet<_> = fired.iter().map(|(t, _)| *t).collect();
         for w in wanted {

@@ -75,7 +75,7 @@ pub enum Resolved<'a> {
     /// A named schedule from the config.
     Named(&'a Schedule),
     /// An inline expression (only when `allow_inline` is on).
-    Inline(Schedule),
+    Inline(Box<Schedule>),
 }
 
 /// Why a tag value does not name a schedule.
@@ -134,18 +134,34 @@ impl Config {
 
     /// Validates config text; `path` names it in errors and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-        let mut v = Validator { file: path.to_path_buf(), index: Index::build(text), errors: Vec::new() };
+        let mut v = Validator {
+            file: path.to_path_buf(),
+            index: Index::build(text),
+            errors: Vec::new(),
+        };
         let value: Value = match serde_yaml::from_str::<Option<Value>>(text) {
             Ok(v) => v.unwrap_or(Value::Object(Default::default())),
             Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
         };
-        v.check_schema(&value);
-        if !v.errors.is_empty() {
-            return Err(v.finish());
-        }
-        let raw: RawConfig = match serde_yaml::from_str::<Option<RawConfig>>(text) {
-            Ok(r) => r.unwrap_or_default(),
-            Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+        let broken = v.check_schema(&value);
+        let raw: RawConfig = if broken.is_empty() {
+            match serde_yaml::from_str::<Option<RawConfig>>(text) {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+            }
+        } else {
+            // Go on checking everything the structural errors did not touch, so that
+            // one run reports every problem.
+            let mut pruned = value;
+            for p in &broken {
+                if !prune(&mut pruned, p) {
+                    return Err(v.finish());
+                }
+            }
+            match serde_json::from_value(pruned) {
+                Ok(r) => r,
+                Err(_) => return Err(v.finish()),
+            }
         };
         let cfg = v.build(raw);
         if v.errors.is_empty() { Ok(cfg) } else { Err(v.finish()) }
@@ -187,16 +203,19 @@ impl Config {
             return Ok(Resolved::Named(s));
         }
         if !self.allow_inline {
-            return Err(TagError::Unknown { value: value.into(), known: self.allowed_values().join(", ") });
+            return Err(TagError::Unknown {
+                value: value.into(),
+                known: self.allowed_values().join(", "),
+            });
         }
-        self.inline(value).map(Resolved::Inline)
+        self.inline(value).map(|s| Resolved::Inline(Box::new(s)))
     }
 
     /// A schedule from a name or an inline expression, whatever `allow_inline` says
     /// (for operators at the CLI).
     pub fn lookup(&self, spec: &str) -> Result<Resolved<'_>, TagError> {
         match self.resolve_tag(spec) {
-            Err(TagError::Unknown { .. }) => self.inline(spec.trim()).map(Resolved::Inline),
+            Err(TagError::Unknown { .. }) => self.inline(spec.trim()).map(|s| Resolved::Inline(Box::new(s))),
             other => other,
         }
     }
@@ -204,7 +223,10 @@ impl Config {
     fn inline(&self, value: &str) -> Result<Schedule, TagError> {
         expr::parse(value)
             .map(|e| Schedule::from_expr(value, &e, self.timezone))
-            .map_err(|error| TagError::Invalid { value: value.into(), error })
+            .map_err(|error| TagError::Invalid {
+                value: value.into(),
+                error,
+            })
     }
 }
 
@@ -255,9 +277,44 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// Removes what a broken node spoils: a whole schedule, a calendar's contents (kept as
+/// an empty calendar so references to it stay valid), or a top-level key (its default
+/// then applies). Returns false if nothing sensible is left to check.
+fn prune(v: &mut Value, pointer: &str) -> bool {
+    let segs: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some(root) = v.as_object_mut() else { return false };
+    match segs.as_slice() {
+        [] => false,
+        [top, name, ..] if top == "schedules" => {
+            if let Some(m) = root.get_mut(top).and_then(Value::as_object_mut) {
+                m.remove(name);
+            }
+            true
+        }
+        [top, name, ..] if top == "holidays" => {
+            if let Some(m) = root.get_mut(top).and_then(Value::as_object_mut) {
+                m.insert(name.clone(), Value::Object(Default::default()));
+            }
+            true
+        }
+        [top, ..] => {
+            root.remove(top);
+            true
+        }
+    }
+}
+
 /// Follows a JSON pointer into `v`.
 fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
-    if pointer.is_empty() { Some(v) } else { v.pointer(pointer) }
+    if pointer.is_empty() {
+        Some(v)
+    } else {
+        v.pointer(pointer)
+    }
 }
 
 fn describe_schema(s: &Value) -> String {
@@ -266,12 +323,18 @@ fn describe_schema(s: &Value) -> String {
     }
     if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
         if alts.iter().all(|a| a.get("const").is_some()) {
-            return format!("one of {}", alts.iter().map(describe_schema).collect::<Vec<_>>().join(", "));
+            return format!(
+                "one of {}",
+                alts.iter().map(describe_schema).collect::<Vec<_>>().join(", ")
+            );
         }
         return alts.iter().map(describe_schema).collect::<Vec<_>>().join(" or ");
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        return format!("one of {}", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "));
+        return format!(
+            "one of {}",
+            e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let types: Vec<String> = match s.get("type") {
         Some(Value::String(t)) => vec![t.clone()],
@@ -292,7 +355,11 @@ fn describe_schema(s: &Value) -> String {
             _ => "a value",
         })
         .collect();
-    if words.is_empty() { "a valid value".into() } else { words.join(" or ") }
+    if words.is_empty() {
+        "a valid value".into()
+    } else {
+        words.join(" or ")
+    }
 }
 
 impl Validator {
@@ -325,12 +392,15 @@ impl Validator {
     }
 
     fn finish(mut self) -> ConfigErrors {
-        self.errors.sort_by(|a, b| a.pos.cmp(&b.pos).then(a.message.cmp(&b.message)));
+        self.errors
+            .sort_by(|a, b| a.pos.cmp(&b.pos).then(a.message.cmp(&b.message)));
         self.errors.dedup();
         ConfigErrors(self.errors)
     }
 
-    fn check_schema(&mut self, value: &Value) {
+    /// Checks `value` against the schema; returns the pointers of the broken nodes.
+    fn check_schema(&mut self, value: &Value) -> Vec<String> {
+        let mut broken = Vec::new();
         use jsonschema::error::ValidationErrorKind as K;
         let schema = inline_schema();
         let validator = jsonschema::validator_for(&schema).expect("the generated schema is valid");
@@ -339,6 +409,9 @@ impl Validator {
             let schema_path = err.schema_path().as_str().to_string();
             let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
             let instance = err.instance();
+            if !matches!(err.kind(), K::AdditionalProperties { .. }) {
+                broken.push(pointer.clone());
+            }
             match err.kind() {
                 K::AdditionalProperties { unexpected } => {
                     let known: Vec<String> = at(&schema, parent)
@@ -348,7 +421,12 @@ impl Validator {
                         .unwrap_or_default();
                     for key in unexpected {
                         let p = format!("{pointer}/{}", escape(key));
-                        let hint = if known.is_empty() { String::new() } else { format!("; expected one of: {}", known.join(", ")) };
+                        broken.push(p.clone());
+                        let hint = if known.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; expected one of: {}", known.join(", "))
+                        };
                         self.at_key(&p, format!("unknown field `{key}`{hint}"));
                     }
                 }
@@ -356,7 +434,9 @@ impl Validator {
                     self.at_key(&pointer, format!("missing field {property}"));
                 }
                 K::Type { .. } | K::AnyOf { .. } | K::OneOfNotValid { .. } | K::Enum { .. } => {
-                    let expected = at(&schema, parent).map(describe_schema).unwrap_or_else(|| "a valid value".into());
+                    let expected = at(&schema, parent)
+                        .map(describe_schema)
+                        .unwrap_or_else(|| "a valid value".into());
                     let found = match instance.as_ref() {
                         Value::String(s) => format!("`{s}`"),
                         other => json_type(other).to_string(),
@@ -365,10 +445,14 @@ impl Validator {
                 }
                 _ => {
                     let found = instance.to_string();
-                    self.at_value(&pointer, format!("{err} (found {found})").replace(&format!("{found} "), ""));
+                    self.at_value(
+                        &pointer,
+                        format!("{err} (found {found})").replace(&format!("{found} "), ""),
+                    );
                 }
             }
         }
+        broken
     }
 
     fn build(&mut self, raw: RawConfig) -> Config {
@@ -384,7 +468,10 @@ impl Validator {
                     Ok(date) => {
                         dates.insert(date);
                     }
-                    Err(e) => self.at_value(&format!("{base}/dates/{i}"), format!("`{d}` is not a date YYYY-MM-DD ({e})")),
+                    Err(e) => self.at_value(
+                        &format!("{base}/dates/{i}"),
+                        format!("`{d}` is not a date YYYY-MM-DD ({e})"),
+                    ),
                 }
             }
             if let Some(ics) = &cal.ics {
@@ -429,7 +516,10 @@ impl Validator {
         match name.parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
-                self.at_value(pointer, format!("unknown time zone `{name}`; expected an IANA name such as Asia/Seoul, or UTC"));
+                self.at_value(
+                    pointer,
+                    format!("unknown time zone `{name}`; expected an IANA name such as Asia/Seoul, or UTC"),
+                );
                 None
             }
         }
@@ -458,7 +548,10 @@ impl Validator {
             self.at_key(base, "`always-on` is built in and cannot be redefined");
             ok = false;
         } else if name.is_empty() || name.chars().count() > expr::MAX_LEN || !name.chars().all(expr::is_tag_char) {
-            self.at_key(base, "a schedule name must be a valid tag value: 1-256 letters, digits, spaces or + - = . _ : / @");
+            self.at_key(
+                base,
+                "a schedule name must be a valid tag value: 1-256 letters, digits, spaces or + - = . _ : / @",
+            );
             ok = false;
         }
         let tz = match &rs.timezone {
@@ -469,7 +562,10 @@ impl Validator {
             (Some(w), None) => ("running", w, false),
             (None, Some(w)) => ("stopped", w, true),
             (Some(_), Some(_)) => {
-                self.at_key(&format!("{base}/stopped"), "give either `running` or `stopped` windows, not both");
+                self.at_key(
+                    &format!("{base}/stopped"),
+                    "give either `running` or `stopped` windows, not both",
+                );
                 return None;
             }
             (None, None) => {
@@ -478,7 +574,10 @@ impl Validator {
             }
         };
         if windows.is_empty() {
-            self.at_value(&format!("{base}/{field}"), format!("`{field}` needs at least one window such as `Mon-Fri 08:00-20:00`"));
+            self.at_value(
+                &format!("{base}/{field}"),
+                format!("`{field}` needs at least one window such as `Mon-Fri 08:00-20:00`"),
+            );
             ok = false;
         }
         let mut week = crate::schedule::WeekMask::stopped();
@@ -486,11 +585,11 @@ impl Validator {
             let p = format!("{base}/{field}/{i}");
             match expr::parse(w) {
                 Ok(e) => {
-                    if let (Some(z), Some(tz)) = (e.zone, tz) {
-                        if z != tz {
-                            self.at_value(&p, format!("window names zone {z}, but the schedule is in {tz}; set `timezone` on the schedule instead"));
-                            ok = false;
-                        }
+                    if let (Some(z), Some(tz)) = (e.zone, tz)
+                        && z != tz
+                    {
+                        self.at_value(&p, format!("window names zone {z}, but the schedule is in {tz}; set `timezone` on the schedule instead"));
+                        ok = false;
                     }
                     for win in &e.windows {
                         win.mark(&mut week);
@@ -514,9 +613,17 @@ impl Validator {
                 match calendars.get(cal) {
                     Some(c) => dates.extend(c.iter().copied()),
                     None => {
-                        let p = if many { format!("{base}/holidays/{i}") } else { format!("{base}/holidays") };
+                        let p = if many {
+                            format!("{base}/holidays/{i}")
+                        } else {
+                            format!("{base}/holidays")
+                        };
                         let known: Vec<&str> = calendars.keys().map(String::as_str).collect();
-                        let known = if known.is_empty() { "none are defined under `holidays`".to_string() } else { format!("defined: {}", known.join(", ")) };
+                        let known = if known.is_empty() {
+                            "none are defined under `holidays`".to_string()
+                        } else {
+                            format!("defined: {}", known.join(", "))
+                        };
                         self.at_value(&p, format!("unknown holiday calendar `{cal}`; {known}"));
                         ok = false;
                     }

@@ -97,7 +97,10 @@ struct Builder {
 
 fn pos(m: Marker) -> Pos {
     // yaml-rust2 lines are 1-based and columns 0-based.
-    Pos { line: m.line(), column: m.col() + 1 }
+    Pos {
+        line: m.line(),
+        column: m.col() + 1,
+    }
 }
 
 impl Builder {
@@ -181,12 +184,18 @@ mod tests {
         let ix = Index::build(text);
         assert_eq!(ix.key_or_value("/tag_key"), Pos { line: 1, column: 1 });
         assert_eq!(ix.value("/tag_key"), Pos { line: 1, column: 10 });
-        assert_eq!(ix.key_or_value("/schedules/office-hours/mode"), Pos { line: 5, column: 5 });
+        assert_eq!(
+            ix.key_or_value("/schedules/office-hours/mode"),
+            Pos { line: 5, column: 5 }
+        );
         let run = ix.node("/schedules/office-hours/running/0").unwrap();
         assert_eq!(run.value, Some(Pos { line: 4, column: 15 }));
         assert!(run.quoted);
         assert_eq!(ix.value("/schedules/a~1b/1"), Pos { line: 8, column: 7 });
         // An unknown pointer falls back to its nearest ancestor.
-        assert_eq!(ix.key_or_value("/schedules/office-hours/nope"), Pos { line: 3, column: 3 });
+        assert_eq!(
+            ix.key_or_value("/schedules/office-hours/nope"),
+            Pos { line: 3, column: 3 }
+        );
     }
 }

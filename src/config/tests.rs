@@ -39,27 +39,46 @@ fn the_issue_example_loads() {
     assert_eq!(c.schedule("nightly-stop").unwrap().mode, Mode::StopOnly);
     let wo = c.schedule("weekend-off").unwrap();
     // Saturday noon KST is stopped, Wednesday noon running.
-    let sat = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00+09:00").unwrap().to_utc();
-    let wed = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00+09:00").unwrap().to_utc();
+    let sat = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00+09:00")
+        .unwrap()
+        .to_utc();
+    let wed = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00+09:00")
+        .unwrap()
+        .to_utc();
     assert_eq!(wo.state_at(sat), State::Stopped);
     assert_eq!(wo.state_at(wed), State::Running);
-    assert_eq!(c.allowed_values(), vec!["always-on", "nightly-stop", "office-hours", "weekend-off"]);
+    assert_eq!(
+        c.allowed_values(),
+        vec!["always-on", "nightly-stop", "office-hours", "weekend-off"]
+    );
 }
 
 #[test]
 fn an_empty_file_is_all_defaults() {
     let c = parse("").unwrap();
-    assert_eq!((c.tag_key.as_str(), c.timezone, c.allow_inline), ("Schedule", chrono_tz::UTC, false));
+    assert_eq!(
+        (c.tag_key.as_str(), c.timezone, c.allow_inline),
+        ("Schedule", chrono_tz::UTC, false)
+    );
 }
 
 #[test]
 fn unknown_key_on_line_7_is_reported_on_line_7_with_the_expected_fields() {
-    let text = GOOD.replace("    dates: [2026-12-25, 2027-01-01]\n", "    dates: [2026-12-25, 2027-01-01]\n    datse: []\n");
+    let text = GOOD.replace(
+        "    dates: [2026-12-25, 2027-01-01]\n",
+        "    dates: [2026-12-25, 2027-01-01]\n    datse: []\n",
+    );
     // The new key is line 7.
     assert_eq!(text.lines().nth(6), Some("    datse: []"));
     let e = errors(&text);
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("test.yaml:7:5: holidays.kr.datse: unknown field `datse`; expected one of: dates, description, ics"), "{}", e[0]);
+    assert!(
+        e[0].starts_with(
+            "test.yaml:7:5: holidays.kr.datse: unknown field `datse`; expected one of: dates, description, ics"
+        ),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
@@ -74,13 +93,33 @@ schedules:
     mode: sometimes
   b:
     runing: []
+  c:
+    running: [\"Mon 9-10\"]
 ";
     let e = errors(text);
-    assert_eq!(e.len(), 4, "{e:#?}");
-    assert!(e[0].starts_with("test.yaml:2:1: timezon: unknown field `timezon`"), "{}", e[0]);
-    assert!(e[1].starts_with("test.yaml:3:23: holiday_horizon_days: expected an integer, found `lots`"), "{}", e[1]);
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert!(
+        e[0].starts_with("test.yaml:2:1: timezon: unknown field `timezon`"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with("test.yaml:3:23: holiday_horizon_days: expected an integer, found `lots`"),
+        "{}",
+        e[1]
+    );
     assert!(e[2].starts_with("test.yaml:7:11: schedules.a.mode: expected one of \"full\", \"stop-only\", \"start-only\", found `sometimes`"), "{}", e[2]);
-    assert!(e[3].starts_with("test.yaml:9:5: schedules.b.runing: unknown field `runing`"), "{}", e[3]);
+    assert!(
+        e[3].starts_with("test.yaml:9:5: schedules.b.runing: unknown field `runing`"),
+        "{}",
+        e[3]
+    );
+    // Structural errors do not hide the semantic ones elsewhere.
+    assert!(
+        e[4].starts_with("test.yaml:11:20: schedules.c.running[0]: invalid window"),
+        "{}",
+        e[4]
+    );
 }
 
 #[test]
@@ -136,15 +175,26 @@ fn yaml_syntax_errors_carry_their_position() {
 #[test]
 fn holidays_come_from_an_ics_file_relative_to_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kr.ics"), "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n").unwrap();
-    std::fs::write(dir.path().join("bad.ics"), "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026\nEND:VEVENT\nEND:VCALENDAR\n").unwrap();
+    std::fs::write(
+        dir.path().join("kr.ics"),
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.ics"),
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:2026\nEND:VEVENT\nEND:VCALENDAR\n",
+    )
+    .unwrap();
     let cfg = dir.path().join("offhours.yaml");
     std::fs::write(&cfg, "holidays:\n  kr:\n    ics: kr.ics\n").unwrap();
     let c = Config::load(&cfg).unwrap();
     assert_eq!(c.calendar("kr").unwrap().len(), 1);
     std::fs::write(&cfg, "holidays:\n  kr:\n    ics: bad.ics\n").unwrap();
     let e = Config::load(&cfg).unwrap_err().to_string();
-    assert!(e.contains(":3:10: holidays.kr.ics:") && e.contains("bad.ics:3: DTSTART: expected a date"), "{e}");
+    assert!(
+        e.contains(":3:10: holidays.kr.ics:") && e.contains("bad.ics:3: DTSTART: expected a date"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -159,15 +209,54 @@ fn tag_values_resolve_to_names_always_on_or_inline_expressions() {
     let inline = parse(&GOOD.replace("allow_inline: false", "allow_inline: true")).unwrap();
     assert!(matches!(inline.resolve_tag("Mon-Fri 09:00-18:00 UTC"), Ok(Resolved::Inline(s)) if s.tz == chrono_tz::UTC));
     let e = inline.resolve_tag("office-hour").unwrap_err();
-    assert!(e.to_string().contains("not a configured schedule and not a valid inline expression"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("not a configured schedule and not a valid inline expression"),
+        "{e}"
+    );
 }
 
 #[test]
 fn the_schema_describes_every_top_level_key() {
     let s = schema();
     let props = s["properties"].as_object().unwrap();
-    for k in ["tag_key", "timezone", "allow_inline", "holiday_horizon_days", "holidays", "schedules"] {
+    for k in [
+        "tag_key",
+        "timezone",
+        "allow_inline",
+        "holiday_horizon_days",
+        "holidays",
+        "schedules",
+    ] {
         assert!(props.contains_key(k), "{k}");
     }
     assert_eq!(s["additionalProperties"], Value::Bool(false));
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+        /// Arbitrary text never panics the loader, and every rejection has a message.
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+            if let Err(e) = parse(&s) {
+                prop_assert!(!e.0.is_empty());
+                prop_assert!(e.0.iter().all(|x| !x.message.is_empty()));
+            }
+        }
+
+        /// Mutations of a valid config never panic, and every error has a place.
+        #[test]
+        fn mutated_configs_never_panic(cut in 0usize..GOOD.len(), len in 0usize..12, insert in "[ -~\n]{0,8}") {
+            let mut text = GOOD.to_string();
+            let end = (cut + len).min(text.len());
+            text.replace_range(cut..end, &insert);
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.0.iter().all(|x| x.pos.is_some() && !x.message.is_empty()), "{e}");
+            }
+        }
+    }
 }

@@ -150,7 +150,11 @@ struct Token<'a> {
 }
 
 fn err(tok: &Token<'_>, message: impl Into<String>) -> ParseError {
-    ParseError { column: tok.column, token: tok.text.to_string(), message: message.into() }
+    ParseError {
+        column: tok.column,
+        token: tok.text.to_string(),
+        message: message.into(),
+    }
 }
 
 const DAY_HINT: &str = "expected a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun) or a range such as Mon-Fri";
@@ -265,7 +269,10 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
                 // A span: DAY HH:MM-DAY HH:MM.
                 let d = days.iter().collect::<Vec<_>>();
                 if d.len() != 1 || in_group > 0 {
-                    return Err(err(t, "a window that ends on another day must start on a single day, e.g. `Fri 20:00-Mon 08:00`"));
+                    return Err(err(
+                        t,
+                        "a window that ends on another day must start on a single day, e.g. `Fri 20:00-Mon 08:00`",
+                    ));
                 }
                 let Some(et) = tokens.get(i + 1) else {
                     return Err(err(t, format!("expected the end time after `{b}`")));
@@ -283,7 +290,10 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
             }
             let end = parse_time(b, true).map_err(|m| err(t, m))?;
             if end == start {
-                return Err(err(t, "window is empty: it ends where it starts (use 00:00-24:00 for a whole day)"));
+                return Err(err(
+                    t,
+                    "window is empty: it ends where it starts (use 00:00-24:00 for a whole day)",
+                ));
             }
             windows.push(Window::Daily { days, start, end });
             i += 1;
@@ -304,7 +314,10 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
 
 fn parse_zone(tok: &Token<'_>) -> Result<Tz, ParseError> {
     tok.text.parse::<Tz>().map_err(|_| {
-        err(tok, "unknown time zone; expected an IANA name such as Asia/Seoul, or UTC")
+        err(
+            tok,
+            "unknown time zone; expected an IANA name such as Asia/Seoul, or UTC",
+        )
     })
 }
 

@@ -38,7 +38,10 @@ pub fn parse_ics(text: &str) -> Result<BTreeSet<NaiveDate>, Vec<IcsError>> {
     for (line_no, line) in unfold(text) {
         let Some((head, value)) = line.split_once(':') else {
             if !line.trim().is_empty() {
-                errors.push(IcsError { line: line_no, message: format!("expected NAME:VALUE, found `{}`", line.trim()) });
+                errors.push(IcsError {
+                    line: line_no,
+                    message: format!("expected NAME:VALUE, found `{}`", line.trim()),
+                });
             }
             continue;
         };
@@ -49,12 +52,18 @@ pub fn parse_ics(text: &str) -> Result<BTreeSet<NaiveDate>, Vec<IcsError>> {
             ("BEGIN", "VCALENDAR") => saw_calendar = true,
             ("BEGIN", "VEVENT") => {
                 if event.is_some() {
-                    errors.push(IcsError { line: line_no, message: "VEVENT begins inside another VEVENT".into() });
+                    errors.push(IcsError {
+                        line: line_no,
+                        message: "VEVENT begins inside another VEVENT".into(),
+                    });
                 }
                 event = Some((line_no, None, None));
             }
             ("END", "VEVENT") => match event.take() {
-                None => errors.push(IcsError { line: line_no, message: "END:VEVENT without BEGIN:VEVENT".into() }),
+                None => errors.push(IcsError {
+                    line: line_no,
+                    message: "END:VEVENT without BEGIN:VEVENT".into(),
+                }),
                 Some((start_line, None, _)) => errors.push(IcsError {
                     line: start_line,
                     message: "VEVENT has no DTSTART".into(),
@@ -63,9 +72,15 @@ pub fn parse_ics(text: &str) -> Result<BTreeSet<NaiveDate>, Vec<IcsError>> {
                     let end = end.unwrap_or(start + chrono::Days::new(1));
                     let days = (end - start).num_days();
                     if days < 1 {
-                        errors.push(IcsError { line: start_line, message: format!("VEVENT ends ({end}) before it starts ({start})") });
+                        errors.push(IcsError {
+                            line: start_line,
+                            message: format!("VEVENT ends ({end}) before it starts ({start})"),
+                        });
                     } else if days > MAX_EVENT_DAYS {
-                        errors.push(IcsError { line: start_line, message: format!("VEVENT spans {days} days; at most {MAX_EVENT_DAYS} are allowed") });
+                        errors.push(IcsError {
+                            line: start_line,
+                            message: format!("VEVENT spans {days} days; at most {MAX_EVENT_DAYS} are allowed"),
+                        });
                     } else {
                         dates.extend(start.iter_days().take(days as usize));
                     }
@@ -74,9 +89,16 @@ pub fn parse_ics(text: &str) -> Result<BTreeSet<NaiveDate>, Vec<IcsError>> {
             ("DTSTART" | "DTEND", _) if event.is_some() => match parse_ics_date(value, params) {
                 Ok(d) => {
                     let ev = event.as_mut().expect("checked");
-                    if name == "DTSTART" { ev.1 = Some(d) } else { ev.2 = Some(d) }
+                    if name == "DTSTART" {
+                        ev.1 = Some(d)
+                    } else {
+                        ev.2 = Some(d)
+                    }
                 }
-                Err(m) => errors.push(IcsError { line: line_no, message: format!("{name}: {m}") }),
+                Err(m) => errors.push(IcsError {
+                    line: line_no,
+                    message: format!("{name}: {m}"),
+                }),
             },
             ("RRULE" | "RDATE", _) if event.is_some() => errors.push(IcsError {
                 line: line_no,
@@ -86,10 +108,16 @@ pub fn parse_ics(text: &str) -> Result<BTreeSet<NaiveDate>, Vec<IcsError>> {
         }
     }
     if let Some((l, ..)) = event {
-        errors.push(IcsError { line: l, message: "VEVENT is never closed with END:VEVENT".into() });
+        errors.push(IcsError {
+            line: l,
+            message: "VEVENT is never closed with END:VEVENT".into(),
+        });
     }
     if !saw_calendar && errors.is_empty() {
-        errors.push(IcsError { line: 1, message: "not an iCalendar file: no BEGIN:VCALENDAR".into() });
+        errors.push(IcsError {
+            line: 1,
+            message: "not an iCalendar file: no BEGIN:VCALENDAR".into(),
+        });
     }
     errors.sort_by_key(|e| e.line);
     if errors.is_empty() { Ok(dates) } else { Err(errors) }
@@ -100,8 +128,9 @@ fn parse_ics_date(value: &str, _params: &str) -> Result<NaiveDate, String> {
     let date = value.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
     let rest = value.get(8..).unwrap_or("");
     match date {
-        Some(d) if rest.is_empty() || rest.starts_with('T') => NaiveDate::parse_from_str(d, "%Y%m%d")
-            .map_err(|e| format!("`{value}` is not a valid date ({e})")),
+        Some(d) if rest.is_empty() || rest.starts_with('T') => {
+            NaiveDate::parse_from_str(d, "%Y%m%d").map_err(|e| format!("`{value}` is not a valid date ({e})"))
+        }
         _ => Err(format!("expected a date such as 20261225, found `{value}`")),
     }
 }
@@ -131,7 +160,9 @@ mod tests {
     fn all_day_events_and_multi_day_ranges_become_dates() {
         let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Christmas\r\nDTSTART;VALUE=DATE:20261225\r\nDTEND;VALUE=DATE:20261226\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:Chuseok\r\nDTSTART;VALUE=DATE:20260924\r\nDTEND;VALUE=DATE:202609\r\n 27\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART:20270101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         let dates = parse_ics(ics).unwrap();
-        let want: BTreeSet<_> = ["2026-09-24", "2026-09-25", "2026-09-26", "2026-12-25", "2027-01-01"].map(d).into();
+        let want: BTreeSet<_> = ["2026-09-24", "2026-09-25", "2026-09-26", "2026-12-25", "2027-01-01"]
+            .map(d)
+            .into();
         assert_eq!(dates, want);
     }
 

@@ -68,7 +68,7 @@ impl Action {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -89,7 +89,10 @@ impl Mode {
     /// Whether offhours performs `action` under this mode.
     #[must_use]
     pub fn acts_on(self, action: Action) -> bool {
-        !matches!((self, action), (Mode::StopOnly, Action::Start) | (Mode::StartOnly, Action::Stop))
+        !matches!(
+            (self, action),
+            (Mode::StopOnly, Action::Start) | (Mode::StartOnly, Action::Stop)
+        )
     }
 
     /// `full`, `stop-only` or `start-only`.
@@ -157,16 +160,17 @@ impl Schedule {
     pub fn state_at(&self, t: DateTime<Utc>) -> State {
         let local = t.with_timezone(&self.tz);
         let naive = local.naive_local();
-        if let LocalResult::Ambiguous(first, second) = self.tz.from_local_datetime(&naive) {
-            if local == second && first != second {
-                // The repeated hour's second pass keeps the state reached at the end of
-                // the first pass: every transition inside it took effect the first time.
-                let mut m = floor_minute(naive);
-                while matches!(self.tz.from_local_datetime(&m), LocalResult::Ambiguous(..)) {
-                    m += Duration::minutes(1);
-                }
-                return self.local_state(m - Duration::minutes(1));
+        if let LocalResult::Ambiguous(first, second) = self.tz.from_local_datetime(&naive)
+            && local == second
+            && first != second
+        {
+            // The repeated hour's second pass keeps the state reached at the end of
+            // the first pass: every transition inside it took effect the first time.
+            let mut m = floor_minute(naive);
+            while matches!(self.tz.from_local_datetime(&m), LocalResult::Ambiguous(..)) {
+                m += Duration::minutes(1);
             }
+            return self.local_state(m - Duration::minutes(1));
         }
         self.local_state(naive)
     }
@@ -187,7 +191,13 @@ impl Schedule {
             let midnight = date.and_time(NaiveTime::MIN);
             let base = week::minute_of_week(midnight);
             let mut candidates: Vec<u32> = vec![0];
-            candidates.extend(changes.iter().map(|&(m, _)| m).filter(|&m| m / week::DAY == base / week::DAY).map(|m| m - base));
+            candidates.extend(
+                changes
+                    .iter()
+                    .map(|&(m, _)| m)
+                    .filter(|&m| m / week::DAY == base / week::DAY)
+                    .map(|m| m - base),
+            );
             candidates.dedup();
             for minute in candidates {
                 let l = midnight + Duration::minutes(i64::from(minute));
@@ -212,7 +222,11 @@ impl Schedule {
             if Some(after) != current {
                 current = Some(after);
                 if at >= from && at < to {
-                    let action = if after == State::Running { Action::Start } else { Action::Stop };
+                    let action = if after == State::Running {
+                        Action::Start
+                    } else {
+                        Action::Stop
+                    };
                     out.push(Transition { at, action });
                 }
             }
@@ -228,7 +242,11 @@ impl Schedule {
         let mut start = from;
         for _ in 0..25 {
             let end = start + Duration::days(31);
-            out.extend(self.transitions(start, end).into_iter().filter(|t| self.mode.acts_on(t.action)));
+            out.extend(
+                self.transitions(start, end)
+                    .into_iter()
+                    .filter(|t| self.mode.acts_on(t.action)),
+            );
             if out.len() >= count {
                 break;
             }
@@ -247,7 +265,9 @@ fn opposite(s: State) -> State {
 }
 
 fn floor_minute(t: NaiveDateTime) -> NaiveDateTime {
-    t.with_second(0).and_then(|t| t.with_nanosecond(0)).expect("0 is a valid second")
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("0 is a valid second")
 }
 
 /// The instant a local wall-clock time takes effect in `tz`: its only occurrence, its
@@ -269,6 +289,16 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
             }
         }
     }
+}
+
+/// Parses an RFC 3339 instant; seconds may be left out (`2026-11-26T02:00+09:00`).
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%:z"))
+        .or_else(|_| DateTime::parse_from_str(&s.replace('Z', "+00:00"), "%Y-%m-%dT%H:%M%:z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{s}` is not an RFC 3339 time such as 2026-11-26T02:00:00+09:00"))
 }
 
 /// Whether a local time is skipped (`None`) or repeated (`Ambiguous`) in `tz`.

@@ -35,14 +35,21 @@ struct Oracle {
 impl Oracle {
     fn new(e: &expr::Expr, tz: Tz, holidays: &[NaiveDate], inverted: bool, from: NaiveDate, to: NaiveDate) -> Self {
         let mut running = Vec::new();
-        for date in (from - chrono::Days::new(8)).iter_days().take_while(|x| *x <= to + chrono::Days::new(8)) {
+        for date in (from - chrono::Days::new(8))
+            .iter_days()
+            .take_while(|x| *x <= to + chrono::Days::new(8))
+        {
             let at = |date: NaiveDate, minute: u32| {
                 oracle_instant(tz, date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute)))
             };
             for w in &e.windows {
                 match *w {
                     Window::Daily { days, start, end } if days.contains(date.weekday()) => {
-                        let stop = if end > start { at(date, end) } else { at(date + chrono::Days::new(1), end) };
+                        let stop = if end > start {
+                            at(date, end)
+                        } else {
+                            at(date + chrono::Days::new(1), end)
+                        };
                         running.push((at(date, start), stop));
                     }
                     Window::Span { start, end } if date.weekday() == chrono::Weekday::Mon => {
@@ -55,9 +62,18 @@ impl Oracle {
         }
         let holidays = holidays
             .iter()
-            .map(|&h| (oracle_instant(tz, h.and_time(NaiveTime::MIN)), oracle_instant(tz, (h + chrono::Days::new(1)).and_time(NaiveTime::MIN))))
+            .map(|&h| {
+                (
+                    oracle_instant(tz, h.and_time(NaiveTime::MIN)),
+                    oracle_instant(tz, (h + chrono::Days::new(1)).and_time(NaiveTime::MIN)),
+                )
+            })
             .collect();
-        Oracle { running, holidays, inverted }
+        Oracle {
+            running,
+            holidays,
+            inverted,
+        }
     }
 
     fn state(&self, t: DateTime<Utc>) -> State {
@@ -89,7 +105,14 @@ fn check(text: &str, stopped: bool, holidays: &[&str], from: &str, to: &str) {
         let got = s.state_at(t);
         assert_eq!(got, want, "{text} ({tz}) at {t} = {}", t.with_timezone(&tz));
         if want != prev {
-            expected.push(Transition { at: t, action: if want == State::Running { Action::Start } else { Action::Stop } });
+            expected.push(Transition {
+                at: t,
+                action: if want == State::Running {
+                    Action::Start
+                } else {
+                    Action::Stop
+                },
+            });
             prev = want;
         }
         t += Duration::minutes(1);
@@ -103,7 +126,15 @@ fn office_hours_in_seoul_over_a_year_with_korean_holidays() {
     check(
         "Mon-Fri 08:00-20:00 Asia/Seoul",
         false,
-        &["2026-01-01", "2026-02-16", "2026-02-17", "2026-02-18", "2026-09-24", "2026-09-25", "2026-12-25"],
+        &[
+            "2026-01-01",
+            "2026-02-16",
+            "2026-02-17",
+            "2026-02-18",
+            "2026-09-24",
+            "2026-09-25",
+            "2026-12-25",
+        ],
         "2026-01-01T00:00:00Z",
         "2027-01-01T00:00:00Z",
     );
@@ -112,39 +143,84 @@ fn office_hours_in_seoul_over_a_year_with_korean_holidays() {
 #[test]
 fn new_york_window_across_both_dst_changes_of_2026() {
     // 2026-03-08 02:00 -> 03:00 swallows the 02:30 stop; 2026-11-01 repeats 01:00-02:00.
-    check("Mon-Sun 01:30-02:30 America/New_York", false, &["2026-07-04"], "2026-02-20T00:00:00Z", "2026-11-20T00:00:00Z");
+    check(
+        "Mon-Sun 01:30-02:30 America/New_York",
+        false,
+        &["2026-07-04"],
+        "2026-02-20T00:00:00Z",
+        "2026-11-20T00:00:00Z",
+    );
 }
 
 #[test]
 fn window_entirely_inside_a_dst_gap_vanishes_that_day() {
-    check("Sun 02:15-02:45 America/New_York", false, &[], "2026-02-25T00:00:00Z", "2026-03-25T00:00:00Z");
+    check(
+        "Sun 02:15-02:45 America/New_York",
+        false,
+        &[],
+        "2026-02-25T00:00:00Z",
+        "2026-03-25T00:00:00Z",
+    );
     let e = expr::parse("Sun 02:15-02:45 America/New_York").unwrap();
     let s = Schedule::from_expr("gap", &e, chrono_tz::UTC);
-    assert!(s.transitions(utc("2026-03-08T00:00:00Z"), utc("2026-03-09T00:00:00Z")).is_empty());
+    assert!(
+        s.transitions(utc("2026-03-08T00:00:00Z"), utc("2026-03-09T00:00:00Z"))
+            .is_empty()
+    );
 }
 
 #[test]
 fn london_midnight_crossing_and_dst_hour_windows() {
     // 2026-03-29 01:00 -> 02:00 and 2026-10-25 02:00 -> 01:00, both Sundays.
-    check("Fri 22:00-06:00 Sun 00:30-01:30 Europe/London", false, &["2026-10-24"], "2026-03-01T00:00:00Z", "2026-11-10T00:00:00Z");
+    check(
+        "Fri 22:00-06:00 Sun 00:30-01:30 Europe/London",
+        false,
+        &["2026-10-24"],
+        "2026-03-01T00:00:00Z",
+        "2026-11-10T00:00:00Z",
+    );
 }
 
 #[test]
 fn stopped_windows_from_friday_evening_to_monday_morning() {
-    check("Fri 20:00-Mon 08:00 Asia/Seoul", true, &["2026-12-25", "2027-01-01"], "2026-11-01T00:00:00Z", "2027-02-01T00:00:00Z");
+    check(
+        "Fri 20:00-Mon 08:00 Asia/Seoul",
+        true,
+        &["2026-12-25", "2027-01-01"],
+        "2026-11-01T00:00:00Z",
+        "2027-02-01T00:00:00Z",
+    );
 }
 
 #[test]
 fn sydney_leap_day_holiday_and_southern_dst() {
     // 2028-02-29 is a Tuesday; Sydney leaves DST on 2028-04-02 and enters it on 2028-10-01.
-    check("Mon-Fri 22:00-02:30 Australia/Sydney", false, &["2028-02-29"], "2028-02-01T00:00:00Z", "2028-10-20T00:00:00Z");
+    check(
+        "Mon-Fri 22:00-02:30 Australia/Sydney",
+        false,
+        &["2028-02-29"],
+        "2028-02-01T00:00:00Z",
+        "2028-10-20T00:00:00Z",
+    );
 }
 
 #[test]
 fn zones_that_change_at_midnight_or_by_half_an_hour() {
     // Santiago moves its clocks at 24:00; Lord Howe by 30 minutes.
-    check("Mon-Sun 23:30-00:30 America/Santiago", false, &["2026-09-06"], "2026-03-25T00:00:00Z", "2026-09-20T00:00:00Z");
-    check("Sat-Sun 01:45-02:15 Australia/Lord_Howe", false, &[], "2026-03-25T00:00:00Z", "2026-10-10T00:00:00Z");
+    check(
+        "Mon-Sun 23:30-00:30 America/Santiago",
+        false,
+        &["2026-09-06"],
+        "2026-03-25T00:00:00Z",
+        "2026-09-20T00:00:00Z",
+    );
+    check(
+        "Sat-Sun 01:45-02:15 Australia/Lord_Howe",
+        false,
+        &[],
+        "2026-03-25T00:00:00Z",
+        "2026-10-10T00:00:00Z",
+    );
 }
 
 #[test]
@@ -153,7 +229,10 @@ fn explain_example_skips_christmas_and_the_weekend() {
     let mut s = Schedule::from_expr("office-hours", &e, chrono_tz::UTC);
     s.holidays = Arc::new([d("2026-12-25")].into());
     let t = s.next_transitions(utc("2026-12-24T00:00:00+09:00"), 4);
-    let got: Vec<_> = t.iter().map(|t| (t.at.with_timezone(&s.tz).to_rfc3339(), t.action)).collect();
+    let got: Vec<_> = t
+        .iter()
+        .map(|t| (t.at.with_timezone(&s.tz).to_rfc3339(), t.action))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -183,22 +262,47 @@ fn repeated_hour_keeps_the_state_of_its_first_pass() {
     assert_eq!(s.state_at(utc("2026-11-01T05:20:00Z")), State::Running); // 01:20 EDT
     assert_eq!(s.state_at(utc("2026-11-01T06:20:00Z")), State::Stopped); // 01:20 EST
     let t = s.transitions(utc("2026-11-01T00:00:00Z"), utc("2026-11-02T00:00:00Z"));
-    assert_eq!(t, vec![
-        Transition { at: utc("2026-11-01T05:15:00Z"), action: Action::Start },
-        Transition { at: utc("2026-11-01T05:45:00Z"), action: Action::Stop },
-    ]);
+    assert_eq!(
+        t,
+        vec![
+            Transition {
+                at: utc("2026-11-01T05:15:00Z"),
+                action: Action::Start
+            },
+            Transition {
+                at: utc("2026-11-01T05:45:00Z"),
+                action: Action::Stop
+            },
+        ]
+    );
 }
 
 mod random {
     use super::*;
     use proptest::prelude::*;
 
-    const ZONES: [&str; 6] = ["America/New_York", "Europe/London", "Asia/Seoul", "Australia/Sydney", "America/Santiago", "UTC"];
+    const ZONES: [&str; 6] = [
+        "America/New_York",
+        "Europe/London",
+        "Asia/Seoul",
+        "Australia/Sydney",
+        "America/Santiago",
+        "UTC",
+    ];
     // Two weeks around a DST change of each zone (or any fortnight for zones without one).
-    const PERIODS: [&str; 6] = ["2026-03-01", "2026-10-18", "2026-09-20", "2026-03-28", "2026-04-01", "2026-02-22"];
+    const PERIODS: [&str; 6] = [
+        "2026-03-01",
+        "2026-10-18",
+        "2026-09-20",
+        "2026-03-28",
+        "2026-04-01",
+        "2026-02-22",
+    ];
 
     fn window() -> impl Strategy<Value = String> {
-        let day = prop::sample::select(vec!["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Mon-Fri", "Sat-Sun", "Fri-Tue"]);
+        let day = prop::sample::select(vec![
+            "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Mon-Fri", "Sat-Sun", "Fri-Tue",
+        ]);
         let hm = (0u32..24, prop::sample::select(vec![0u32, 15, 30, 45]));
         (day, hm.clone(), hm).prop_filter_map("non-empty", |(d, (h1, m1), (h2, m2))| {
             ((h1, m1) != (h2, m2)).then(|| format!("{d} {h1:02}:{m1:02}-{h2:02}:{m2:02}"))

@@ -1,7 +1,7 @@
 //! A week of local wall-clock minutes, each running or stopped.
 
-use chrono::{NaiveDateTime, Timelike, Weekday};
 use chrono::Datelike;
+use chrono::{NaiveDateTime, Timelike, Weekday};
 
 /// Minutes in a day.
 pub const DAY: u32 = 24 * 60;

@@ -1,0 +1,170 @@
+//! The `offhours` binary, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn offhours(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OFFHOURS_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn explain_office_hours_skips_christmas_and_the_weekend() {
+    let o = offhours(&[
+        "explain",
+        "office-hours",
+        "--from",
+        "2026-12-24T00:00:00+09:00",
+        "--count",
+        "4",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["schedule"], "office-hours");
+    assert_eq!(v["timezone"], "Asia/Seoul");
+    let t: Vec<(String, String)> = v["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["at"].as_str().unwrap().to_string(),
+                t["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("2026-12-24T08:00:00+09:00", "start"),
+        ("2026-12-24T20:00:00+09:00", "stop"),
+        ("2026-12-28T08:00:00+09:00", "start"),
+        ("2026-12-28T20:00:00+09:00", "stop"),
+    ];
+    assert_eq!(t, want.map(|(a, b)| (a.to_string(), b.to_string())));
+    let actions = v["scheduled_actions"].as_array().unwrap();
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["name"].as_str().unwrap().starts_with("offhours-"))
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["recurrence"] == "0 8 * * 1-5" && a["time_zone"] == "Asia/Seoul")
+    );
+
+    let text = offhours(&[
+        "explain",
+        "office-hours",
+        "--from",
+        "2026-12-24T00:00:00+09:00",
+        "--count",
+        "4",
+    ]);
+    let text = stdout(&text);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("start") || l.trim_start().starts_with("stop"))
+        .collect();
+    assert!(
+        lines[0].contains("Thu 2026-12-24 08:00 KST") && lines[0].contains("2026-12-23T23:00:00Z"),
+        "{text}"
+    );
+    assert!(lines[2].contains("Mon 2026-12-28 08:00 KST"), "{text}");
+}
+
+#[test]
+fn explain_uses_now_when_no_from_is_given_and_accepts_inline_expressions() {
+    let o = offhours(&[
+        "explain",
+        "Sat 10:00-12:00 Europe/London",
+        "--now",
+        "2026-11-25T00:00:00Z",
+        "--count",
+        "2",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["transitions"][0]["at"], "2026-11-28T10:00:00+00:00");
+    assert_eq!(v["timezone"], "Europe/London");
+}
+
+#[test]
+fn explain_rejects_a_bad_expression_with_exit_2_and_its_position() {
+    let o = offhours(&["explain", "Mon-Fri 08:00-25:00"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at column 9, `08:00-25:00`"), "{}", stderr(&o));
+}
+
+#[test]
+fn validate_accepts_the_shipped_config() {
+    let o = offhours(&["validate"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("config/offhours.yaml: ok"));
+}
+
+#[test]
+fn validate_names_the_line_of_an_unknown_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("bad.yaml");
+    let text = "tag_key: Schedule\ntimezone: Asia/Seoul\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    mode: full\n    enforce_hours: true\n  broken:\n    running: [\"Mon 9-10\"]\n";
+    std::fs::write(&path, text).unwrap();
+    let o = offhours(&["validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.yaml:7:5: schedules.office-hours.enforce_hours: unknown field `enforce_hours`"),
+        "{err}"
+    );
+    assert!(err.contains("bad.yaml:9:"), "both errors are reported: {err}");
+
+    // OFFHOURS_CONFIG picks the file too.
+    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .arg("validate")
+        .env("OFFHOURS_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_missing_config_file_is_invalid_input() {
+    let o = offhours(&["validate", "--config", "/nonexistent/offhours.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the config file"));
+}
+
+#[test]
+fn config_schema_prints_a_json_schema() {
+    let o = offhours(&["config", "schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["$schema"].as_str().unwrap().contains("json-schema.org"));
+    assert!(v["properties"]["schedules"].is_object());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(offhours(&["explain"]).status.code(), Some(2));
+    assert_eq!(
+        offhours(&["explain", "office-hours", "--now", "yesterday"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
