@@ -141,13 +141,13 @@ impl Config {
         };
         let value: Value = match serde_yaml::from_str::<Option<Value>>(text) {
             Ok(v) => v.unwrap_or(Value::Object(Default::default())),
-            Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+            Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e, text)])),
         };
         let broken = v.check_schema(&value);
         let raw: RawConfig = if broken.is_empty() {
             match serde_yaml::from_str::<Option<RawConfig>>(text) {
                 Ok(r) => r.unwrap_or_default(),
-                Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e)])),
+                Err(e) => return Err(ConfigErrors(vec![v.serde_error(&e, text)])),
             }
         } else {
             // Go on checking everything the structural errors did not touch, so that
@@ -382,10 +382,14 @@ impl Validator {
         self.push(pointer, pos, message);
     }
 
-    fn serde_error(&self, e: &serde_yaml::Error) -> ConfigError {
+    fn serde_error(&self, e: &serde_yaml::Error, text: &str) -> ConfigError {
+        let pos = e.location().map(|l| (l.line(), l.column())).unwrap_or_else(|| {
+            let p = position::problem(text);
+            (p.line, p.column)
+        });
         ConfigError {
             file: self.file.clone(),
-            pos: e.location().map(|l| (l.line(), l.column())),
+            pos: Some(pos),
             path: String::new(),
             message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
         }

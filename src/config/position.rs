@@ -77,6 +77,25 @@ impl Index {
     }
 }
 
+/// Where a document that serde_yaml rejected without a location goes wrong: the
+/// scanner's error position, or the start of a second document.
+#[must_use]
+pub fn problem(text: &str) -> Pos {
+    struct Docs(Vec<Marker>);
+    impl MarkedEventReceiver for Docs {
+        fn on_event(&mut self, ev: Event, mark: Marker) {
+            if matches!(ev, Event::DocumentStart) {
+                self.0.push(mark);
+            }
+        }
+    }
+    let mut docs = Docs(Vec::new());
+    match Parser::new_from_str(text).load(&mut docs, true) {
+        Err(e) => pos(*e.marker()),
+        Ok(()) => docs.0.get(1).map_or(Pos { line: 1, column: 1 }, |m| pos(*m)),
+    }
+}
+
 /// Escapes one JSON pointer segment.
 #[must_use]
 pub fn escape(segment: &str) -> String {

@@ -260,3 +260,10 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_second_document_is_reported_where_it_starts() {
+    let e = errors("tag_key: Schedule\n---\ntimezone: UTC\n");
+    assert!(e[0].starts_with("test.yaml:2:1: "), "{e:?}");
+    assert!(e[0].contains("more than one document"), "{e:?}");
+}
