@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A group's min, max and desired capacity.
 ///
 /// Written as `min=1 max=4 desired=2`, the form offhours keeps in its saved-size tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Capacity {
     /// Minimum size.
     pub min: i32,

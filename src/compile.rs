@@ -250,6 +250,34 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
     Ok(out)
 }
 
+/// The first firing of a recurring action strictly after `now`, from its own
+/// `M H * * DOW` recurrence and zone (as offhours writes them), ignoring StartTime and
+/// EndTime. `None` for one-time actions or recurrences offhours does not write.
+#[must_use]
+pub fn next_fire(a: &ScheduledAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let f: Vec<&str> = a.recurrence.as_deref()?.split(' ').collect();
+    let [minute, hour, "*", "*", dow] = f.as_slice() else {
+        return None;
+    };
+    let (minute, hour): (u32, u32) = (minute.parse().ok()?, hour.parse().ok()?);
+    let tz: chrono_tz::Tz = a.time_zone.as_deref().unwrap_or("UTC").parse().ok()?;
+    let mut days = [false; 7]; // Sunday = 0
+    for part in dow.split(',') {
+        match part.split_once('-') {
+            _ if part == "*" => days = [true; 7],
+            Some((x, y)) => (x.parse::<usize>().ok()?..=y.parse::<usize>().ok()?).for_each(|d| days[d % 7] = true),
+            None => days[part.parse::<usize>().ok()? % 7] = true,
+        }
+    }
+    let today = now.with_timezone(&tz).date_naive() - chrono::Days::new(1);
+    today
+        .iter_days()
+        .take(10)
+        .filter(|d| days[d.weekday().num_days_from_sunday() as usize])
+        .map(|d| resolve_local(tz, d.and_hms_opt(hour, minute, 0).unwrap_or_default()))
+        .find(|t| *t > now)
+}
+
 /// The week's transitions grouped into cron templates: (minute of day, action) -> days.
 fn templates(s: &Schedule) -> BTreeMap<(u32, Action), Days> {
     let mut out: BTreeMap<(u32, Action), Days> = BTreeMap::new();
@@ -436,6 +464,22 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("needs 2 scheduled actions"), "{err}");
+    }
+
+    #[test]
+    fn next_fire_reads_the_recurrence_back() {
+        let s = office_hours(&[]);
+        let a = compile(req(&s, "2026-11-27T00:00:00Z")).unwrap(); // Friday 09:00 KST
+        let start = a.iter().find(|a| a.action == Action::Start).unwrap();
+        assert_eq!(
+            next_fire(start, utc("2026-11-27T00:00:00Z")),
+            Some(utc("2026-11-29T23:00:00Z"))
+        );
+        let stop = a.iter().find(|a| a.action == Action::Stop).unwrap();
+        assert_eq!(
+            next_fire(stop, utc("2026-11-27T00:00:00Z")),
+            Some(utc("2026-11-27T11:00:00Z"))
+        );
     }
 
     #[test]

@@ -7,4 +7,6 @@ pub mod capacity;
 pub mod compile;
 pub mod config;
 pub mod explain;
+pub mod model;
+pub mod plan;
 pub mod schedule;

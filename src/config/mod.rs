@@ -99,6 +99,62 @@ pub enum TagError {
     },
 }
 
+pub use raw::AccountsMode;
+
+/// An account, OU or root named in `accounts.include`/`exclude`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// A 12-digit account id.
+    Account(String),
+    /// An organizational unit id, `ou-...`.
+    Ou(String),
+    /// The organization root, `r-...`.
+    Root(String),
+}
+
+impl Target {
+    /// Reads an account id, OU id or root id.
+    pub fn parse(s: &str) -> Option<Target> {
+        let lower_alnum = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Some(Target::Account(s.into()))
+        } else if let Some(rest) = s.strip_prefix("ou-") {
+            let mut parts = rest.split('-');
+            let ok = parts.next().is_some_and(lower_alnum)
+                && parts.next().is_some_and(lower_alnum)
+                && parts.next().is_none();
+            ok.then(|| Target::Ou(s.into()))
+        } else if s.strip_prefix("r-").is_some_and(lower_alnum) {
+            Some(Target::Root(s.into()))
+        } else {
+            None
+        }
+    }
+
+    /// The id as written.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Account(s) | Target::Ou(s) | Target::Root(s) => s,
+        }
+    }
+}
+
+/// Which accounts offhours works in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounts {
+    /// Self or organization.
+    pub mode: AccountsMode,
+    /// Role assumed in member accounts.
+    pub role_name: String,
+    /// External id for the role, if any.
+    pub external_id: Option<String>,
+    /// Only these (empty: all).
+    pub include: Vec<Target>,
+    /// Never these.
+    pub exclude: Vec<Target>,
+}
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -114,6 +170,12 @@ pub struct Config {
     pub holiday_horizon_days: u32,
     calendars: BTreeMap<String, Arc<BTreeSet<NaiveDate>>>,
     schedules: BTreeMap<String, Schedule>,
+    /// Which accounts to work in.
+    pub accounts: Accounts,
+    /// Regions to work in; empty means the SDK's default region.
+    pub regions: Vec<String>,
+    /// How many account/region scopes are worked at once.
+    pub concurrency: usize,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -504,8 +566,13 @@ impl Validator {
             }
         }
 
+        let accounts = self.accounts(&raw.accounts);
+        let regions = self.regions(&raw.regions);
         Config {
             path: self.file.clone(),
+            accounts,
+            regions,
+            concurrency: raw.concurrency as usize,
             tag_key: raw.tag_key.clone(),
             timezone,
             allow_inline: raw.allow_inline,
@@ -514,6 +581,68 @@ impl Validator {
             schedules,
             raw,
         }
+    }
+
+    fn accounts(&mut self, raw: &raw::RawAccounts) -> Accounts {
+        let mut targets = |field: &str, list: &[String]| -> Vec<Target> {
+            let mut out = Vec::new();
+            for (i, id) in list.iter().enumerate() {
+                match Target::parse(id) {
+                    Some(t) => out.push(t),
+                    None => self.at_value(
+                        &format!("/accounts/{field}/{i}"),
+                        format!(
+                            "`{id}` is not an account id (12 digits), an OU id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx)"
+                        ),
+                    ),
+                }
+            }
+            out
+        };
+        let include = targets("include", &raw.include);
+        let exclude = targets("exclude", &raw.exclude);
+        let role = raw.role_name.trim();
+        if role.is_empty()
+            || role.len() > 64
+            || !role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        {
+            self.at_value(
+                "/accounts/role_name",
+                format!("`{}` is not a valid IAM role name", raw.role_name),
+            );
+        }
+        Accounts {
+            mode: raw.mode,
+            role_name: raw.role_name.clone(),
+            external_id: raw.external_id.clone(),
+            include,
+            exclude,
+        }
+    }
+
+    fn regions(&mut self, raw: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let parts: Vec<&str> = r.split('-').collect();
+            let ok = parts.len() >= 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+                && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                self.at_value(
+                    &format!("/regions/{i}"),
+                    format!("`{r}` is not a region name such as ap-northeast-2"),
+                );
+            } else if out.contains(r) {
+                self.at_value(&format!("/regions/{i}"), format!("region `{r}` is listed twice"));
+            } else {
+                out.push(r.clone());
+            }
+        }
+        out
     }
 
     fn zone(&mut self, pointer: &str, name: &str) -> Option<Tz> {

@@ -34,6 +34,55 @@ pub struct RawConfig {
     /// Named schedules; a tag value names one of them (or `always-on`).
     #[serde(default)]
     pub schedules: BTreeMap<String, RawSchedule>,
+    /// Which AWS accounts to work in.
+    #[serde(default)]
+    pub accounts: RawAccounts,
+    /// Regions to work in, in every account; empty means the SDK's default region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// How many account/region scopes are worked at once.
+    #[serde(default = "default_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: u32,
+}
+
+/// How offhours finds the accounts it works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountsMode {
+    /// Only the caller's own account.
+    #[default]
+    #[serde(rename = "self")]
+    SelfAccount,
+    /// Every ACTIVE account of the AWS Organization, through an assumed role.
+    Organization,
+}
+
+/// Accounts to work in.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccounts {
+    /// `self` (default): the caller's account; `organization`: every ACTIVE account.
+    #[serde(default)]
+    pub mode: AccountsMode,
+    /// Role assumed in each member account (organization mode).
+    #[serde(default = "default_role")]
+    pub role_name: String,
+    /// External id passed when assuming the role, if the role requires one.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Account ids (12 digits), OU ids (`ou-...`) or the root id (`r-...`); empty means all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Account ids, OU ids or root id to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl Default for RawAccounts {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
 }
 
 /// A holiday calendar: dates listed here, from an iCalendar file, or both.
@@ -108,6 +157,14 @@ fn default_tag_key() -> String {
 
 fn default_timezone() -> String {
     "UTC".into()
+}
+
+fn default_role() -> String {
+    "OrganizationAccountAccessRole".into()
+}
+
+fn default_concurrency() -> u32 {
+    16
 }
 
 fn default_horizon() -> u32 {

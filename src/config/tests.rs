@@ -267,3 +267,26 @@ fn a_second_document_is_reported_where_it_starts() {
     assert!(e[0].starts_with("test.yaml:2:1: "), "{e:?}");
     assert!(e[0].contains("more than one document"), "{e:?}");
 }
+
+#[test]
+fn accounts_and_regions_are_validated() {
+    let c = parse("accounts:\n  mode: organization\n  include: [ou-ab12-abcdefgh, '111122223333', r-ab12]\nregions: [ap-northeast-2, us-east-1]\n").unwrap();
+    assert_eq!(c.accounts.mode, AccountsMode::Organization);
+    assert_eq!(c.accounts.role_name, "OrganizationAccountAccessRole");
+    assert_eq!(c.accounts.include.len(), 3);
+    assert_eq!(c.regions, vec!["ap-northeast-2", "us-east-1"]);
+    assert_eq!(c.concurrency, 16);
+    let e = errors("accounts:\n  mode: everyone\n");
+    assert!(
+        e[0].starts_with("test.yaml:2:9: accounts.mode: expected one of \"self\", \"organization\""),
+        "{e:?}"
+    );
+    let e = errors("accounts:\n  exclude: [acme]\nregions: [Seoul, us-east-1, us-east-1]\n");
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].contains("accounts.exclude[0]: `acme` is not an account id"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("regions[0]: `Seoul` is not a region"), "{e:?}");
+    assert!(e[2].contains("regions[2]: region `us-east-1` is listed twice"), "{e:?}");
+}

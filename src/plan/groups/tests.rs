@@ -1,0 +1,355 @@
+use super::*;
+use std::path::Path;
+
+fn cfg() -> Config {
+    let text = "\
+timezone: Asia/Seoul
+holidays:
+  kr:
+    dates: [2026-12-25]
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    holidays: kr
+  weekend-off:
+    stopped: [\"Fri 20:00-Mon 08:00\"]
+  nightly-stop:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    mode: stop-only
+";
+    Config::parse(text, Path::new("test.yaml")).unwrap()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Wednesday 10:00 KST, and 22:00 KST.
+const DAY: &str = "2026-11-25T10:00:00+09:00";
+const NIGHT: &str = "2026-11-25T22:00:00+09:00";
+
+fn size(min: i32, max: i32, desired: i32) -> Capacity {
+    Capacity { min, max, desired }
+}
+
+/// A group, built for tests.
+fn group(name: &str, capacity: Capacity) -> Group {
+    Group {
+        name: name.into(),
+        capacity,
+        ..Default::default()
+    }
+}
+
+trait Fixture {
+    fn tagged(self, k: &str, v: &str) -> Self;
+    fn with_action(self, a: ObservedAction) -> Self;
+}
+
+impl Fixture for Group {
+    fn tagged(mut self, k: &str, v: &str) -> Self {
+        self.tags.insert(k.into(), v.into());
+        self
+    }
+    fn with_action(mut self, a: ObservedAction) -> Self {
+        self.actions.push(a);
+        self
+    }
+}
+
+/// The stateful fake: applies a plan to a group the way AWS would.
+fn apply(g: &mut Group, plan: &GroupPlan) {
+    for step in &plan.steps {
+        match &step.change {
+            GroupChange::SaveCapacity { capacity } => {
+                g.tags.insert(TAG_SAVED.into(), capacity.to_string());
+            }
+            GroupChange::PutScheduledActions { actions } => {
+                for a in actions {
+                    g.actions.retain(|o| o.name != a.name);
+                    g.actions.push(ObservedAction {
+                        name: a.name.clone(),
+                        recurrence: a.recurrence.clone(),
+                        time_zone: a.time_zone.clone(),
+                        start_time: a.start_time,
+                        end_time: a.end_time,
+                        min: Some(a.capacity.min),
+                        max: Some(a.capacity.max),
+                        desired: Some(a.capacity.desired),
+                    });
+                }
+            }
+            GroupChange::DeleteScheduledActions { names } => g.actions.retain(|o| !names.contains(&o.name)),
+            GroupChange::SetCapacity { capacity } => g.capacity = *capacity,
+            GroupChange::SetTags { tags } => g.tags.extend(tags.clone()),
+            GroupChange::RemoveTags { keys } => g.tags.retain(|k, _| !keys.contains(k)),
+        }
+    }
+}
+
+fn kinds(p: &GroupPlan) -> Vec<&'static str> {
+    p.steps.iter().map(|s| s.change.kind()).collect()
+}
+
+/// Plans, applies, and checks that the next pass finds nothing to do.
+fn converge(c: &Config, g: &mut Group, now: &str) -> GroupPlan {
+    let p = plan_group(c, g, at(now));
+    apply(g, &p);
+    let again = plan_group(c, g, at(now));
+    assert!(again.steps.is_empty(), "second pass is not empty: {again:#?}");
+    p
+}
+
+#[test]
+fn newly_tagged_group_saves_its_size_first_and_registers_actions() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["save-capacity", "put-scheduled-actions", "set-tags"]);
+    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+    assert_eq!(g.tag(TAG_SCHEDULE), Some("office-hours"));
+    assert_eq!(g.capacity, size(1, 4, 2), "daytime: left running");
+    assert!(
+        g.actions
+            .iter()
+            .any(|a| a.recurrence.as_deref() == Some("0 8 * * 1-5") && a.capacity() == Some(size(1, 4, 2)))
+    );
+    assert!(
+        g.actions
+            .iter()
+            .any(|a| a.recurrence.as_deref() == Some("0 20 * * 1-5") && a.capacity() == Some(Capacity::ZERO))
+    );
+}
+
+#[test]
+fn group_tagged_at_night_is_scaled_down_after_its_size_is_saved() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    let p = converge(&c, &mut g, NIGHT);
+    assert_eq!(
+        kinds(&p),
+        vec!["save-capacity", "put-scheduled-actions", "set-capacity", "set-tags"]
+    );
+    assert_eq!(g.capacity, Capacity::ZERO);
+    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+}
+
+#[test]
+fn resize_during_the_running_window_moves_the_saved_size_and_start_actions() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    g.capacity = size(2, 6, 3);
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["save-capacity", "put-scheduled-actions"]);
+    let GroupChange::PutScheduledActions { actions } = &p.steps[1].change else {
+        unreachable!()
+    };
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.action == Action::Start && a.capacity == size(2, 6, 3)),
+        "only start actions change"
+    );
+}
+
+#[test]
+fn a_stopped_group_keeps_its_saved_size() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    // AWS fires the stop action at 20:00.
+    g.capacity = Capacity::ZERO;
+    let p = plan_group(&c, &g, at(NIGHT));
+    assert!(p.steps.is_empty(), "{p:#?}");
+}
+
+#[test]
+fn group_untagged_while_stopped_is_restored_to_saved_size() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, NIGHT);
+    g.tags.remove("Schedule");
+    let p = converge(&c, &mut g, NIGHT);
+    assert_eq!(
+        kinds(&p),
+        vec!["delete-scheduled-actions", "set-capacity", "remove-tags"]
+    );
+    assert_eq!(g.capacity, size(1, 4, 2));
+    assert!(g.actions.is_empty());
+    assert!(g.tags.keys().all(|k| !k.starts_with("offhours:")));
+}
+
+#[test]
+fn group_set_to_always_on_while_running_keeps_its_size() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    g.tags.insert("Schedule".into(), "always-on".into());
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["delete-scheduled-actions", "remove-tags"]);
+    assert_eq!(g.capacity, size(1, 4, 2));
+}
+
+#[test]
+fn schedule_change_registers_new_actions_before_deleting_old_ones() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    g.tags.insert("Schedule".into(), "weekend-off".into());
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(
+        kinds(&p),
+        vec!["put-scheduled-actions", "delete-scheduled-actions", "set-tags"]
+    );
+    assert!(g.actions.iter().any(|a| a.recurrence.as_deref() == Some("0 20 * * 5")));
+    assert!(g.actions.iter().all(|a| a.recurrence.as_deref() != Some("0 8 * * 1-5")));
+}
+
+#[test]
+fn foreign_actions_are_never_touched_but_count_against_the_quota() {
+    let c = cfg();
+    let foreign = ObservedAction {
+        name: "team-scale-up".into(),
+        recurrence: Some("0 9 * * *".into()),
+        min: Some(3),
+        ..Default::default()
+    };
+    let mut g = group("web", size(1, 4, 2))
+        .tagged("Schedule", "office-hours")
+        .with_action(foreign.clone());
+    converge(&c, &mut g, DAY);
+    g.tags.remove("Schedule");
+    converge(&c, &mut g, DAY);
+    assert_eq!(g.actions, vec![foreign.clone()]);
+
+    let mut crowded = group("api", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    for i in 0..124 {
+        crowded = crowded.with_action(ObservedAction {
+            name: format!("team-{i}"),
+            ..foreign.clone()
+        });
+    }
+    let p = plan_group(&c, &crowded, at(DAY));
+    assert!(p.error.as_deref().unwrap().contains("only 1 fit"), "{p:#?}");
+    assert_eq!(kinds(&p), vec!["set-tags"]);
+}
+
+#[test]
+fn bad_tag_leaves_the_group_alone_and_sets_an_error_tag_until_fixed() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    let before = g.actions.clone();
+    g.tags.insert("Schedule".into(), "office-hour".into());
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["set-tags"]);
+    assert!(p.error.as_deref().unwrap().contains("unknown schedule `office-hour`"));
+    assert!(g.tag(TAG_ERROR).unwrap().contains("office-hour"));
+    assert_eq!(g.actions, before, "actions untouched");
+    // The error is still reported on later passes, with nothing to change.
+    assert!(plan_group(&c, &g, at(DAY)).error.is_some());
+
+    g.tags.insert("Schedule".into(), "office-hours".into());
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["remove-tags"]);
+    assert!(g.tag(TAG_ERROR).is_none());
+}
+
+#[test]
+fn inline_expression_is_an_error_unless_the_config_allows_it() {
+    let c = cfg();
+    let g = group("web", size(1, 4, 2)).tagged("Schedule", "Mon-Fri 09:00-18:00");
+    assert!(
+        plan_group(&c, &g, at(DAY))
+            .error
+            .unwrap()
+            .contains("inline expressions are not allowed")
+    );
+    let mut inline = cfg();
+    inline.allow_inline = true;
+    let mut g = g;
+    let p = converge(&inline, &mut g, DAY);
+    assert!(p.error.is_none());
+    assert!(g.actions.iter().any(|a| a.recurrence.as_deref() == Some("0 9 * * 1-5")));
+}
+
+#[test]
+fn group_at_zero_with_no_saved_size_is_reported_and_left_alone() {
+    let c = cfg();
+    let g = group("web", Capacity::ZERO).tagged("Schedule", "office-hours");
+    let p = plan_group(&c, &g, at(DAY));
+    assert!(p.steps.is_empty());
+    assert!(p.notes[0].contains("0/0/0"), "{p:#?}");
+}
+
+#[test]
+fn saved_size_deleted_by_hand_is_recovered_from_the_start_actions() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, NIGHT);
+    g.tags.remove(TAG_SAVED);
+    let p = converge(&c, &mut g, NIGHT);
+    assert_eq!(kinds(&p), vec!["save-capacity"]);
+    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+}
+
+#[test]
+fn untagged_groups_without_offhours_traces_are_never_touched() {
+    let c = cfg();
+    let g = group("web", Capacity::ZERO).tagged("Team", "payments");
+    let p = plan_group(&c, &g, at(DAY));
+    assert_eq!(
+        p,
+        GroupPlan {
+            group: "web".into(),
+            ..Default::default()
+        }
+    );
+}
+
+#[test]
+fn stop_only_group_is_not_started_when_tagged_during_the_day_nor_restarted_at_night() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "nightly-stop");
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(g.capacity, Capacity::ZERO, "stop-only still stops");
+    assert!(g.actions.iter().all(|a| a.capacity() == Some(Capacity::ZERO)));
+}
+
+#[test]
+fn aws_reporting_the_next_firing_as_start_time_is_not_a_difference() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    for a in &mut g.actions {
+        if a.recurrence.as_deref() == Some("0 8 * * 1-5") {
+            a.start_time = Some(at("2026-11-26T08:00:00+09:00"));
+        }
+    }
+    assert!(plan_group(&c, &g, at(DAY)).steps.is_empty());
+    // A StartTime that would hold back Thursday's start is a difference.
+    for a in &mut g.actions {
+        if a.recurrence.as_deref() == Some("0 8 * * 1-5") {
+            a.start_time = Some(at("2026-11-27T08:00:00+09:00"));
+        }
+    }
+    assert_eq!(kinds(&plan_group(&c, &g, at(DAY))), vec!["put-scheduled-actions"]);
+}
+
+#[test]
+fn a_week_of_daily_passes_settles_after_each_and_holidays_move_in_at_the_edge() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    let mut changed_days = 0;
+    for day in 0..30 {
+        let now = at("2026-11-20T12:00:00Z") + chrono::Duration::days(day);
+        let p = plan_group(&c, &g, now);
+        changed_days += usize::from(!p.steps.is_empty());
+        apply(&mut g, &p);
+        assert!(plan_group(&c, &g, now).steps.is_empty());
+    }
+    // The first pass, the day Christmas enters the 21-day horizon, and the days its
+    // segments expire: nothing else.
+    assert!(changed_days <= 4, "{changed_days} passes changed something");
+}

@@ -1,0 +1,5 @@
+//! The planner: config + observed state + now -> the changes to make. Pure: no I/O, no clock.
+
+pub mod groups;
+
+pub use groups::{GroupChange, GroupPlan, Step, plan_group};
