@@ -3,10 +3,14 @@
 //! The pure core (no I/O, no clock): [`schedule`] evaluates schedules, [`compile`] turns
 //! them into Auto Scaling scheduled actions, [`config`] loads and validates the YAML.
 
+pub mod aws;
 pub mod capacity;
+pub mod cloud;
 pub mod compile;
 pub mod config;
+pub mod controller;
 pub mod explain;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod schedule;

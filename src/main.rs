@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use offhours::aws::{AwsCloud, CallCounter};
 use offhours::capacity::Capacity;
 use offhours::config::{self, Config, ConfigErrors, Resolved};
+use offhours::controller::{self, PassOptions};
 use offhours::schedule::parse_instant;
 
 /// Schedules development servers off after hours, by tag, across an AWS Organization.
@@ -34,6 +36,10 @@ enum Command {
     Validate,
     /// Show a schedule's next transitions and the Auto Scaling actions it compiles to.
     Explain(ExplainArgs),
+    /// Print every change a pass would make, per account, region and resource; write nothing.
+    Plan(PassArgs),
+    /// Run one pass, apply it, and print what was done.
+    Reconcile(PassArgs),
     /// Config utilities.
     Config {
         #[command(subcommand)]
@@ -66,6 +72,13 @@ struct ExplainArgs {
     size: Capacity,
 }
 
+#[derive(clap::Args, Debug)]
+struct PassArgs {
+    /// Output format; JSON is stable and documented in README.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Output {
     Text,
@@ -82,6 +95,8 @@ enum LogFormat {
 enum Failure {
     Invalid(String),
     Runtime(anyhow::Error),
+    /// Already reported on stdout; just exit 1.
+    Reported(String),
 }
 
 impl From<ConfigErrors> for Failure {
@@ -108,6 +123,10 @@ fn main() -> ExitCode {
         }
         Err(Failure::Runtime(e)) => {
             eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Reported(msg)) => {
+            eprintln!("{msg}");
             ExitCode::from(1)
         }
     }
@@ -139,6 +158,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Explain(args) => explain(&cli.config, now, args),
+        Command::Plan(args) => pass(&cli.config, now, false, args.output),
+        Command::Reconcile(args) => pass(&cli.config, now, true, args.output),
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
@@ -170,5 +191,34 @@ fn explain(path: &std::path::Path, now: DateTime<Utc>, args: ExplainArgs) -> Res
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("writing to stdout")?;
+    Ok(())
+}
+
+fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output) -> Result<(), Failure> {
+    let cfg = Config::load(path)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = rt.block_on(async {
+        let counter = CallCounter::default();
+        let cloud = AwsCloud::load(counter.clone()).await;
+        let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
+        report.api_calls = counter.by_operation();
+        report
+    });
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&report).context("rendering JSON")? + "\n",
+        Output::Text => report.to_text(),
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    if report.has_failures() {
+        return Err(Failure::Reported(format!(
+            "{} scope(s) failed, {} change(s) failed",
+            report.summary.scopes_failed, report.summary.failed
+        )));
+    }
     Ok(())
 }

@@ -1,0 +1,228 @@
+//! Auto Scaling through the SDK: groups, their tags and scheduled actions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_config::SdkConfig;
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::{ScheduledUpdateGroupActionRequest, Tag};
+use aws_smithy_types::DateTime as AwsTime;
+use chrono::{DateTime, Utc};
+
+use super::{CallCounter, classify};
+use crate::capacity::Capacity;
+use crate::cloud::{ActionFailure, CloudError, GroupApi};
+use crate::compile::ScheduledAction;
+use crate::model::{Group, ObservedAction};
+
+/// AWS accepts at most this many actions per batch call.
+pub const BATCH: usize = 50;
+
+/// Auto Scaling in one account and region.
+#[derive(Debug, Clone)]
+pub struct AwsScope {
+    asg: Client,
+}
+
+impl AwsScope {
+    /// Clients for a regional, credentialed config, reporting to `counter`.
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, counter: &CallCounter) -> Self {
+        let asg = Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        AwsScope { asg }
+    }
+}
+
+fn to_aws(t: DateTime<Utc>) -> AwsTime {
+    AwsTime::from_secs(t.timestamp())
+}
+
+fn from_aws(t: &AwsTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+impl GroupApi for AwsScope {
+    async fn list_groups(&self) -> Result<Vec<Group>, CloudError> {
+        let mut groups = Vec::new();
+        let mut pages = self.asg.describe_auto_scaling_groups().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeAutoScalingGroups", &e))?;
+            for g in page.auto_scaling_groups() {
+                let tags: BTreeMap<String, String> = g
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                groups.push(Group {
+                    name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                    capacity: Capacity {
+                        min: g.min_size().unwrap_or_default(),
+                        max: g.max_size().unwrap_or_default(),
+                        desired: g.desired_capacity().unwrap_or_default(),
+                    },
+                    tags,
+                    actions: Vec::new(),
+                });
+            }
+        }
+        // One region-wide listing of scheduled actions instead of one call per group.
+        let mut by_group: HashMap<String, Vec<ObservedAction>> = HashMap::new();
+        let mut pages = self.asg.describe_scheduled_actions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeScheduledActions", &e))?;
+            for a in page.scheduled_update_group_actions() {
+                let Some(group) = a.auto_scaling_group_name() else {
+                    continue;
+                };
+                by_group.entry(group.to_string()).or_default().push(ObservedAction {
+                    name: a.scheduled_action_name().unwrap_or_default().to_string(),
+                    recurrence: a.recurrence().map(String::from),
+                    time_zone: a.time_zone().map(String::from),
+                    start_time: a.start_time().and_then(from_aws),
+                    end_time: a.end_time().and_then(from_aws),
+                    min: a.min_size(),
+                    max: a.max_size(),
+                    desired: a.desired_capacity(),
+                });
+            }
+        }
+        for g in &mut groups {
+            g.actions = by_group.remove(&g.name).unwrap_or_default();
+            g.actions.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(groups)
+    }
+
+    async fn put_scheduled_actions(
+        &self,
+        group: &str,
+        actions: &[ScheduledAction],
+    ) -> Result<Vec<ActionFailure>, CloudError> {
+        let mut failed = Vec::new();
+        for chunk in actions.chunks(BATCH) {
+            let requests = chunk
+                .iter()
+                .map(|a| {
+                    ScheduledUpdateGroupActionRequest::builder()
+                        .scheduled_action_name(&a.name)
+                        .set_recurrence(a.recurrence.clone())
+                        .set_time_zone(a.time_zone.clone())
+                        .set_start_time(a.start_time.map(to_aws))
+                        .set_end_time(a.end_time.map(to_aws))
+                        .min_size(a.capacity.min)
+                        .max_size(a.capacity.max)
+                        .desired_capacity(a.capacity.desired)
+                        .build()
+                })
+                .collect::<Vec<_>>();
+            let out = self
+                .asg
+                .batch_put_scheduled_update_group_action()
+                .auto_scaling_group_name(group)
+                .set_scheduled_update_group_actions(Some(requests))
+                .send()
+                .await
+                .map_err(|e| classify("BatchPutScheduledUpdateGroupAction", &e))?;
+            failed.extend(
+                out.failed_scheduled_update_group_actions()
+                    .iter()
+                    .map(|f| ActionFailure {
+                        name: f.scheduled_action_name().unwrap_or_default().to_string(),
+                        code: f.error_code().map(String::from),
+                        message: f.error_message().unwrap_or_default().to_string(),
+                    }),
+            );
+        }
+        Ok(failed)
+    }
+
+    async fn delete_scheduled_actions(&self, group: &str, names: &[String]) -> Result<Vec<ActionFailure>, CloudError> {
+        let mut failed = Vec::new();
+        for chunk in names.chunks(BATCH) {
+            let out = self
+                .asg
+                .batch_delete_scheduled_action()
+                .auto_scaling_group_name(group)
+                .set_scheduled_action_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("BatchDeleteScheduledAction", &e))?;
+            failed.extend(
+                out.failed_scheduled_actions()
+                    .iter()
+                    // Already gone is what we wanted.
+                    .filter(|f| {
+                        !f.error_message()
+                            .unwrap_or_default()
+                            .to_ascii_lowercase()
+                            .contains("not found")
+                    })
+                    .map(|f| ActionFailure {
+                        name: f.scheduled_action_name().unwrap_or_default().to_string(),
+                        code: f.error_code().map(String::from),
+                        message: f.error_message().unwrap_or_default().to_string(),
+                    }),
+            );
+        }
+        Ok(failed)
+    }
+
+    async fn set_capacity(&self, group: &str, c: Capacity) -> Result<(), CloudError> {
+        self.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(group)
+            .min_size(c.min)
+            .max_size(c.max)
+            .desired_capacity(c.desired)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateAutoScalingGroup", &e))?;
+        Ok(())
+    }
+
+    async fn set_tags(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .resource_id(group)
+                    .resource_type("auto-scaling-group")
+                    .key(k)
+                    .value(v)
+                    .propagate_at_launch(false)
+                    .build()
+            })
+            .collect::<Vec<_>>();
+        self.asg
+            .create_or_update_tags()
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify("CreateOrUpdateTags", &e))?;
+        Ok(())
+    }
+
+    async fn remove_tags(&self, group: &str, keys: &[String]) -> Result<(), CloudError> {
+        let tags = keys
+            .iter()
+            .map(|k| {
+                Tag::builder()
+                    .resource_id(group)
+                    .resource_type("auto-scaling-group")
+                    .key(k)
+                    .build()
+            })
+            .collect::<Vec<_>>();
+        self.asg
+            .delete_tags()
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify("DeleteTags", &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! The only code that names AWS SDK types: clients, credentials, error classification
+//! and call counting. Endpoints and credentials come from the standard chain and the
+//! standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables.
+
+pub mod accounts;
+pub mod autoscaling;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::region::Region;
+
+use crate::cloud::{Cloud, CloudError, ErrorKind};
+use crate::config::Config;
+use crate::model::Scope;
+
+/// Counts SDK calls by service, operation and outcome, through an interceptor.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<Mutex<BTreeMap<(String, String, &'static str), u64>>>,
+}
+
+impl CallCounter {
+    /// Calls so far: (service, operation, "ok" | "error") -> count.
+    #[must_use]
+    pub fn snapshot(&self) -> BTreeMap<(String, String, &'static str), u64> {
+        self.counts.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Calls so far as `service.Operation` -> count (all outcomes), e.g.
+    /// `autoscaling.DescribeAutoScalingGroups`.
+    #[must_use]
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((svc, op, _), n) in self.snapshot() {
+            let svc: String = svc
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            *out.entry(format!("{svc}.{op}")).or_default() += n;
+        }
+        out
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "offhours-call-counter"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            let outcome = match context.output_or_error() {
+                Some(Ok(_)) => "ok",
+                _ => "error",
+            };
+            if let Ok(mut counts) = self.counts.lock() {
+                *counts
+                    .entry((m.service().to_string(), m.name().to_string(), outcome))
+                    .or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an API operation changes anything (by AWS's naming).
+#[must_use]
+pub fn is_mutating(operation: &str) -> bool {
+    let op = operation.rsplit('.').next().unwrap_or(operation);
+    !["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
+}
+
+/// Classifies an SDK error, keeping its full context in the message.
+pub(crate) fn classify<E, R>(
+    operation: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let code = match err {
+        SdkError::ServiceError(e) => e.err().code().map(String::from),
+        _ => None,
+    };
+    let kind = match code.as_deref() {
+        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException") => {
+            ErrorKind::Throttled
+        }
+        Some(
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AWSOrganizationsNotInUseException",
+        ) => ErrorKind::AccessDenied,
+        Some(c) if c.contains("NotFound") => ErrorKind::NotFound,
+        Some("ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination") => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    };
+    CloudError {
+        operation: operation.to_string(),
+        kind,
+        message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The AWS implementation of [`Cloud`].
+#[derive(Debug, Clone)]
+pub struct AwsCloud {
+    base: SdkConfig,
+    counter: CallCounter,
+}
+
+impl AwsCloud {
+    /// Loads the standard AWS configuration (credentials chain, region, endpoint
+    /// variables) with adaptive retries on throttling.
+    pub async fn load(counter: CallCounter) -> Self {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+            .load()
+            .await;
+        AwsCloud { base, counter }
+    }
+
+    /// The call counter every client reports to.
+    #[must_use]
+    pub fn counter(&self) -> &CallCounter {
+        &self.counter
+    }
+
+    fn regional(&self, creds: Option<&SharedCredentialsProvider>, region: &str) -> SdkConfig {
+        let mut b = self.base.to_builder().region(Region::new(region.to_string()));
+        if let Some(c) = creds {
+            b = b.credentials_provider(c.clone());
+        }
+        b.build()
+    }
+
+    fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+}
+
+impl Cloud for AwsCloud {
+    type Scope = autoscaling::AwsScope;
+
+    async fn scopes(&self, cfg: &Config) -> Result<Vec<(Scope, Result<Self::Scope, CloudError>)>, CloudError> {
+        let regions = if cfg.regions.is_empty() {
+            vec![self.default_region().ok_or_else(|| CloudError {
+                operation: "LoadConfig".into(),
+                kind: ErrorKind::Invalid,
+                message: "no region: set `regions` in the config, or AWS_REGION".into(),
+            })?]
+        } else {
+            cfg.regions.clone()
+        };
+        let accounts = accounts::discover(&self.base, &self.counter, cfg).await?;
+        let mut out = Vec::new();
+        for acct in accounts {
+            for region in &regions {
+                let scope = Scope {
+                    account: acct.id.clone(),
+                    region: region.clone(),
+                };
+                let sdk = self.regional(acct.credentials.as_ref(), region);
+                out.push((scope, Ok(autoscaling::AwsScope::new(&sdk, &self.counter))));
+            }
+        }
+        Ok(out)
+    }
+}

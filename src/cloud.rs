@@ -1,0 +1,119 @@
+//! What the controller needs from a cloud, in offhours' own types.
+//!
+//! [`crate::aws`] implements these traits with the AWS SDK; tests and benchmarks can
+//! implement them in memory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::capacity::Capacity;
+use crate::compile::ScheduledAction;
+use crate::config::Config;
+use crate::model::{Group, Scope};
+
+/// What kind of failure a cloud call met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Throttled past the retries.
+    Throttled,
+    /// Not allowed (IAM, SCP, a role that cannot be assumed).
+    AccessDenied,
+    /// The resource is gone.
+    NotFound,
+    /// The request was refused as invalid.
+    Invalid,
+    /// Anything else (network, service error).
+    Other,
+}
+
+impl ErrorKind {
+    /// A bounded label for metrics and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::AccessDenied => "access-denied",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// A failed cloud call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct CloudError {
+    /// The operation, e.g. `DescribeAutoScalingGroups`.
+    pub operation: String,
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// The service's message with its context.
+    pub message: String,
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} failed ({}): {}",
+            self.operation,
+            self.kind.as_str(),
+            self.message
+        )
+    }
+}
+
+/// One action a batch call could not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionFailure {
+    /// The action's name.
+    pub name: String,
+    /// The service's error code, if given.
+    pub code: Option<String>,
+    /// The service's message.
+    pub message: String,
+}
+
+/// Auto Scaling in one scope.
+pub trait GroupApi: Send + Sync {
+    /// Every group in the scope, with its tags and scheduled actions. Either complete or an error.
+    fn list_groups(&self) -> impl Future<Output = Result<Vec<Group>, CloudError>> + Send;
+    /// Creates or replaces scheduled actions (batched by the implementation); returns the ones that failed.
+    fn put_scheduled_actions(
+        &self,
+        group: &str,
+        actions: &[ScheduledAction],
+    ) -> impl Future<Output = Result<Vec<ActionFailure>, CloudError>> + Send;
+    /// Deletes scheduled actions by name; returns the ones that failed. Already gone is success.
+    fn delete_scheduled_actions(
+        &self,
+        group: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<ActionFailure>, CloudError>> + Send;
+    /// Sets min, max and desired capacity.
+    fn set_capacity(&self, group: &str, capacity: Capacity) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Creates or updates tags on the group.
+    fn set_tags(
+        &self,
+        group: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Removes tags from the group.
+    fn remove_tags(&self, group: &str, keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
+}
+
+/// A cloud: the scopes to work in, each with its API handle.
+pub trait Cloud: Send + Sync {
+    /// The per-scope API.
+    type Scope: GroupApi;
+    /// Every account and region the config asks for. A scope that cannot be reached
+    /// comes with its error; an error here means not even the list could be made.
+    fn scopes(
+        &self,
+        cfg: &Config,
+    ) -> impl Future<Output = Result<Vec<(Scope, Result<Self::Scope, CloudError>)>, CloudError>> + Send;
+}
