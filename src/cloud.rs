@@ -106,14 +106,14 @@ pub trait GroupApi: Send + Sync {
     fn remove_tags(&self, group: &str, keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
 }
 
+/// A scope and its API handle, or the error that made it unreachable.
+pub type ScopeHandle<S> = (Scope, Result<S, CloudError>);
+
 /// A cloud: the scopes to work in, each with its API handle.
 pub trait Cloud: Send + Sync {
     /// The per-scope API.
     type Scope: GroupApi;
     /// Every account and region the config asks for. A scope that cannot be reached
     /// comes with its error; an error here means not even the list could be made.
-    fn scopes(
-        &self,
-        cfg: &Config,
-    ) -> impl Future<Output = Result<Vec<(Scope, Result<Self::Scope, CloudError>)>, CloudError>> + Send;
+    fn scopes(&self, cfg: &Config) -> impl Future<Output = Result<Vec<ScopeHandle<Self::Scope>>, CloudError>> + Send;
 }

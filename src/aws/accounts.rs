@@ -93,10 +93,10 @@ async fn list_active(org: &aws_sdk_organizations::Client) -> Result<BTreeMap<Str
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify("ListAccounts", &e))?;
         for a in page.accounts() {
-            if a.status() == Some(&AccountStatus::Active) {
-                if let Some(id) = a.id() {
-                    out.insert(id.to_string(), a.name().unwrap_or_default().to_string());
-                }
+            if a.status() == Some(&AccountStatus::Active)
+                && let Some(id) = a.id()
+            {
+                out.insert(id.to_string(), a.name().unwrap_or_default().to_string());
             }
         }
     }

@@ -21,20 +21,23 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::region::Region;
 
-use crate::cloud::{Cloud, CloudError, ErrorKind};
+use crate::cloud::{Cloud, CloudError, ErrorKind, ScopeHandle};
 use crate::config::Config;
 use crate::model::Scope;
+
+/// (service, operation, "ok" | "error") -> calls.
+pub type CallCounts = BTreeMap<(String, String, &'static str), u64>;
 
 /// Counts SDK calls by service, operation and outcome, through an interceptor.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
-    counts: Arc<Mutex<BTreeMap<(String, String, &'static str), u64>>>,
+    counts: Arc<Mutex<CallCounts>>,
 }
 
 impl CallCounter {
     /// Calls so far: (service, operation, "ok" | "error") -> count.
     #[must_use]
-    pub fn snapshot(&self) -> BTreeMap<(String, String, &'static str), u64> {
+    pub fn snapshot(&self) -> CallCounts {
         self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
@@ -160,7 +163,7 @@ impl AwsCloud {
 impl Cloud for AwsCloud {
     type Scope = autoscaling::AwsScope;
 
-    async fn scopes(&self, cfg: &Config) -> Result<Vec<(Scope, Result<Self::Scope, CloudError>)>, CloudError> {
+    async fn scopes(&self, cfg: &Config) -> Result<Vec<ScopeHandle<Self::Scope>>, CloudError> {
         let regions = if cfg.regions.is_empty() {
             vec![self.default_region().ok_or_else(|| CloudError {
                 operation: "LoadConfig".into(),
