@@ -12,79 +12,23 @@
 //! not depend on how AWS treats those minutes.
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use offhours::capacity::Capacity;
 use offhours::compile::{self, Request, ScheduledAction};
 use offhours::config::Config;
 use offhours::schedule::{Action, Mode, Schedule, State, expr};
+use support::cron_eval::{Matcher, fires, to_cron_crate};
+
+mod support;
 
 const RUNNING: Capacity = Capacity {
     min: 1,
     max: 3,
     desired: 2,
 };
-
-/// Converts a 5-field Unix cron (day of week 0-6, Sunday 0) to the `cron` crate's form.
-fn to_cron_crate(unix: &str) -> cron::Schedule {
-    let f: Vec<&str> = unix.split(' ').collect();
-    assert_eq!(f.len(), 5, "5-field cron: {unix}");
-    assert!(
-        f[2] == "*" || f[4] == "*",
-        "cron restricts both day-of-month and day-of-week: {unix}"
-    );
-    const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-    let dow = if f[4] == "*" {
-        "*".to_string()
-    } else {
-        f[4].split(',')
-            .map(|part| {
-                part.split('-')
-                    .map(|n| NAMES[n.parse::<usize>().unwrap()])
-                    .collect::<Vec<_>>()
-                    .join("-")
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    cron::Schedule::from_str(&format!("0 {} {} {} {} {}", f[0], f[1], f[2], f[3], dow)).unwrap()
-}
-
-struct Matcher {
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-    cache: HashMap<String, HashSet<NaiveDateTime>>,
-}
-
-impl Matcher {
-    /// Whether `recurrence` matches the local wall-clock minute `local`.
-    fn matches(&mut self, recurrence: &str, local: NaiveDateTime) -> bool {
-        let (from, to) = (self.from, self.to);
-        self.cache
-            .entry(recurrence.to_string())
-            .or_insert_with(|| {
-                to_cron_crate(recurrence)
-                    .after(&Utc.from_utc_datetime(&from))
-                    .map(|t| t.naive_utc())
-                    .take_while(|t| *t <= to)
-                    .collect()
-            })
-            .contains(&local)
-    }
-}
-
-fn fires(a: &ScheduledAction, t: DateTime<Utc>, tz_local: impl Fn(&str) -> NaiveDateTime, m: &mut Matcher) -> bool {
-    if a.start_time == Some(t) {
-        return true;
-    }
-    let Some(r) = &a.recurrence else { return false };
-    a.start_time.is_none_or(|s| t >= s)
-        && a.end_time.is_none_or(|e| t <= e)
-        && m.matches(r, tz_local(a.time_zone.as_deref().unwrap_or("UTC")))
-}
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -93,11 +37,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 /// Every minute in `[from, to)` at which registered actions fire, with the size they set,
 /// recompiling once a day as the daemon would.
 fn firings(s: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>, horizon_days: u32) -> Vec<(DateTime<Utc>, Capacity)> {
-    let mut matcher = Matcher {
-        from: (from - Duration::days(2)).naive_utc(),
-        to: (to + Duration::days(2)).naive_utc(),
-        cache: HashMap::new(),
-    };
+    let mut matcher = Matcher::new(from - Duration::days(2), to + Duration::days(2));
     let mut registered: Vec<ScheduledAction> = Vec::new();
     let mut previous: Option<(DateTime<Utc>, Vec<ScheduledAction>)> = None;
     let mut zones: HashMap<String, Tz> = HashMap::new();

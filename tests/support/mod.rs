@@ -1,0 +1,6 @@
+//! Test support: a moto server per test, SDK clients for seeding and checking, and an
+//! independent evaluator of scheduled actions.
+#![allow(dead_code)]
+
+pub mod cron_eval;
+pub mod moto;

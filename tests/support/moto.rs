@@ -1,0 +1,156 @@
+//! A moto server on a free loopback port, for one test, stopped when dropped; and the
+//! offhours binary run against it.
+//!
+//! The server binary is `$OFFHOURS_MOTO_SERVER`, else `moto_server` on PATH
+//! (`./scripts/test` installs the pinned `moto[server]` into a venv and sets the variable).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_types::region::Region;
+
+/// The account moto gives plain access keys.
+pub const MANAGEMENT: &str = "123456789012";
+
+/// A running moto server.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    /// Starts a server and waits until it answers.
+    pub fn start() -> Moto {
+        let bin = std::env::var("OFFHOURS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        for attempt in 0..3 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start `{bin}` ({e}); run ./scripts/test, which installs moto, or set OFFHOURS_MOTO_SERVER")
+                });
+            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), _log: log };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return moto;
+                }
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break; // exited: the port was taken in between; try another
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("moto did not come up on port {port} (attempt {attempt})");
+        }
+        panic!("moto_server did not start");
+    }
+
+    /// The environment the offhours binary needs to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// An SDK config for the management account in `region`.
+    pub async fn sdk(&self, region: &str) -> SdkConfig {
+        self.sdk_with(region, Credentials::new("testing", "testing", None, None, "test")).await
+    }
+
+    /// An SDK config for `region` with the given credentials.
+    pub async fn sdk_with(&self, region: &str, creds: Credentials) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+
+    /// An SDK config inside `account` (through STS AssumeRole), in `region`.
+    pub async fn sdk_in(&self, account: &str, region: &str) -> SdkConfig {
+        if account == MANAGEMENT {
+            return self.sdk(region).await;
+        }
+        let sts = aws_sdk_sts::Client::new(&self.sdk(region).await);
+        let c = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"))
+            .role_session_name("test")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        let creds = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().into()), None, "assumed");
+        self.sdk_with(region, creds).await
+    }
+
+    /// Runs the offhours binary against this server.
+    pub fn offhours(&self, config: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
+        cmd.arg("--config").arg(config).args(args);
+        for k in ["AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN", "OFFHOURS_CONFIG"] {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.env()).env("RUST_LOG", "offhours=warn");
+        cmd.output().unwrap()
+    }
+
+    /// Runs `offhours reconcile|plan --output json --now NOW` and parses the report.
+    pub fn pass(&self, config: &Path, command: &str, now: &str) -> serde_json::Value {
+        let o = self.offhours(config, &[command, "--output", "json", "--now", now]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{command} failed ({:?}):\n{stdout}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
+/// Writes a config file into a fresh directory.
+pub fn config(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("offhours.yaml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// The mutating calls a report's `api_calls` lists.
+pub fn mutating_calls(report: &serde_json::Value) -> Vec<String> {
+    report["api_calls"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| offhours::aws::is_mutating(k))
+        .cloned()
+        .collect()
+}
