@@ -200,3 +200,136 @@ async fn apply_group<A: GroupApi>(api: &A, scope: &Scope, plan: &GroupPlan, chan
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::Capacity;
+    use crate::cloud::fake::FakeCloud;
+    use crate::model::{Group, TAG_SAVED};
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        Config::parse(
+            "timezone: Asia/Seoul\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn scope(a: &str, r: &str) -> Scope {
+        Scope {
+            account: a.into(),
+            region: r.into(),
+        }
+    }
+
+    fn tagged(name: &str) -> Group {
+        let mut g = Group {
+            name: name.into(),
+            capacity: Capacity {
+                min: 1,
+                max: 2,
+                desired: 1,
+            },
+            ..Default::default()
+        };
+        g.tags.insert("Schedule".into(), "office-hours".into());
+        g
+    }
+
+    fn night() -> PassOptions {
+        PassOptions {
+            now: "2026-11-25T13:00:00Z".parse().unwrap(),
+            apply: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_scope_is_reported_and_skipped_while_the_others_are_applied() {
+        let cloud = FakeCloud::default();
+        let (ok, throttled, denied) = (
+            scope("111111111111", "us-east-1"),
+            scope("222222222222", "us-east-1"),
+            scope("333333333333", "us-east-1"),
+        );
+        cloud.add_group(&ok, tagged("a"));
+        cloud.add_group(&throttled, tagged("b"));
+        cloud.state.lock().unwrap().failing_list.insert(throttled.clone());
+        cloud.state.lock().unwrap().unreachable.insert(denied.clone());
+
+        let r = pass(&cfg(), &cloud, night()).await;
+        assert_eq!(r.summary.scopes, 3);
+        assert_eq!(r.summary.scopes_failed, 2);
+        assert!(
+            r.scopes
+                .iter()
+                .any(|s| s.account == "222222222222" && s.error.as_deref().unwrap().contains("throttled"))
+        );
+        assert!(
+            r.scopes
+                .iter()
+                .any(|s| s.account == "333333333333" && s.error.as_deref().unwrap().contains("access-denied"))
+        );
+        assert!(r.has_failures());
+        assert_eq!(
+            cloud.group(&ok, "a").unwrap().capacity,
+            Capacity::ZERO,
+            "the healthy scope is applied"
+        );
+        let b = cloud.group(&throttled, "b").unwrap();
+        assert_eq!(b, tagged("b"), "nothing is applied where the inventory failed");
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_stops_the_rest_of_that_group_only() {
+        let cloud = FakeCloud::default();
+        let s = scope("111111111111", "us-east-1");
+        cloud.add_group(&s, tagged("broken"));
+        cloud.add_group(&s, tagged("fine"));
+        cloud.state.lock().unwrap().failing_puts.insert("broken".into());
+
+        let r = pass(&cfg(), &cloud, night()).await;
+        let statuses: Vec<(&str, ChangeStatus)> = r
+            .changes
+            .iter()
+            .filter(|c| c.resource_id == "broken")
+            .map(|c| (c.change.kind(), c.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("save-capacity", ChangeStatus::Applied),
+                ("put-scheduled-actions", ChangeStatus::Failed),
+                ("set-capacity", ChangeStatus::NotAttempted),
+                ("set-tags", ChangeStatus::NotAttempted),
+            ]
+        );
+        let broken = cloud.group(&s, "broken").unwrap();
+        assert_eq!(
+            broken.capacity,
+            Capacity {
+                min: 1,
+                max: 2,
+                desired: 1
+            },
+            "not scaled down without its actions"
+        );
+        assert_eq!(broken.tags[TAG_SAVED], "min=1 max=2 desired=1");
+        assert_eq!(cloud.group(&s, "fine").unwrap().capacity, Capacity::ZERO);
+        assert_eq!(r.summary.failed, 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_pass_over_a_converged_cloud_makes_no_mutating_call() {
+        let cloud = FakeCloud::default();
+        for i in 0..5 {
+            cloud.add_group(&scope("111111111111", "eu-west-1"), tagged(&format!("g{i}")));
+        }
+        pass(&cfg(), &cloud, night()).await;
+        let before = cloud.mutating_calls();
+        let r = pass(&cfg(), &cloud, night()).await;
+        assert_eq!(r.summary.changes, 0);
+        assert_eq!(cloud.mutating_calls(), before);
+    }
+}

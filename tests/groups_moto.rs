@@ -39,12 +39,20 @@ fn size(min: i32, max: i32, desired: i32) -> Capacity {
 async fn asg_in(moto: &Moto, account: &str, region: &str) -> Asg {
     let sdk = moto.sdk_in(account, region).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let exists = ec2.describe_launch_templates().launch_template_names("offhours-test").send().await.is_ok();
+    let exists = ec2
+        .describe_launch_templates()
+        .launch_template_names("offhours-test")
+        .send()
+        .await
+        .is_ok();
     if !exists {
         ec2.create_launch_template()
             .launch_template_name("offhours-test")
             .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id("ami-12c6146b").instance_type("t3.micro".into()).build(),
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id("ami-12c6146b")
+                    .instance_type("t3.micro".into())
+                    .build(),
             )
             .send()
             .await
@@ -54,10 +62,17 @@ async fn asg_in(moto: &Moto, account: &str, region: &str) -> Asg {
 }
 
 async fn create_group(asg: &Asg, name: &str, c: Capacity, tags: &[(&str, &str)], region: &str) {
-    let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).propagate_at_launch(false).build()).collect();
+    let tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).propagate_at_launch(false).build())
+        .collect();
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(name)
-        .launch_template(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_name("offhours-test").build())
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("offhours-test")
+                .build(),
+        )
         .min_size(c.min)
         .max_size(c.max)
         .desired_capacity(c.desired)
@@ -69,34 +84,73 @@ async fn create_group(asg: &Asg, name: &str, c: Capacity, tags: &[(&str, &str)],
 }
 
 async fn set_tag(asg: &Asg, group: &str, k: &str, v: &str) {
-    let t = Tag::builder().resource_id(group).resource_type("auto-scaling-group").key(k).value(v).propagate_at_launch(false).build();
+    let t = Tag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(k)
+        .value(v)
+        .propagate_at_launch(false)
+        .build();
     asg.create_or_update_tags().tags(t).send().await.unwrap();
 }
 
 async fn remove_tag(asg: &Asg, group: &str, k: &str) {
-    let t = Tag::builder().resource_id(group).resource_type("auto-scaling-group").key(k).build();
+    let t = Tag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(k)
+        .build();
     asg.delete_tags().tags(t).send().await.unwrap();
 }
 
 /// A group's size and tags.
 async fn group(asg: &Asg, name: &str) -> (Capacity, BTreeMap<String, String>) {
-    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap();
     let g = &out.auto_scaling_groups()[0];
-    let tags = g.tags().iter().map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string())).collect();
-    (size(g.min_size().unwrap(), g.max_size().unwrap(), g.desired_capacity().unwrap()), tags)
+    let tags = g
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect();
+    (
+        size(
+            g.min_size().unwrap(),
+            g.max_size().unwrap(),
+            g.desired_capacity().unwrap(),
+        ),
+        tags,
+    )
 }
 
 /// A group's scheduled actions as registered in moto.
 async fn actions(asg: &Asg, name: &str) -> Vec<ScheduledAction> {
-    let out = asg.describe_scheduled_actions().auto_scaling_group_name(name).send().await.unwrap();
+    let out = asg
+        .describe_scheduled_actions()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+        .unwrap();
     let time = |t: Option<&aws_smithy_types::DateTime>| t.map(|t| DateTime::from_timestamp(t.secs(), 0).unwrap());
     out.scheduled_update_group_actions()
         .iter()
         .map(|a| {
-            let capacity = size(a.min_size().unwrap_or(-1), a.max_size().unwrap_or(-1), a.desired_capacity().unwrap_or(-1));
+            let capacity = size(
+                a.min_size().unwrap_or(-1),
+                a.max_size().unwrap_or(-1),
+                a.desired_capacity().unwrap_or(-1),
+            );
             ScheduledAction {
                 name: a.scheduled_action_name().unwrap().to_string(),
-                action: if capacity.is_zero() { Action::Stop } else { Action::Start },
+                action: if capacity.is_zero() {
+                    Action::Stop
+                } else {
+                    Action::Start
+                },
                 recurrence: a.recurrence().map(String::from),
                 time_zone: a.time_zone().map(String::from),
                 start_time: time(a.start_time()),
@@ -136,7 +190,10 @@ async fn single_account_tag_add_steady_state_change_and_foreign_actions() {
 
     // plan writes nothing.
     let plan = moto.pass(&cfg, "plan", DAY);
-    assert_eq!(changes_for(&plan, "web"), vec!["save-capacity", "put-scheduled-actions", "set-tags"]);
+    assert_eq!(
+        changes_for(&plan, "web"),
+        vec!["save-capacity", "put-scheduled-actions", "set-tags"]
+    );
     assert!(mutating_calls(&plan).is_empty(), "{:?}", plan["api_calls"]);
     assert!(actions(&asg, "web").await.is_empty());
 
@@ -147,8 +204,13 @@ async fn single_account_tag_add_steady_state_change_and_foreign_actions() {
     assert_eq!(tags["offhours:saved-capacity"], "min=1 max=4 desired=2");
     let web = actions(&asg, "web").await;
     assert!(web.iter().all(|a| is_owned(&a.name)));
-    assert!(web.iter().any(|a| a.recurrence.as_deref() == Some("0 8 * * 1-5") && a.time_zone.as_deref() == Some("Asia/Seoul") && a.capacity == size(1, 4, 2)));
-    assert!(web.iter().any(|a| a.recurrence.as_deref() == Some("0 20 * * 1-5") && a.capacity.is_zero()));
+    assert!(web.iter().any(|a| a.recurrence.as_deref() == Some("0 8 * * 1-5")
+        && a.time_zone.as_deref() == Some("Asia/Seoul")
+        && a.capacity == size(1, 4, 2)));
+    assert!(
+        web.iter()
+            .any(|a| a.recurrence.as_deref() == Some("0 20 * * 1-5") && a.capacity.is_zero())
+    );
     // The foreign action is kept beside offhours' own.
     let api = actions(&asg, "api").await;
     assert!(api.iter().any(|a| a.name == "team-morning-boost"));
@@ -161,12 +223,20 @@ async fn single_account_tag_add_steady_state_change_and_foreign_actions() {
     let again = moto.pass(&cfg, "reconcile", DAY);
     assert_eq!(again["summary"]["changes"], 0, "{again:#}");
     assert!(mutating_calls(&again).is_empty(), "{:?}", again["api_calls"]);
-    assert!(again["api_calls"].as_object().unwrap().contains_key("autoscaling.DescribeScheduledActions"));
+    assert!(
+        again["api_calls"]
+            .as_object()
+            .unwrap()
+            .contains_key("autoscaling.DescribeScheduledActions")
+    );
 
     // Tag changed: the new actions replace the old in one pass.
     set_tag(&asg, "web", "Schedule", "weekend-off").await;
     let r = moto.pass(&cfg, "reconcile", DAY);
-    assert_eq!(changes_for(&r, "web"), vec!["put-scheduled-actions", "delete-scheduled-actions", "set-tags"]);
+    assert_eq!(
+        changes_for(&r, "web"),
+        vec!["put-scheduled-actions", "delete-scheduled-actions", "set-tags"]
+    );
     let web = actions(&asg, "web").await;
     assert!(web.iter().any(|a| a.recurrence.as_deref() == Some("0 20 * * 5")));
     assert!(web.iter().all(|a| a.recurrence.as_deref() != Some("0 8 * * 1-5")));
@@ -176,25 +246,48 @@ async fn single_account_tag_add_steady_state_change_and_foreign_actions() {
     remove_tag(&asg, "api", "Schedule").await;
     moto.pass(&cfg, "reconcile", DAY);
     let api = actions(&asg, "api").await;
-    assert_eq!(api.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), vec!["team-morning-boost"]);
+    assert_eq!(
+        api.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        vec!["team-morning-boost"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_removed_while_scaled_down_restores_the_saved_size() {
     let moto = Moto::start();
     let asg = asg_in(&moto, MANAGEMENT, "us-east-1").await;
-    create_group(&asg, "night", size(2, 5, 3), &[("Schedule", "office-hours")], "us-east-1").await;
+    create_group(
+        &asg,
+        "night",
+        size(2, 5, 3),
+        &[("Schedule", "office-hours")],
+        "us-east-1",
+    )
+    .await;
     let (_dir, cfg) = config(CONFIG);
 
     let r = moto.pass(&cfg, "reconcile", NIGHT);
-    assert_eq!(changes_for(&r, "night"), vec!["save-capacity", "put-scheduled-actions", "set-capacity", "set-tags"]);
-    assert_eq!(group(&asg, "night").await.0, Capacity::ZERO, "tagged at night: scaled down");
-    assert_eq!(group(&asg, "night").await.1["offhours:saved-capacity"], "min=2 max=5 desired=3");
+    assert_eq!(
+        changes_for(&r, "night"),
+        vec!["save-capacity", "put-scheduled-actions", "set-capacity", "set-tags"]
+    );
+    assert_eq!(
+        group(&asg, "night").await.0,
+        Capacity::ZERO,
+        "tagged at night: scaled down"
+    );
+    assert_eq!(
+        group(&asg, "night").await.1["offhours:saved-capacity"],
+        "min=2 max=5 desired=3"
+    );
     assert!(mutating_calls(&moto.pass(&cfg, "reconcile", NIGHT)).is_empty());
 
     remove_tag(&asg, "night", "Schedule").await;
     let r = moto.pass(&cfg, "reconcile", NIGHT);
-    assert_eq!(changes_for(&r, "night"), vec!["delete-scheduled-actions", "set-capacity", "remove-tags"]);
+    assert_eq!(
+        changes_for(&r, "night"),
+        vec!["delete-scheduled-actions", "set-capacity", "remove-tags"]
+    );
     let (cap, tags) = group(&asg, "night").await;
     assert_eq!(cap, size(2, 5, 3));
     assert!(tags.keys().all(|k| !k.starts_with("offhours:")), "{tags:?}");
@@ -207,8 +300,22 @@ async fn invalid_tags_and_empty_groups_are_reported_and_left_alone() {
     let moto = Moto::start();
     let asg = asg_in(&moto, MANAGEMENT, "us-east-1").await;
     create_group(&asg, "typo", size(1, 2, 1), &[("Schedule", "office-hour")], "us-east-1").await;
-    create_group(&asg, "inline", size(1, 2, 1), &[("Schedule", "Mon-Fri 09:00-18:00")], "us-east-1").await;
-    create_group(&asg, "empty", Capacity::ZERO, &[("Schedule", "office-hours")], "us-east-1").await;
+    create_group(
+        &asg,
+        "inline",
+        size(1, 2, 1),
+        &[("Schedule", "Mon-Fri 09:00-18:00")],
+        "us-east-1",
+    )
+    .await;
+    create_group(
+        &asg,
+        "empty",
+        Capacity::ZERO,
+        &[("Schedule", "office-hours")],
+        "us-east-1",
+    )
+    .await;
     let (_dir, cfg) = config(CONFIG);
 
     let r = moto.pass(&cfg, "reconcile", NIGHT);
@@ -216,10 +323,18 @@ async fn invalid_tags_and_empty_groups_are_reported_and_left_alone() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["resource_id"].as_str().unwrap().to_string(), e["error"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["resource_id"].as_str().unwrap().to_string(),
+                e["error"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(errors["typo"].contains("unknown schedule `office-hour`"), "{errors:?}");
-    assert!(errors["inline"].contains("inline expressions are not allowed"), "{errors:?}");
+    assert!(
+        errors["inline"].contains("inline expressions are not allowed"),
+        "{errors:?}"
+    );
     for g in ["typo", "inline"] {
         let (cap, tags) = group(&asg, g).await;
         assert_eq!(cap, size(1, 2, 1), "{g} untouched");
@@ -229,7 +344,11 @@ async fn invalid_tags_and_empty_groups_are_reported_and_left_alone() {
     }
     assert_eq!(r["notes"][0]["resource_id"], "empty");
     assert!(actions(&asg, "empty").await.is_empty());
-    assert_eq!(group(&asg, "empty").await.1.len(), 1, "no tag written on the empty group");
+    assert_eq!(
+        group(&asg, "empty").await.1.len(),
+        1,
+        "no tag written on the empty group"
+    );
     // Reported again, but nothing rewritten.
     let again = moto.pass(&cfg, "reconcile", NIGHT);
     assert_eq!(again["errors"].as_array().unwrap().len(), 2);
@@ -242,29 +361,66 @@ async fn invalid_tags_and_empty_groups_are_reported_and_left_alone() {
     assert!(!tags.contains_key("offhours:error"));
     assert_eq!(cap, Capacity::ZERO);
     // The empty group gets a real size from its team; from then on it is scheduled.
-    asg.update_auto_scaling_group().auto_scaling_group_name("empty").min_size(1).max_size(2).desired_capacity(1).send().await.unwrap();
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name("empty")
+        .min_size(1)
+        .max_size(2)
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
     moto.pass(&cfg, "reconcile", NIGHT);
-    assert_eq!(group(&asg, "empty").await.1["offhours:saved-capacity"], "min=1 max=2 desired=1");
+    assert_eq!(
+        group(&asg, "empty").await.1["offhours:saved-capacity"],
+        "min=1 max=2 desired=1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn organization_mode_with_three_accounts_and_two_regions() {
     let moto = Moto::start();
     let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await.unwrap();
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
     for name in ["dev-a", "dev-b"] {
-        org.create_account().account_name(name).email(format!("{name}@example.com")).send().await.unwrap();
+        org.create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
     }
-    let accounts: Vec<String> = org.list_accounts().send().await.unwrap().accounts().iter().map(|a| a.id().unwrap().to_string()).collect();
+    let accounts: Vec<String> = org
+        .list_accounts()
+        .send()
+        .await
+        .unwrap()
+        .accounts()
+        .iter()
+        .map(|a| a.id().unwrap().to_string())
+        .collect();
     assert_eq!(accounts.len(), 3);
     let regions = ["us-east-1", "ap-northeast-2"];
     for a in &accounts {
         for r in regions {
             let asg = asg_in(&moto, a, r).await;
-            create_group(&asg, &format!("dev-{r}"), size(1, 2, 1), &[("Schedule", "office-hours")], r).await;
+            create_group(
+                &asg,
+                &format!("dev-{r}"),
+                size(1, 2, 1),
+                &[("Schedule", "office-hours")],
+                r,
+            )
+            .await;
         }
     }
-    let text = CONFIG.replace("regions: [us-east-1]", "regions: [us-east-1, ap-northeast-2]\naccounts:\n  mode: organization");
+    let text = CONFIG.replace(
+        "regions: [us-east-1]",
+        "regions: [us-east-1, ap-northeast-2]\naccounts:\n  mode: organization",
+    );
     let (_dir, cfg) = config(&text);
 
     let r = moto.pass(&cfg, "reconcile", NIGHT);
@@ -287,7 +443,13 @@ async fn organization_mode_with_three_accounts_and_two_regions() {
     let (_dir2, cfg2) = config(&format!("{text}\n  exclude: ['{other}']\n"));
     let plan = moto.pass(&cfg2, "plan", NIGHT);
     assert_eq!(plan["summary"]["scopes"], 4);
-    assert!(plan["scopes"].as_array().unwrap().iter().all(|s| s["account"] != other.as_str()));
+    assert!(
+        plan["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["account"] != other.as_str())
+    );
 }
 
 /// moto never fires scheduled actions, so fire them here: each day the daemon's pass
@@ -318,11 +480,18 @@ async fn registered_actions_produce_the_schedule_minute_by_minute_across_holiday
             let local = |zone: &str| t.with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap()).naive_local();
             let fired: Vec<_> = registered.iter().filter(|a| fires(a, t, local, &mut matcher)).collect();
             if let Some(first) = fired.first() {
-                assert!(fired.iter().all(|a| a.capacity == first.capacity), "conflicting actions at {t}");
+                assert!(
+                    fired.iter().all(|a| a.capacity == first.capacity),
+                    "conflicting actions at {t}"
+                );
                 changes += usize::from(c != first.capacity);
                 c = first.capacity;
             }
-            let want = if schedule.state_at(t) == State::Running { running } else { Capacity::ZERO };
+            let want = if schedule.state_at(t) == State::Running {
+                running
+            } else {
+                Capacity::ZERO
+            };
             assert_eq!(c, want, "at {t} ({})", t.with_timezone(&schedule.tz));
             t += Duration::minutes(1);
         }

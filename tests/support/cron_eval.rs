@@ -69,10 +69,13 @@ pub fn fires(a: &ScheduledAction, t: DateTime<Utc>, tz_local: impl Fn(&str) -> N
         && m.matches(r, tz_local(a.time_zone.as_deref().unwrap_or("UTC")))
 }
 
-
 impl Matcher {
     /// A matcher for firings between `from` and `to`.
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
-        Matcher { from: from.naive_utc(), to: to.naive_utc(), cache: HashMap::new() }
+        Matcher {
+            from: from.naive_utc(),
+            to: to.naive_utc(),
+            cache: HashMap::new(),
+        }
     }
 }

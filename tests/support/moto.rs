@@ -50,7 +50,11 @@ impl Moto {
                 .unwrap_or_else(|e| {
                     panic!("cannot start `{bin}` ({e}); run ./scripts/test, which installs moto, or set OFFHOURS_MOTO_SERVER")
                 });
-            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), _log: log };
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                _log: log,
+            };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -79,7 +83,8 @@ impl Moto {
 
     /// An SDK config for the management account in `region`.
     pub async fn sdk(&self, region: &str) -> SdkConfig {
-        self.sdk_with(region, Credentials::new("testing", "testing", None, None, "test")).await
+        self.sdk_with(region, Credentials::new("testing", "testing", None, None, "test"))
+            .await
     }
 
     /// An SDK config for `region` with the given credentials.
@@ -107,7 +112,13 @@ impl Moto {
             .unwrap()
             .credentials
             .unwrap();
-        let creds = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().into()), None, "assumed");
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().into()),
+            None,
+            "assumed",
+        );
         self.sdk_with(region, creds).await
     }
 
@@ -115,7 +126,13 @@ impl Moto {
     pub fn offhours(&self, config: &Path, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
         cmd.arg("--config").arg(config).args(args);
-        for k in ["AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN", "OFFHOURS_CONFIG"] {
+        for k in [
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_SESSION_TOKEN",
+            "OFFHOURS_CONFIG",
+        ] {
             cmd.env_remove(k);
         }
         cmd.envs(self.env()).env("RUST_LOG", "offhours=warn");

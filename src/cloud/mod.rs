@@ -3,6 +3,8 @@
 //! [`crate::aws`] implements these traits with the AWS SDK; tests and benchmarks can
 //! implement them in memory.
 
+pub mod fake;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;

@@ -1,0 +1,214 @@
+//! An in-memory cloud for controller tests and benchmarks: stateful, with injectable
+//! failures and per-call latency. It follows AWS's semantics for what offhours uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, ScopeHandle};
+use crate::capacity::Capacity;
+use crate::compile::ScheduledAction;
+use crate::config::Config;
+use crate::model::{Group, ObservedAction, Scope};
+
+/// The fake cloud's state; tests reach in to set it up and to check it.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// Groups per scope.
+    pub groups: BTreeMap<Scope, Vec<Group>>,
+    /// Scopes whose credentials cannot be had.
+    pub unreachable: BTreeSet<Scope>,
+    /// Scopes whose listing fails (e.g. throttled past the retries).
+    pub failing_list: BTreeSet<Scope>,
+    /// Groups on which registering actions fails.
+    pub failing_puts: BTreeSet<String>,
+    /// Calls made, by operation.
+    pub calls: BTreeMap<&'static str, u64>,
+}
+
+/// An in-memory cloud.
+#[derive(Debug, Clone, Default)]
+pub struct FakeCloud {
+    /// Shared state.
+    pub state: Arc<Mutex<FakeState>>,
+    /// Added to every call.
+    pub latency: Option<Duration>,
+}
+
+/// One scope of the fake cloud.
+#[derive(Debug, Clone)]
+pub struct FakeScope {
+    cloud: FakeCloud,
+    scope: Scope,
+}
+
+impl FakeCloud {
+    /// Adds a group to a scope.
+    pub fn add_group(&self, scope: &Scope, g: Group) {
+        self.state
+            .lock()
+            .expect("lock")
+            .groups
+            .entry(scope.clone())
+            .or_default()
+            .push(g);
+    }
+
+    /// A group's current state.
+    #[must_use]
+    pub fn group(&self, scope: &Scope, name: &str) -> Option<Group> {
+        let st = self.state.lock().expect("lock");
+        st.groups.get(scope)?.iter().find(|g| g.name == name).cloned()
+    }
+
+    /// Calls whose operation changes something.
+    #[must_use]
+    pub fn mutating_calls(&self) -> u64 {
+        let st = self.state.lock().expect("lock");
+        st.calls
+            .iter()
+            .filter(|(op, _)| crate::aws::is_mutating(op))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+impl FakeScope {
+    async fn call<T>(&self, op: &'static str, f: impl FnOnce(&mut FakeState, &Scope) -> T) -> T {
+        if let Some(d) = self.cloud.latency {
+            tokio::time::sleep(d).await;
+        }
+        let mut st = self.cloud.state.lock().expect("lock");
+        *st.calls.entry(op).or_default() += 1;
+        f(&mut st, &self.scope)
+    }
+
+    async fn with_group<T>(
+        &self,
+        op: &'static str,
+        group: &str,
+        f: impl FnOnce(&mut Group) -> T,
+    ) -> Result<T, CloudError> {
+        self.call(op, |st, scope| {
+            let g = st
+                .groups
+                .get_mut(scope)
+                .and_then(|gs| gs.iter_mut().find(|g| g.name == group));
+            g.map(f).ok_or_else(|| CloudError {
+                operation: op.into(),
+                kind: ErrorKind::NotFound,
+                message: format!("group {group} not found"),
+            })
+        })
+        .await
+    }
+}
+
+impl GroupApi for FakeScope {
+    async fn list_groups(&self) -> Result<Vec<Group>, CloudError> {
+        self.call("DescribeAutoScalingGroups", |st, scope| {
+            if st.failing_list.contains(scope) {
+                return Err(CloudError {
+                    operation: "DescribeAutoScalingGroups".into(),
+                    kind: ErrorKind::Throttled,
+                    message: "Rate exceeded".into(),
+                });
+            }
+            Ok(st.groups.get(scope).cloned().unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn put_scheduled_actions(
+        &self,
+        group: &str,
+        actions: &[ScheduledAction],
+    ) -> Result<Vec<ActionFailure>, CloudError> {
+        let failing = self.cloud.state.lock().expect("lock").failing_puts.contains(group);
+        let mut failed = Vec::new();
+        for chunk in actions.chunks(crate::aws::autoscaling::BATCH) {
+            failed.extend(
+                self.with_group("BatchPutScheduledUpdateGroupAction", group, |g| {
+                    if failing {
+                        return chunk
+                            .iter()
+                            .map(|a| ActionFailure {
+                                name: a.name.clone(),
+                                code: Some("ValidationError".into()),
+                                message: "injected".into(),
+                            })
+                            .collect();
+                    }
+                    for a in chunk {
+                        g.actions.retain(|o| o.name != a.name);
+                        g.actions.push(ObservedAction {
+                            name: a.name.clone(),
+                            recurrence: a.recurrence.clone(),
+                            time_zone: a.time_zone.clone(),
+                            start_time: a.start_time,
+                            end_time: a.end_time,
+                            min: Some(a.capacity.min),
+                            max: Some(a.capacity.max),
+                            desired: Some(a.capacity.desired),
+                        });
+                    }
+                    Vec::new()
+                })
+                .await?,
+            );
+        }
+        Ok(failed)
+    }
+
+    async fn delete_scheduled_actions(&self, group: &str, names: &[String]) -> Result<Vec<ActionFailure>, CloudError> {
+        for chunk in names.chunks(crate::aws::autoscaling::BATCH) {
+            self.with_group("BatchDeleteScheduledAction", group, |g| {
+                g.actions.retain(|a| !chunk.contains(&a.name))
+            })
+            .await?;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn set_capacity(&self, group: &str, capacity: Capacity) -> Result<(), CloudError> {
+        self.with_group("UpdateAutoScalingGroup", group, |g| g.capacity = capacity)
+            .await
+    }
+
+    async fn set_tags(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        self.with_group("CreateOrUpdateTags", group, |g| g.tags.extend(tags.clone()))
+            .await
+    }
+
+    async fn remove_tags(&self, group: &str, keys: &[String]) -> Result<(), CloudError> {
+        self.with_group("DeleteTags", group, |g| g.tags.retain(|k, _| !keys.contains(k)))
+            .await
+    }
+}
+
+impl Cloud for FakeCloud {
+    type Scope = FakeScope;
+
+    async fn scopes(&self, _cfg: &Config) -> Result<Vec<ScopeHandle<FakeScope>>, CloudError> {
+        let st = self.state.lock().expect("lock");
+        let all: BTreeSet<Scope> = st.groups.keys().chain(&st.unreachable).cloned().collect();
+        Ok(all
+            .into_iter()
+            .map(|scope| {
+                let handle = if st.unreachable.contains(&scope) {
+                    Err(CloudError {
+                        operation: "AssumeRole".into(),
+                        kind: ErrorKind::AccessDenied,
+                        message: format!("cannot assume the role in {}", scope.account),
+                    })
+                } else {
+                    Ok(FakeScope {
+                        cloud: self.clone(),
+                        scope: scope.clone(),
+                    })
+                };
+                (scope, handle)
+            })
+            .collect())
+    }
+}
