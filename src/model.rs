@@ -14,6 +14,12 @@ pub const TAG_SAVED: &str = "offhours:saved-capacity";
 pub const TAG_ERROR: &str = "offhours:error";
 /// The tag recording which schedule tag value offhours last applied.
 pub const TAG_SCHEDULE: &str = "offhours:schedule";
+/// The tag recording the last transition applied to an instance: `stop 2026-11-25T11:00:00Z`.
+pub const TAG_LAST: &str = "offhours:last-transition";
+/// The temporary override tag: `running until <RFC 3339>` or `stopped until <RFC 3339>`.
+pub const TAG_OVERRIDE: &str = "offhours:override";
+/// The tag AWS puts on instances that belong to an Auto Scaling group.
+pub const TAG_ASG_MEMBER: &str = "aws:autoscaling:groupName";
 /// Every tag offhours writes starts with this.
 pub const TAG_PREFIX: &str = "offhours:";
 
@@ -86,6 +92,109 @@ impl Group {
     }
 }
 
+/// An EC2 instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    /// Starting.
+    Pending,
+    /// Up.
+    Running,
+    /// Stopping (or hibernating).
+    Stopping,
+    /// Stopped.
+    Stopped,
+    /// Terminating or terminated, or anything else: never acted on.
+    Other,
+}
+
+/// How an instance is billed, as far as stopping goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    /// On-demand (or reserved): can be stopped.
+    OnDemand,
+    /// Spot with a persistent request: can be stopped.
+    PersistentSpot,
+    /// Spot with a one-time request: stopping would lose it.
+    OneTimeSpot,
+}
+
+/// A plain EC2 instance as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// `i-...`.
+    pub id: String,
+    /// Its state.
+    pub state: InstanceState,
+    /// When it was launched (or last started).
+    pub launched: Option<DateTime<Utc>>,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
+    /// On-demand or spot.
+    pub market: Market,
+    /// Whether its root device is instance store (cannot be stopped).
+    pub instance_store_root: bool,
+    /// Whether it is configured for hibernation.
+    pub hibernation: bool,
+}
+
+impl Instance {
+    /// A tag's value.
+    #[must_use]
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// A temporary override: hold a state until an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Override {
+    /// The state held.
+    pub state: crate::schedule::State,
+    /// Until when.
+    pub until: DateTime<Utc>,
+}
+
+impl Override {
+    /// Reads `running until <RFC 3339>` or `stopped until <RFC 3339>`.
+    pub fn parse(value: &str) -> Result<Override, String> {
+        let bad = || {
+            format!(
+                "invalid override `{value}`; expected `running until <RFC 3339>` or `stopped until <RFC 3339>`, e.g. `running until 2026-11-26T02:00+09:00`"
+            )
+        };
+        let mut parts = value.split_whitespace();
+        let state = match parts.next() {
+            Some("running") => crate::schedule::State::Running,
+            Some("stopped") => crate::schedule::State::Stopped,
+            _ => return Err(bad()),
+        };
+        if parts.next() != Some("until") {
+            return Err(bad());
+        }
+        let until = parts.next().ok_or_else(bad)?;
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        let until = crate::schedule::parse_instant(until).map_err(|e| format!("{}: {e}", bad()))?;
+        Ok(Override { state, until })
+    }
+
+    /// The tag form.
+    #[must_use]
+    pub fn to_tag(&self) -> String {
+        let s = match self.state {
+            crate::schedule::State::Running => "running",
+            crate::schedule::State::Stopped => "stopped",
+        };
+        format!(
+            "{s} until {}",
+            self.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+}
+
 /// Makes text safe for a tag value: only the characters every AWS service accepts,
 /// at most 256 of them.
 #[must_use]
@@ -107,6 +216,25 @@ pub fn tag_safe(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_parse_with_or_without_seconds_and_round_trip() {
+        let o = Override::parse("running until 2026-11-26T02:00+09:00").unwrap();
+        assert_eq!(o.state, crate::schedule::State::Running);
+        assert_eq!(o.until, "2026-11-25T17:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(Override::parse(&o.to_tag()).unwrap(), o);
+        for bad in [
+            "running",
+            "up until 2026-11-26T02:00Z",
+            "stopped until tomorrow",
+            "stopped until 2026-11-26T02:00Z please",
+        ] {
+            assert!(
+                Override::parse(bad).unwrap_err().contains("expected `running until"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn tag_safe_text_drops_forbidden_characters_and_fits_256() {

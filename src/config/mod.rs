@@ -155,6 +155,19 @@ pub struct Accounts {
     pub exclude: Vec<Target>,
 }
 
+/// How plain EC2 instances are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceSettings {
+    /// How late a missed transition may still be applied.
+    pub catch_up: chrono::Duration,
+    /// Instances younger than this are not stopped.
+    pub grace: chrono::Duration,
+    /// Longest override honoured.
+    pub max_override: chrono::Duration,
+    /// Ids per stop/start call.
+    pub batch_size: usize,
+}
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -176,6 +189,8 @@ pub struct Config {
     pub regions: Vec<String>,
     /// How many account/region scopes are worked at once.
     pub concurrency: usize,
+    /// How plain instances are handled.
+    pub instances: InstanceSettings,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -573,6 +588,12 @@ impl Validator {
             accounts,
             regions,
             concurrency: raw.concurrency as usize,
+            instances: InstanceSettings {
+                catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
+                grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),
+                max_override: chrono::Duration::hours(i64::from(raw.instances.max_override_hours)),
+                batch_size: raw.instances.batch_size as usize,
+            },
             tag_key: raw.tag_key.clone(),
             timezone,
             allow_inline: raw.allow_inline,
@@ -773,6 +794,8 @@ impl Validator {
             week: if stopped { week.inverted() } else { week },
             holidays: Arc::new(dates),
             mode: rs.mode,
+            enforce: rs.enforce,
+            hibernate: rs.hibernate,
         })
     }
 }

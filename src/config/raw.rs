@@ -40,6 +40,9 @@ pub struct RawConfig {
     /// Regions to work in, in every account; empty means the SDK's default region.
     #[serde(default)]
     pub regions: Vec<String>,
+    /// How plain EC2 instances are handled.
+    #[serde(default)]
+    pub instances: RawInstances,
     /// How many account/region scopes are worked at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -119,9 +122,55 @@ pub struct RawSchedule {
     /// `full` (default), `stop-only` or `start-only`.
     #[serde(default)]
     pub mode: Mode,
+    /// Hold the scheduled state on every pass (instances), instead of acting only at transitions.
+    #[serde(default)]
+    pub enforce: bool,
+    /// Hibernate instances configured for it instead of stopping them.
+    #[serde(default)]
+    pub hibernate: bool,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// How plain EC2 instances are handled.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstances {
+    /// A transition missed while offhours was down is still applied this many minutes late.
+    #[serde(default = "default_thirty")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub catch_up_minutes: u32,
+    /// Instances launched less than this many minutes ago are not stopped.
+    #[serde(default = "default_thirty")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub grace_minutes: u32,
+    /// Longest override (`offhours:override`) honoured; longer ones are capped.
+    #[serde(default = "default_override_hours")]
+    #[schemars(range(min = 1, max = 720))]
+    pub max_override_hours: u32,
+    /// Instance ids per StopInstances/StartInstances call.
+    #[serde(default = "default_batch")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub batch_size: u32,
+}
+
+impl Default for RawInstances {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
+}
+
+fn default_thirty() -> u32 {
+    30
+}
+
+fn default_override_hours() -> u32 {
+    24
+}
+
+fn default_batch() -> u32 {
+    100
 }
 
 /// A single name or a list of names.

@@ -1,5 +1,6 @@
 //! The planner: config + observed state + now -> the changes to make. Pure: no I/O, no clock.
 
 pub mod groups;
+pub mod instances;
 
 pub use groups::{GroupChange, GroupPlan, Step, plan_group};

@@ -128,6 +128,10 @@ pub struct Schedule {
     pub holidays: Arc<BTreeSet<NaiveDate>>,
     /// Which transitions are acted on.
     pub mode: Mode,
+    /// Hold the scheduled state on every pass (instances) instead of acting at transitions.
+    pub enforce: bool,
+    /// Hibernate instances configured for it instead of stopping them.
+    pub hibernate: bool,
 }
 
 impl Schedule {
@@ -140,6 +144,8 @@ impl Schedule {
             week: e.week(),
             holidays: Arc::default(),
             mode: Mode::Full,
+            enforce: false,
+            hibernate: false,
         }
     }
 
@@ -254,6 +260,26 @@ impl Schedule {
         }
         out.truncate(count);
         out
+    }
+
+    /// The last transition this schedule's mode acts on at or before `t`, searching back
+    /// up to `days` days.
+    #[must_use]
+    pub fn last_transition(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
+        let mut end = t + Duration::seconds(1);
+        for _ in 0..(days + 6) / 7 {
+            let start = end - Duration::days(7);
+            if let Some(x) = self
+                .transitions(start, end)
+                .into_iter()
+                .rev()
+                .find(|x| self.mode.acts_on(x.action))
+            {
+                return Some(x);
+            }
+            end = start;
+        }
+        None
     }
 }
 

@@ -1,0 +1,367 @@
+//! Planning one plain EC2 instance: stop or start at its schedule's transitions.
+//!
+//! By default offhours acts when a transition has passed since it last acted (recorded in
+//! `offhours:last-transition` on the instance), so a server started by hand after hours
+//! stays up until the next stop. `enforce: true` holds the scheduled state on every pass.
+//! A transition missed for longer than the catch-up window is reported, not applied.
+//! An override (`offhours:override`) holds a state until a time; its expiry counts as a
+//! transition. Instances in an Auto Scaling group are left to their group.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{ALWAYS_ON, Config, Resolved};
+use crate::model::{
+    Instance, InstanceState, Market, Override, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE, tag_safe,
+};
+use crate::schedule::{Action, Schedule, State, Transition};
+
+/// How far back the last transition is looked for.
+const LOOKBACK_DAYS: i64 = 35;
+
+/// What to do to an instance's power state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PowerOp {
+    /// StopInstances.
+    Stop,
+    /// StopInstances with Hibernate.
+    Hibernate,
+    /// StartInstances.
+    Start,
+}
+
+impl PowerOp {
+    /// `stop-instance`, `hibernate-instance` or `start-instance`.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            PowerOp::Stop => "stop-instance",
+            PowerOp::Hibernate => "hibernate-instance",
+            PowerOp::Start => "start-instance",
+        }
+    }
+}
+
+/// Everything planned for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct InstancePlan {
+    /// `i-...`.
+    pub id: String,
+    /// The schedule tag value.
+    pub schedule: Option<String>,
+    /// Stop, hibernate or start, and why.
+    pub op: Option<(PowerOp, String)>,
+    /// Tags to set once the op (if any) has succeeded, and why.
+    pub set_tags: BTreeMap<String, String>,
+    /// Tags to remove once the op (if any) has succeeded.
+    pub remove_tags: Vec<String>,
+    /// Why the tags change.
+    pub tag_reason: String,
+    /// What is wrong with the instance's tags (the instance is otherwise left alone).
+    pub error: Option<String>,
+    /// Things worth telling.
+    pub notes: Vec<String>,
+}
+
+impl InstancePlan {
+    /// Whether nothing is to be done or told.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.op.is_none()
+            && self.set_tags.is_empty()
+            && self.remove_tags.is_empty()
+            && self.error.is_none()
+            && self.notes.is_empty()
+    }
+}
+
+/// `stop 2026-11-25T11:00:00Z`.
+#[must_use]
+pub fn record(t: &Transition) -> String {
+    format!(
+        "{} {}",
+        t.action,
+        t.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Reads a recorded transition; anything unreadable counts as none.
+fn recorded(value: &str) -> Option<DateTime<Utc>> {
+    let (_, at) = value.split_once(' ')?;
+    crate::schedule::parse_instant(at).ok()
+}
+
+/// Plans one instance at `now`. Returns `None` for instances offhours has nothing to do with.
+#[must_use]
+pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Option<InstancePlan> {
+    if inst.tags.contains_key(TAG_ASG_MEMBER) || inst.state == InstanceState::Other {
+        return None;
+    }
+    let value = inst.tag(&cfg.tag_key).map(str::trim);
+    let mut plan = InstancePlan {
+        id: inst.id.clone(),
+        schedule: value.map(String::from),
+        ..Default::default()
+    };
+    let resolved = match value {
+        None => None,
+        Some(v) if v == ALWAYS_ON => None,
+        Some(v) => match cfg.resolve_tag(v) {
+            Ok(Resolved::AlwaysOn) => None,
+            Ok(Resolved::Named(s)) => Some(s.clone()),
+            Ok(Resolved::Inline(s)) => Some(*s),
+            Err(e) => {
+                set_error(&mut plan, inst, &e.to_string());
+                return Some(plan);
+            }
+        },
+    };
+    let Some(s) = resolved else {
+        // Not (or no longer) scheduled: forget what offhours recorded.
+        let ours: Vec<String> = [TAG_LAST, TAG_ERROR]
+            .into_iter()
+            .filter(|k| inst.tags.contains_key(*k))
+            .map(String::from)
+            .collect();
+        if !ours.is_empty() {
+            plan.remove_tags = ours;
+            plan.tag_reason = "no longer scheduled".into();
+        }
+        return (!plan.is_empty()).then_some(plan);
+    };
+    let last = s.last_transition(now, LOOKBACK_DAYS);
+
+    if let Some(raw) = inst.tag(TAG_OVERRIDE) {
+        match Override::parse(raw) {
+            Err(e) => {
+                set_error(&mut plan, inst, &e);
+                return Some(plan);
+            }
+            Ok(o) if o.until > now => {
+                let mut o = o;
+                if o.until - now > cfg.instances.max_override {
+                    o.until = now + cfg.instances.max_override;
+                    plan.set_tags.insert(TAG_OVERRIDE.into(), o.to_tag());
+                    plan.tag_reason = "override capped at the configured maximum".into();
+                    plan.notes.push(format!(
+                        "override `{raw}` is longer than {} h; capped to {}",
+                        cfg.instances.max_override.num_hours(),
+                        o.to_tag()
+                    ));
+                }
+                let action = if o.state == State::Running {
+                    Action::Start
+                } else {
+                    Action::Stop
+                };
+                steer(
+                    &mut plan,
+                    &s,
+                    inst,
+                    action,
+                    now,
+                    cfg,
+                    &format!(
+                        "override: {} until {}",
+                        o.to_tag().split(' ').next().unwrap_or_default(),
+                        o.until
+                    ),
+                );
+                clear_error(&mut plan, inst);
+                return finish(plan);
+            }
+            Ok(o) => {
+                // Expired: the expiry is a transition to what the schedule says now.
+                plan.remove_tags.push(TAG_OVERRIDE.into());
+                plan.tag_reason = "override expired".into();
+                plan.notes
+                    .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
+                let action = if s.state_at(now) == State::Running {
+                    Action::Start
+                } else {
+                    Action::Stop
+                };
+                if s.mode.acts_on(action) {
+                    steer(
+                        &mut plan,
+                        &s,
+                        inst,
+                        action,
+                        now,
+                        cfg,
+                        &format!(
+                            "override ended at {}; schedule `{}` says {}",
+                            o.until,
+                            s.name,
+                            action.target_word()
+                        ),
+                    );
+                }
+                if let Some(t) = last {
+                    remember(&mut plan, inst, &t);
+                }
+                clear_error(&mut plan, inst);
+                return finish(plan);
+            }
+        }
+    }
+    clear_error(&mut plan, inst);
+
+    if s.enforce {
+        let action = if s.state_at(now) == State::Running {
+            Action::Start
+        } else {
+            Action::Stop
+        };
+        if s.mode.acts_on(action) {
+            steer(
+                &mut plan,
+                &s,
+                inst,
+                action,
+                now,
+                cfg,
+                &format!("schedule `{}` is enforced and says {}", s.name, action.target_word()),
+            );
+        }
+        return finish(plan);
+    }
+
+    let Some(t) = last else { return finish(plan) };
+    let done = inst.tag(TAG_LAST).and_then(recorded);
+    if done.is_some_and(|d| d >= t.at) {
+        return finish(plan);
+    }
+    let late = now - t.at;
+    if late <= cfg.instances.catch_up {
+        let why = format!(
+            "schedule `{}`: {} at {}",
+            s.name,
+            t.action,
+            t.at.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z")
+        );
+        if steer(&mut plan, &s, inst, t.action, now, cfg, &why) {
+            remember(&mut plan, inst, &t);
+        }
+    } else if done.is_none() {
+        // Newly scheduled: adopt the current transition without acting on it.
+        remember(&mut plan, inst, &t);
+        plan.tag_reason = format!("newly scheduled with `{}`; acts from the next transition", s.name);
+    } else {
+        plan.notes.push(format!(
+            "missed the {} transition at {} by {} min (catch-up window {} min); not applied",
+            t.action,
+            t.at.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z"),
+            late.num_minutes(),
+            cfg.instances.catch_up.num_minutes()
+        ));
+        remember(&mut plan, inst, &t);
+        plan.tag_reason = "missed transition recorded as handled".into();
+    }
+    finish(plan)
+}
+
+trait Word {
+    fn target_word(self) -> &'static str;
+}
+
+impl Word for Action {
+    fn target_word(self) -> &'static str {
+        match self {
+            Action::Start => "running",
+            Action::Stop => "stopped",
+        }
+    }
+}
+
+fn finish(plan: InstancePlan) -> Option<InstancePlan> {
+    (!plan.is_empty()).then_some(plan)
+}
+
+fn remember(plan: &mut InstancePlan, inst: &Instance, t: &Transition) {
+    let value = record(t);
+    if inst.tag(TAG_LAST) != Some(value.as_str()) {
+        plan.set_tags.insert(TAG_LAST.into(), value);
+        if plan.tag_reason.is_empty() {
+            plan.tag_reason = "record the transition applied".into();
+        }
+    }
+}
+
+fn set_error(plan: &mut InstancePlan, inst: &Instance, msg: &str) {
+    let tag = tag_safe(msg);
+    if inst.tag(TAG_ERROR) != Some(tag.as_str()) {
+        plan.set_tags.insert(TAG_ERROR.into(), tag);
+        plan.tag_reason = "the schedule tag is invalid; the instance is left as it is".into();
+    }
+    plan.error = Some(msg.to_string());
+}
+
+fn clear_error(plan: &mut InstancePlan, inst: &Instance) {
+    if inst.tags.contains_key(TAG_ERROR) {
+        plan.remove_tags.push(TAG_ERROR.into());
+        if plan.tag_reason.is_empty() {
+            plan.tag_reason = "the schedule tag is valid again".into();
+        }
+    }
+}
+
+/// Moves the instance toward `action`'s state if it may be. Returns whether the
+/// transition counts as handled (acted on, already there, or never actionable), as
+/// opposed to waiting for a later pass (pending, stopping, grace period).
+fn steer(
+    plan: &mut InstancePlan,
+    s: &Schedule,
+    inst: &Instance,
+    action: Action,
+    now: DateTime<Utc>,
+    cfg: &Config,
+    why: &str,
+) -> bool {
+    match (action, inst.state) {
+        (Action::Stop, InstanceState::Stopped) | (Action::Start, InstanceState::Running) => true,
+        (Action::Stop, InstanceState::Stopping) | (Action::Start, InstanceState::Pending) => true,
+        (Action::Stop, InstanceState::Pending) | (Action::Start, InstanceState::Stopping) => {
+            plan.notes
+                .push(format!("{:?}: waits for the next pass to {}", inst.state, action).to_lowercase());
+            false
+        }
+        (Action::Stop, InstanceState::Running) => {
+            if inst.market == Market::OneTimeSpot {
+                plan.notes
+                    .push("spot instance with a one-time request: never stopped".into());
+                return true;
+            }
+            if inst.instance_store_root {
+                plan.notes.push("root device is instance store: never stopped".into());
+                return true;
+            }
+            if let Some(l) = inst.launched.filter(|l| now - *l < cfg.instances.grace) {
+                plan.notes.push(format!(
+                    "launched {} min ago, inside the {} min grace period: not stopped yet",
+                    (now - l).num_minutes(),
+                    cfg.instances.grace.num_minutes()
+                ));
+                return false;
+            }
+            let op = if s.hibernate && inst.hibernation {
+                PowerOp::Hibernate
+            } else {
+                PowerOp::Stop
+            };
+            plan.op = Some((op, why.to_string()));
+            true
+        }
+        (Action::Start, InstanceState::Stopped) => {
+            plan.op = Some((PowerOp::Start, why.to_string()));
+            true
+        }
+        (_, InstanceState::Other) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;
