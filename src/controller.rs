@@ -6,11 +6,19 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::cloud::{ActionFailure, Cloud, CloudError, GroupApi};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::cloud::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi};
 use crate::config::Config;
-use crate::model::Scope;
+use crate::model::{Scope, TAG_ERROR, TAG_LAST, TAG_OVERRIDE};
+use crate::plan::instances::{InstancePlan, PowerOp, plan_instance};
 use crate::plan::{GroupChange, GroupPlan, plan_group};
-use crate::report::{ChangeReport, ChangeStatus, GROUP, Note, PassReport, ResourceError, ScopeReport};
+use crate::report::{
+    Change, ChangeReport, ChangeStatus, GROUP, INSTANCE, InstanceChange, Note, PassReport, ResourceError, ScopeReport,
+};
+
+/// Most resource ids one tagging call takes.
+const TAG_BATCH: usize = 1000;
 
 /// How to run a pass.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +72,7 @@ struct ScopeResult {
     notes: Vec<Note>,
 }
 
-async fn work_scope<A: GroupApi>(
+async fn work_scope<A: GroupApi + InstanceApi>(
     cfg: &Config,
     scope: Scope,
     api: Result<A, CloudError>,
@@ -82,11 +90,18 @@ async fn work_scope<A: GroupApi>(
         errors: Vec::new(),
         notes: Vec::new(),
     };
+    let tag_keys: Vec<String> = [cfg.tag_key.as_str(), TAG_LAST, TAG_ERROR, TAG_OVERRIDE]
+        .into_iter()
+        .map(String::from)
+        .collect();
     let listed = match api {
-        Ok(api) => api.list_groups().await.map(|g| (api, g)),
+        Ok(api) => {
+            let (g, i) = futures::join!(api.list_groups(), api.list_instances(&tag_keys));
+            g.and_then(|g| i.map(|i| (api, (g, i))))
+        }
         Err(e) => Err(e),
     };
-    let (api, groups) = match listed {
+    let (api, (groups, instances)) = match listed {
         Ok(x) => x,
         Err(e) => {
             warn!(error = %e, "scope skipped: its inventory could not be listed");
@@ -95,7 +110,7 @@ async fn work_scope<A: GroupApi>(
             return out;
         }
     };
-    out.scope.resources = groups.len();
+    out.scope.resources = groups.len() + instances.len();
     for g in &groups {
         let plan = plan_group(cfg, g, opts.now);
         record(&scope, &plan, &mut out);
@@ -103,7 +118,237 @@ async fn work_scope<A: GroupApi>(
             apply_group(&api, &scope, &plan, &mut out.changes).await;
         }
     }
+    let plans: Vec<InstancePlan> = instances
+        .iter()
+        .filter_map(|i| plan_instance(cfg, i, opts.now))
+        .collect();
+    let first = out.changes.len();
+    let slots: Vec<Slots> = plans.iter().map(|p| record_instance(&scope, p, &mut out)).collect();
+    if opts.apply {
+        apply_instances(
+            &api,
+            cfg.instances.batch_size,
+            &plans,
+            &slots,
+            &mut out.changes[first..],
+            &mut out.notes,
+            &scope,
+        )
+        .await;
+    }
     out
+}
+
+/// Where an instance's changes sit in the report (relative to the scope's first instance change).
+#[derive(Default, Clone, Copy)]
+struct Slots {
+    op: Option<usize>,
+    set: Option<usize>,
+    remove: Option<usize>,
+}
+
+fn record_instance(scope: &Scope, p: &InstancePlan, out: &mut ScopeResult) -> Slots {
+    let base = out.changes.iter().filter(|c| c.resource_type == INSTANCE).count();
+    let mut slots = Slots::default();
+    let push = |out: &mut ScopeResult, change: InstanceChange, reason: &str| {
+        out.changes.push(ChangeReport {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+            resource_type: INSTANCE,
+            resource_id: p.id.clone(),
+            change: Change::Instance(change),
+            reason: reason.to_string(),
+            status: ChangeStatus::Planned,
+            error: None,
+        });
+    };
+    let mut n = base;
+    if let Some((op, why)) = &p.op {
+        let change = match op {
+            PowerOp::Stop => InstanceChange::StopInstance,
+            PowerOp::Hibernate => InstanceChange::HibernateInstance,
+            PowerOp::Start => InstanceChange::StartInstance,
+        };
+        push(out, change, why);
+        slots.op = Some(n);
+        n += 1;
+    }
+    if !p.set_tags.is_empty() {
+        push(
+            out,
+            InstanceChange::SetTags {
+                tags: p.set_tags.clone(),
+            },
+            &p.tag_reason,
+        );
+        slots.set = Some(n);
+        n += 1;
+    }
+    if !p.remove_tags.is_empty() {
+        push(
+            out,
+            InstanceChange::RemoveTags {
+                keys: p.remove_tags.clone(),
+            },
+            &p.tag_reason,
+        );
+        slots.remove = Some(n);
+    }
+    if let Some(e) = &p.error {
+        warn!(instance = %p.id, tag_value = ?p.schedule, error = %e, "invalid schedule tag; instance left as it is");
+        out.errors.push(ResourceError {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+            resource_type: INSTANCE,
+            resource_id: p.id.clone(),
+            tag_value: p.schedule.clone(),
+            error: e.clone(),
+        });
+    }
+    for note in &p.notes {
+        info!(instance = %p.id, note = %note);
+        out.notes.push(Note {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+            resource_type: INSTANCE,
+            resource_id: p.id.clone(),
+            note: note.clone(),
+        });
+    }
+    slots
+}
+
+/// Calls `f` on `ids` in batches; a batch that fails is split in halves and retried, so
+/// one bad id cannot block the others. Throttling and access errors are not split.
+async fn batched<F, Fut>(ids: &[String], batch: usize, f: F) -> HashMap<String, Result<(), CloudError>>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CloudError>>,
+{
+    let mut out = HashMap::new();
+    let mut work: Vec<Vec<String>> = ids.chunks(batch.max(1)).rev().map(<[String]>::to_vec).collect();
+    while let Some(chunk) = work.pop() {
+        match f(chunk.clone()).await {
+            Ok(()) => out.extend(chunk.into_iter().map(|id| (id, Ok(())))),
+            Err(e) if chunk.len() > 1 && !matches!(e.kind, ErrorKind::Throttled | ErrorKind::AccessDenied) => {
+                let (a, b) = chunk.split_at(chunk.len() / 2);
+                work.push(b.to_vec());
+                work.push(a.to_vec());
+            }
+            Err(e) => out.extend(chunk.into_iter().map(|id| (id, Err(e.clone())))),
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_instances<A: InstanceApi>(
+    api: &A,
+    batch: usize,
+    plans: &[InstancePlan],
+    slots: &[Slots],
+    changes: &mut [ChangeReport],
+    notes: &mut Vec<Note>,
+    scope: &Scope,
+) {
+    // Power first, one batch per operation; tags record only what succeeded.
+    let mut results: HashMap<String, Result<(), CloudError>> = HashMap::new();
+    for op in [PowerOp::Stop, PowerOp::Hibernate, PowerOp::Start] {
+        let ids: Vec<String> = plans
+            .iter()
+            .filter(|p| p.op.as_ref().is_some_and(|o| o.0 == op))
+            .map(|p| p.id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let r = batched(&ids, batch, |chunk| async move {
+            match op {
+                PowerOp::Stop => api.stop_instances(&chunk, false).await,
+                PowerOp::Hibernate => api.stop_instances(&chunk, true).await,
+                PowerOp::Start => api.start_instances(&chunk).await,
+            }
+        })
+        .await;
+        results.extend(r);
+    }
+
+    let mut set: BTreeMap<BTreeMap<String, String>, Vec<(usize, String)>> = BTreeMap::new();
+    let mut remove: BTreeMap<Vec<String>, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, p) in plans.iter().enumerate() {
+        let s = slots[i];
+        let mut tags_allowed = true;
+        if let (Some(slot), Some(r)) = (s.op, results.get(&p.id)) {
+            match r {
+                Ok(()) => changes[slot].status = ChangeStatus::Applied,
+                Err(e) if e.kind == ErrorKind::NotPermitted => {
+                    // Stop protection (or hibernation refused): left alone, not retried.
+                    changes[slot].status = ChangeStatus::Failed;
+                    changes[slot].error = Some(e.to_string());
+                    notes.push(Note {
+                        account: scope.account.clone(),
+                        region: scope.region.clone(),
+                        resource_type: INSTANCE,
+                        resource_id: p.id.clone(),
+                        note: "stop protection (or a refused stop) is on; offhours leaves the instance alone".into(),
+                    });
+                }
+                Err(e) => {
+                    warn!(instance = %p.id, error = %e, "power change failed; retried on the next pass");
+                    changes[slot].status = ChangeStatus::Failed;
+                    changes[slot].error = Some(e.to_string());
+                    tags_allowed = false;
+                }
+            }
+        }
+        for slot in [s.set, s.remove].into_iter().flatten() {
+            if !tags_allowed {
+                changes[slot].status = ChangeStatus::NotAttempted;
+            }
+        }
+        if tags_allowed {
+            if let Some(slot) = s.set {
+                set.entry(p.set_tags.clone()).or_default().push((slot, p.id.clone()));
+            }
+            if let Some(slot) = s.remove {
+                remove
+                    .entry(p.remove_tags.clone())
+                    .or_default()
+                    .push((slot, p.id.clone()));
+            }
+        }
+    }
+    for (tags, items) in set {
+        let ids: Vec<String> = items.iter().map(|x| x.1.clone()).collect();
+        let r = batched(&ids, TAG_BATCH, |chunk| {
+            let tags = tags.clone();
+            async move { api.tag_instances(&chunk, &tags).await }
+        })
+        .await;
+        settle(changes, &items, &r);
+    }
+    for (keys, items) in remove {
+        let ids: Vec<String> = items.iter().map(|x| x.1.clone()).collect();
+        let r = batched(&ids, TAG_BATCH, |chunk| {
+            let keys = keys.clone();
+            async move { api.untag_instances(&chunk, &keys).await }
+        })
+        .await;
+        settle(changes, &items, &r);
+    }
+}
+
+fn settle(changes: &mut [ChangeReport], items: &[(usize, String)], r: &HashMap<String, Result<(), CloudError>>) {
+    for (slot, id) in items {
+        match r.get(id) {
+            Some(Ok(())) => changes[*slot].status = ChangeStatus::Applied,
+            Some(Err(e)) => {
+                changes[*slot].status = ChangeStatus::Failed;
+                changes[*slot].error = Some(e.to_string());
+            }
+            None => {}
+        }
+    }
 }
 
 fn record(scope: &Scope, plan: &GroupPlan, out: &mut ScopeResult) {
@@ -134,7 +379,7 @@ fn record(scope: &Scope, plan: &GroupPlan, out: &mut ScopeResult) {
             region: scope.region.clone(),
             resource_type: GROUP,
             resource_id: plan.group.clone(),
-            change: s.change.clone(),
+            change: Change::Group(s.change.clone()),
             reason: s.reason.clone(),
             status: ChangeStatus::Planned,
             error: None,
@@ -318,6 +563,67 @@ mod tests {
         assert_eq!(broken.tags[TAG_SAVED], "min=1 max=2 desired=1");
         assert_eq!(cloud.group(&s, "fine").unwrap().capacity, Capacity::ZERO);
         assert_eq!(r.summary.failed, 1);
+    }
+
+    fn instance(id: &str) -> crate::model::Instance {
+        crate::model::Instance {
+            id: id.into(),
+            state: crate::model::InstanceState::Running,
+            launched: Some("2026-11-01T00:00:00Z".parse().unwrap()),
+            tags: [
+                ("Schedule".to_string(), "office-hours".to_string()),
+                (TAG_LAST.to_string(), "start 2026-11-24T23:00:00Z".to_string()),
+            ]
+            .into(),
+            market: crate::model::Market::OnDemand,
+            instance_store_root: false,
+            hibernation: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_protected_instance_does_not_block_its_batch() {
+        let cloud = FakeCloud::default();
+        let s = scope("111111111111", "us-east-1");
+        for i in 0..7 {
+            cloud.add_instance(&s, instance(&format!("i-{i}")));
+        }
+        cloud.state.lock().unwrap().protected.insert("i-3".into());
+        let mut c = cfg();
+        c.instances.batch_size = 4;
+        let opts = PassOptions {
+            now: "2026-11-25T11:01:00Z".parse().unwrap(),
+            apply: true,
+        };
+        let r = pass(&c, &cloud, opts).await;
+        for i in 0..7 {
+            let inst = cloud.instance(&s, &format!("i-{i}")).unwrap();
+            let want = if i == 3 {
+                crate::model::InstanceState::Running
+            } else {
+                crate::model::InstanceState::Stopped
+            };
+            assert_eq!(inst.state, want, "i-{i}");
+            assert_eq!(
+                inst.tags[TAG_LAST], "stop 2026-11-25T11:00:00Z",
+                "i-{i} recorded, protected one included"
+            );
+        }
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.resource_id == "i-3" && n.note.contains("stop protection"))
+        );
+        let st = cloud.state.lock().unwrap();
+        // Two batches of 4 and 3; the failing one splits into 2+2, then 1+1.
+        assert_eq!(st.calls["StopInstances"], 6);
+        assert_eq!(
+            st.calls["CreateTags"], 1,
+            "one tagging call records every stopped instance"
+        );
+        drop(st);
+        let again = pass(&c, &cloud, opts).await;
+        assert_eq!(again.summary.changes, 0);
     }
 
     #[tokio::test]

@@ -21,8 +21,78 @@ use serde::Serialize;
 
 use crate::plan::GroupChange;
 
-/// `auto-scaling-group` (and, later, `instance`).
+/// Resource type of Auto Scaling groups.
 pub const GROUP: &str = "auto-scaling-group";
+/// Resource type of EC2 instances.
+pub const INSTANCE: &str = "instance";
+
+/// One change to an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum InstanceChange {
+    /// StopInstances.
+    StopInstance,
+    /// StopInstances with Hibernate.
+    HibernateInstance,
+    /// StartInstances.
+    StartInstance,
+    /// Create or update tags.
+    SetTags {
+        /// Key -> value.
+        tags: BTreeMap<String, String>,
+    },
+    /// Remove tags.
+    RemoveTags {
+        /// The keys.
+        keys: Vec<String>,
+    },
+}
+
+/// A change to a group or to an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Change {
+    /// To an Auto Scaling group.
+    Group(GroupChange),
+    /// To an instance.
+    Instance(InstanceChange),
+}
+
+impl Change {
+    /// The change's kind, as in the JSON report.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Group(g) => g.kind(),
+            Change::Instance(InstanceChange::StopInstance) => "stop-instance",
+            Change::Instance(InstanceChange::HibernateInstance) => "hibernate-instance",
+            Change::Instance(InstanceChange::StartInstance) => "start-instance",
+            Change::Instance(InstanceChange::SetTags { .. }) => "set-tags",
+            Change::Instance(InstanceChange::RemoveTags { .. }) => "remove-tags",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Change::Group(GroupChange::SaveCapacity { capacity } | GroupChange::SetCapacity { capacity }) => {
+                capacity.to_string()
+            }
+            Change::Group(GroupChange::PutScheduledActions { actions }) => {
+                actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+            }
+            Change::Group(GroupChange::DeleteScheduledActions { names }) => names.join(", "),
+            Change::Group(GroupChange::SetTags { tags }) | Change::Instance(InstanceChange::SetTags { tags }) => tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Change::Group(GroupChange::RemoveTags { keys }) | Change::Instance(InstanceChange::RemoveTags { keys }) => {
+                keys.join(", ")
+            }
+            Change::Instance(_) => String::new(),
+        }
+    }
+}
 
 /// How far a change got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,7 +121,7 @@ pub struct ChangeReport {
     pub resource_id: String,
     /// The change and its details.
     #[serde(flatten)]
-    pub change: GroupChange,
+    pub change: Change,
     /// Why.
     pub reason: String,
     /// How far it got.
@@ -226,28 +296,20 @@ impl PassReport {
                 ChangeStatus::Failed => " [FAILED]",
                 ChangeStatus::NotAttempted => " [not attempted]",
             };
-            let detail = match &c.change {
-                GroupChange::SaveCapacity { capacity } | GroupChange::SetCapacity { capacity } => capacity.to_string(),
-                GroupChange::PutScheduledActions { actions } => {
-                    actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
-                }
-                GroupChange::DeleteScheduledActions { names } => names.join(", "),
-                GroupChange::SetTags { tags } => tags
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                GroupChange::RemoveTags { keys } => keys.join(", "),
-            };
+            let detail = c.change.detail();
             let _ = writeln!(
                 out,
-                "  {}/{} {} {}: {} ({}){}: {}",
+                "  {}/{} {} {}: {}{}{}: {}",
                 c.account,
                 c.region,
                 c.resource_type,
                 c.resource_id,
                 c.change.kind(),
-                detail,
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                },
                 status,
                 c.reason
             );

@@ -2,13 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_config::SdkConfig;
-use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{ScheduledUpdateGroupActionRequest, Tag};
 use aws_smithy_types::DateTime as AwsTime;
 use chrono::{DateTime, Utc};
 
-use super::{CallCounter, classify};
+use super::{AwsScope, classify};
 use crate::capacity::Capacity;
 use crate::cloud::{ActionFailure, CloudError, GroupApi};
 use crate::compile::ScheduledAction;
@@ -16,25 +14,6 @@ use crate::model::{Group, ObservedAction};
 
 /// AWS accepts at most this many actions per batch call.
 pub const BATCH: usize = 50;
-
-/// Auto Scaling in one account and region.
-#[derive(Debug, Clone)]
-pub struct AwsScope {
-    asg: Client,
-}
-
-impl AwsScope {
-    /// Clients for a regional, credentialed config, reporting to `counter`.
-    #[must_use]
-    pub fn new(sdk: &SdkConfig, counter: &CallCounter) -> Self {
-        let asg = Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        AwsScope { asg }
-    }
-}
 
 fn to_aws(t: DateTime<Utc>) -> AwsTime {
     AwsTime::from_secs(t.timestamp())

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod autoscaling;
+pub mod ec2;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -113,13 +114,48 @@ where
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AWSOrganizationsNotInUseException",
         ) => ErrorKind::AccessDenied,
         Some(c) if c.contains("NotFound") => ErrorKind::NotFound,
-        Some("ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination") => ErrorKind::Invalid,
+        Some(
+            "ValidationError"
+            | "InvalidParameterValue"
+            | "InvalidParameterCombination"
+            | "IncorrectInstanceState"
+            | "InvalidInstanceID.Malformed",
+        ) => ErrorKind::Invalid,
+        Some("OperationNotPermitted" | "UnsupportedOperation" | "UnsupportedHibernationConfiguration") => {
+            ErrorKind::NotPermitted
+        }
         _ => ErrorKind::Other,
     };
     CloudError {
         operation: operation.to_string(),
         kind,
         message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The SDK clients for one account and region.
+#[derive(Debug, Clone)]
+pub struct AwsScope {
+    pub(crate) asg: aws_sdk_autoscaling::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+}
+
+impl AwsScope {
+    /// Clients for a regional, credentialed config, reporting to `counter`.
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, counter: &CallCounter) -> Self {
+        AwsScope {
+            asg: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+        }
     }
 }
 
@@ -161,7 +197,7 @@ impl AwsCloud {
 }
 
 impl Cloud for AwsCloud {
-    type Scope = autoscaling::AwsScope;
+    type Scope = AwsScope;
 
     async fn scopes(&self, cfg: &Config) -> Result<Vec<ScopeHandle<Self::Scope>>, CloudError> {
         let regions = if cfg.regions.is_empty() {
@@ -182,7 +218,7 @@ impl Cloud for AwsCloud {
                     region: region.clone(),
                 };
                 let sdk = self.regional(acct.credentials.as_ref(), region);
-                out.push((scope, Ok(autoscaling::AwsScope::new(&sdk, &self.counter))));
+                out.push((scope, Ok(AwsScope::new(&sdk, &self.counter))));
             }
         }
         Ok(out)

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, ScopeHandle};
+use super::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi, ScopeHandle};
 use crate::capacity::Capacity;
 use crate::compile::ScheduledAction;
 use crate::config::Config;
-use crate::model::{Group, ObservedAction, Scope};
+use crate::model::{Group, Instance, InstanceState, ObservedAction, Scope};
 
 /// The fake cloud's state; tests reach in to set it up and to check it.
 #[derive(Debug, Default)]
@@ -22,6 +22,10 @@ pub struct FakeState {
     pub failing_list: BTreeSet<Scope>,
     /// Groups on which registering actions fails.
     pub failing_puts: BTreeSet<String>,
+    /// Instances per scope.
+    pub instances: BTreeMap<Scope, Vec<Instance>>,
+    /// Instances with stop protection: a stop call that names one fails as a whole.
+    pub protected: BTreeSet<String>,
     /// Calls made, by operation.
     pub calls: BTreeMap<&'static str, u64>,
 }
@@ -52,6 +56,24 @@ impl FakeCloud {
             .entry(scope.clone())
             .or_default()
             .push(g);
+    }
+
+    /// Adds an instance to a scope.
+    pub fn add_instance(&self, scope: &Scope, i: Instance) {
+        self.state
+            .lock()
+            .expect("lock")
+            .instances
+            .entry(scope.clone())
+            .or_default()
+            .push(i);
+    }
+
+    /// An instance's current state.
+    #[must_use]
+    pub fn instance(&self, scope: &Scope, id: &str) -> Option<Instance> {
+        let st = self.state.lock().expect("lock");
+        st.instances.get(scope)?.iter().find(|i| i.id == id).cloned()
     }
 
     /// A group's current state.
@@ -186,12 +208,101 @@ impl GroupApi for FakeScope {
     }
 }
 
+impl FakeScope {
+    async fn with_instances(
+        &self,
+        op: &'static str,
+        ids: &[String],
+        f: impl Fn(&mut Instance),
+    ) -> Result<(), CloudError> {
+        self.call(op, |st, scope| {
+            if op == "StopInstances" && ids.iter().any(|i| st.protected.contains(i)) {
+                return Err(CloudError {
+                    operation: op.into(),
+                    kind: ErrorKind::NotPermitted,
+                    message: "OperationNotPermitted: stop protection".into(),
+                });
+            }
+            let all = st.instances.entry(scope.clone()).or_default();
+            if let Some(missing) = ids.iter().find(|id| !all.iter().any(|i| &i.id == *id)) {
+                return Err(CloudError {
+                    operation: op.into(),
+                    kind: ErrorKind::NotFound,
+                    message: format!("{missing} not found"),
+                });
+            }
+            all.iter_mut().filter(|i| ids.contains(&i.id)).for_each(f);
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl InstanceApi for FakeScope {
+    async fn list_instances(&self, tag_keys: &[String]) -> Result<Vec<Instance>, CloudError> {
+        self.call("DescribeInstances", |st, scope| {
+            if st.failing_list.contains(scope) {
+                return Err(CloudError {
+                    operation: "DescribeInstances".into(),
+                    kind: ErrorKind::Throttled,
+                    message: "Rate exceeded".into(),
+                });
+            }
+            Ok(st
+                .instances
+                .get(scope)
+                .map(|v| {
+                    v.iter()
+                        .filter(|i| tag_keys.iter().any(|k| i.tags.contains_key(k)))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn stop_instances(&self, ids: &[String], _hibernate: bool) -> Result<(), CloudError> {
+        self.with_instances("StopInstances", ids, |i| {
+            if i.state == InstanceState::Running {
+                i.state = InstanceState::Stopped;
+            }
+        })
+        .await
+    }
+
+    async fn start_instances(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.with_instances("StartInstances", ids, |i| {
+            if i.state == InstanceState::Stopped {
+                i.state = InstanceState::Running;
+            }
+        })
+        .await
+    }
+
+    async fn tag_instances(&self, ids: &[String], tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        self.with_instances("CreateTags", ids, |i| i.tags.extend(tags.clone()))
+            .await
+    }
+
+    async fn untag_instances(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        self.with_instances("DeleteTags", ids, |i| i.tags.retain(|k, _| !keys.contains(k)))
+            .await
+    }
+}
+
 impl Cloud for FakeCloud {
     type Scope = FakeScope;
 
     async fn scopes(&self, _cfg: &Config) -> Result<Vec<ScopeHandle<FakeScope>>, CloudError> {
         let st = self.state.lock().expect("lock");
-        let all: BTreeSet<Scope> = st.groups.keys().chain(&st.unreachable).cloned().collect();
+        let all: BTreeSet<Scope> = st
+            .groups
+            .keys()
+            .chain(st.instances.keys())
+            .chain(&st.unreachable)
+            .cloned()
+            .collect();
         Ok(all
             .into_iter()
             .map(|scope| {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::capacity::Capacity;
 use crate::compile::ScheduledAction;
 use crate::config::Config;
-use crate::model::{Group, Scope};
+use crate::model::{Group, Instance, Scope};
 
 /// What kind of failure a cloud call met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,6 +28,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request was refused as invalid.
     Invalid,
+    /// The operation is refused for this resource (e.g. stop protection).
+    NotPermitted,
     /// Anything else (network, service error).
     Other,
 }
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "access-denied",
             ErrorKind::NotFound => "not-found",
             ErrorKind::Invalid => "invalid",
+            ErrorKind::NotPermitted => "not-permitted",
             ErrorKind::Other => "other",
         }
     }
@@ -108,13 +111,32 @@ pub trait GroupApi: Send + Sync {
     fn remove_tags(&self, group: &str, keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
 }
 
+/// EC2 instances in one scope.
+pub trait InstanceApi: Send + Sync {
+    /// Every instance carrying one of `tag_keys` that is pending, running, stopping or
+    /// stopped. Either complete or an error.
+    fn list_instances(&self, tag_keys: &[String]) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
+    /// Stops (or hibernates) instances in one call.
+    fn stop_instances(&self, ids: &[String], hibernate: bool) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Starts instances in one call.
+    fn start_instances(&self, ids: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Sets the same tags on instances in one call.
+    fn tag_instances(
+        &self,
+        ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Removes tags from instances in one call.
+    fn untag_instances(&self, ids: &[String], keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
+}
+
 /// A scope and its API handle, or the error that made it unreachable.
 pub type ScopeHandle<S> = (Scope, Result<S, CloudError>);
 
 /// A cloud: the scopes to work in, each with its API handle.
 pub trait Cloud: Send + Sync {
     /// The per-scope API.
-    type Scope: GroupApi;
+    type Scope: GroupApi + InstanceApi;
     /// Every account and region the config asks for. A scope that cannot be reached
     /// comes with its error; an error here means not even the list could be made.
     fn scopes(&self, cfg: &Config) -> impl Future<Output = Result<Vec<ScopeHandle<Self::Scope>>, CloudError>> + Send;

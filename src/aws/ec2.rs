@@ -1,0 +1,146 @@
+//! EC2 through the SDK: tagged instances, stop/start, tags.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_ec2::types::{DeviceType, Filter, InstanceLifecycleType, InstanceStateName, SpotInstanceType, Tag};
+use chrono::DateTime;
+
+use super::{AwsScope, classify};
+use crate::cloud::{CloudError, InstanceApi};
+use crate::model::{Instance, InstanceState, Market};
+
+fn state(s: Option<&InstanceStateName>) -> InstanceState {
+    match s {
+        Some(InstanceStateName::Pending) => InstanceState::Pending,
+        Some(InstanceStateName::Running) => InstanceState::Running,
+        Some(InstanceStateName::Stopping) => InstanceState::Stopping,
+        Some(InstanceStateName::Stopped) => InstanceState::Stopped,
+        _ => InstanceState::Other,
+    }
+}
+
+/// Maps one described instance to offhours' view; `spot` gives each spot request's type.
+pub(crate) fn to_instance(i: &aws_sdk_ec2::types::Instance, spot: &HashMap<String, SpotInstanceType>) -> Instance {
+    let market = match (i.instance_lifecycle(), i.spot_instance_request_id()) {
+        (Some(InstanceLifecycleType::Spot), Some(req)) => match spot.get(req) {
+            Some(SpotInstanceType::Persistent) => Market::PersistentSpot,
+            _ => Market::OneTimeSpot,
+        },
+        (Some(InstanceLifecycleType::Spot), None) => Market::OneTimeSpot,
+        _ => Market::OnDemand,
+    };
+    Instance {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        state: state(i.state().and_then(|s| s.name())),
+        launched: i.launch_time().and_then(|t| DateTime::from_timestamp(t.secs(), 0)),
+        tags: i
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+        market,
+        instance_store_root: i.root_device_type() == Some(&DeviceType::InstanceStore),
+        hibernation: i.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
+    }
+}
+
+impl InstanceApi for AwsScope {
+    async fn list_instances(&self, tag_keys: &[String]) -> Result<Vec<Instance>, CloudError> {
+        let filters = vec![
+            Filter::builder()
+                .name("tag-key")
+                .set_values(Some(tag_keys.to_vec()))
+                .build(),
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        ];
+        let mut raw = Vec::new();
+        let mut pages = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeInstances", &e))?;
+            raw.extend(page.reservations().iter().flat_map(|r| r.instances().iter().cloned()));
+        }
+        // One call for the type (one-time or persistent) of every spot request seen.
+        let requests: Vec<String> = raw
+            .iter()
+            .filter_map(|i| i.spot_instance_request_id().map(String::from))
+            .collect();
+        let mut spot = HashMap::new();
+        if !requests.is_empty() {
+            let mut pages = self
+                .ec2
+                .describe_spot_instance_requests()
+                .set_spot_instance_request_ids(Some(requests))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| classify("DescribeSpotInstanceRequests", &e))?;
+                for r in page.spot_instance_requests() {
+                    if let (Some(id), Some(t)) = (r.spot_instance_request_id(), r.r#type()) {
+                        spot.insert(id.to_string(), t.clone());
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Instance> = raw.iter().map(|i| to_instance(i, &spot)).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.dedup_by(|a, b| a.id == b.id);
+        Ok(out)
+    }
+
+    async fn stop_instances(&self, ids: &[String], hibernate: bool) -> Result<(), CloudError> {
+        let mut req = self.ec2.stop_instances().set_instance_ids(Some(ids.to_vec()));
+        if hibernate {
+            req = req.hibernate(true);
+        }
+        req.send().await.map_err(|e| classify("StopInstances", &e))?;
+        Ok(())
+    }
+
+    async fn start_instances(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.ec2
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| classify("StartInstances", &e))?;
+        Ok(())
+    }
+
+    async fn tag_instances(&self, ids: &[String], tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.ec2
+            .create_tags()
+            .set_resources(Some(ids.to_vec()))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify("CreateTags", &e))?;
+        Ok(())
+    }
+
+    async fn untag_instances(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        let tags: Vec<Tag> = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        self.ec2
+            .delete_tags()
+            .set_resources(Some(ids.to_vec()))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify("DeleteTags", &e))?;
+        Ok(())
+    }
+}
