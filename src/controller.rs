@@ -283,7 +283,7 @@ async fn apply_instances<A: InstanceApi>(
                 Ok(()) => changes[slot].status = ChangeStatus::Applied,
                 Err(e) if e.kind == ErrorKind::NotPermitted => {
                     // Stop protection (or hibernation refused): left alone, not retried.
-                    changes[slot].status = ChangeStatus::Failed;
+                    changes[slot].status = ChangeStatus::Skipped;
                     changes[slot].error = Some(e.to_string());
                     notes.push(Note {
                         account: scope.account.clone(),

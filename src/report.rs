@@ -6,7 +6,7 @@
 //!   "summary": { "scopes", "scopes_failed", "resources", "changes", "applied", "failed", "errors" },
 //!   "scopes":  [ { "account", "region", "status": "ok" | "failed", "error", "resources" } ],
 //!   "changes": [ { "account", "region", "resource_type", "resource_id", "change", "reason",
-//!                  "status": "planned" | "applied" | "failed" | "not-attempted", "error", ... } ],
+//!                  "status": "planned" | "applied" | "failed" | "not-attempted" | "skipped", "error", ... } ],
 //!   "errors":  [ { "account", "region", "resource_type", "resource_id", "tag_value", "error" } ],
 //!   "notes":   [ { "account", "region", "resource_type", "resource_id", "note" } ],
 //!   "api_calls": { "<Service>.<Operation>": n } }
@@ -106,6 +106,8 @@ pub enum ChangeStatus {
     Failed,
     /// Not tried, because an earlier step for the same resource failed.
     NotAttempted,
+    /// Refused for this resource (e.g. stop protection) and left alone on purpose.
+    Skipped,
 }
 
 /// One change to one resource.
@@ -295,6 +297,7 @@ impl PassReport {
                 ChangeStatus::Applied => " [applied]",
                 ChangeStatus::Failed => " [FAILED]",
                 ChangeStatus::NotAttempted => " [not attempted]",
+                ChangeStatus::Skipped => " [skipped]",
             };
             let detail = c.change.detail();
             let _ = writeln!(
