@@ -614,14 +614,13 @@ mod tests {
                 .iter()
                 .any(|n| n.resource_id == "i-3" && n.note.contains("stop protection"))
         );
-        let st = cloud.state.lock().unwrap();
+        let calls = cloud.state.lock().unwrap().calls.clone();
         // Two batches of 4 and 3; the failing one splits into 2+2, then 1+1.
-        assert_eq!(st.calls["StopInstances"], 6);
+        assert_eq!(calls["StopInstances"], 6);
         assert_eq!(
-            st.calls["CreateTags"], 1,
+            calls["CreateTags"], 1,
             "one tagging call records every stopped instance"
         );
-        drop(st);
         let again = pass(&c, &cloud, opts).await;
         assert_eq!(again.summary.changes, 0);
     }
