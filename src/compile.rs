@@ -22,7 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::capacity::Capacity;
-use crate::schedule::{Action, Schedule, expr::Days, is_dst_edge, resolve_local, week};
+use crate::schedule::{Action, Schedule, State, expr::Days, is_dst_edge, resolve_local, week};
 
 /// AWS's hard quota of scheduled actions per Auto Scaling group.
 pub const MAX_ACTIONS_PER_GROUP: usize = 125;
@@ -111,6 +111,8 @@ pub struct Request<'a> {
     pub horizon_days: u32,
     /// How many actions fit (125 minus the group's foreign actions).
     pub room: usize,
+    /// An override: hold this state until this instant, then follow the schedule.
+    pub hold: Option<(State, DateTime<Utc>)>,
 }
 
 /// The short, stable hash of a group's name used in its action names.
@@ -134,11 +136,31 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
     let horizon_end_date = today + chrono::Days::new(u64::from(req.horizon_days));
     let horizon_end = resolve_local(s.tz, horizon_end_date.and_time(NaiveTime::MIN));
 
-    let wanted: Vec<_> = s
-        .transitions(req.now, horizon_end)
-        .into_iter()
-        .filter(|t| t.at > req.now && s.mode.acts_on(t.action))
-        .collect();
+    // The state to produce: the override's until it ends, the schedule's after.
+    let state_at = |t: DateTime<Utc>| match req.hold {
+        Some((held, until)) if t < until => held,
+        _ => s.state_at(t),
+    };
+    let mut candidates: Vec<DateTime<Utc>> = s.transitions(req.now, horizon_end).into_iter().map(|t| t.at).collect();
+    candidates.extend(req.hold.map(|h| h.1).filter(|u| *u > req.now && *u < horizon_end));
+    candidates.sort();
+    candidates.dedup();
+    let mut wanted = Vec::new();
+    let mut prev = state_at(req.now);
+    for at in candidates.into_iter().filter(|at| *at > req.now) {
+        let now_state = state_at(at);
+        if now_state != prev {
+            let action = if now_state == State::Running {
+                Action::Start
+            } else {
+                Action::Stop
+            };
+            if s.mode.acts_on(action) {
+                wanted.push(crate::schedule::Transition { at, action });
+            }
+            prev = now_state;
+        }
+    }
     let mut covered = HashSet::new();
     let mut out = Vec::new();
 
@@ -174,7 +196,7 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
             }
             let at = nominal(date);
             let local = date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute));
-            let kept = !is_dst_edge(s.tz, local) && s.state_at(at) == action.target();
+            let kept = !is_dst_edge(s.tz, local) && state_at(at) == action.target();
             if kept && at > req.now {
                 covered.insert((at, action));
             }
@@ -347,6 +369,7 @@ mod tests {
             now: utc(now),
             horizon_days: DEFAULT_HORIZON_DAYS,
             room: MAX_ACTIONS_PER_GROUP,
+            hold: None,
         }
     }
 

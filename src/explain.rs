@@ -65,6 +65,7 @@ pub fn explain(
         now: from,
         horizon_days,
         room: compile::MAX_ACTIONS_PER_GROUP,
+        hold: None,
     })?;
     Ok(Explanation {
         schedule: schedule.name.clone(),

@@ -54,6 +54,7 @@ fn firings(s: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>, horizon_days: u
                 now,
                 horizon_days,
                 room: compile::MAX_ACTIONS_PER_GROUP,
+                hold: None,
             })
             .unwrap();
             check_shape(&compiled, now);

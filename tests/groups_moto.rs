@@ -510,3 +510,60 @@ async fn registered_actions_produce_the_schedule_minute_by_minute_across_holiday
     // 10 working days in the fortnight, minus Christmas and New Year's Day: 8 starts, 8 stops.
     assert_eq!(changes, 16);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_override_holds_its_size_past_the_stop_then_the_schedule_resumes() {
+    let moto = Moto::start();
+    let asg = asg_in(&moto, MANAGEMENT, "us-east-1").await;
+    create_group(
+        &asg,
+        "late",
+        size(1, 3, 2),
+        &[("Schedule", "office-hours")],
+        "us-east-1",
+    )
+    .await;
+    let (_dir, cfg) = config(CONFIG);
+    moto.pass(&cfg, "reconcile", DAY);
+    set_tag(
+        &asg,
+        "late",
+        "offhours:override",
+        "running until 2026-11-25T23:00+09:00",
+    )
+    .await;
+    moto.pass(&cfg, "reconcile", DAY);
+    let tonight: DateTime<Utc> = "2026-11-25T14:00:00Z".parse().unwrap();
+    let registered = actions(&asg, "late").await;
+    assert!(
+        registered
+            .iter()
+            .any(|a| a.recurrence.is_none() && a.capacity.is_zero() && a.start_time == Some(tonight)),
+        "{registered:#?}"
+    );
+    assert!(
+        registered
+            .iter()
+            .filter(|a| a.capacity.is_zero() && a.recurrence.is_some())
+            .all(|a| a.start_time.is_some_and(|t| t > tonight))
+    );
+    // moto never fires: play the 23:00 one-time stop by hand, as AWS would.
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name("late")
+        .min_size(0)
+        .max_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    let r = moto.pass(&cfg, "reconcile", "2026-11-25T23:00:30+09:00");
+    assert!(changes_for(&r, "late").contains(&"remove-tags"), "{r:#}");
+    let (cap, tags) = group(&asg, "late").await;
+    assert_eq!(cap, Capacity::ZERO);
+    assert!(!tags.contains_key("offhours:override"));
+    assert_eq!(
+        tags["offhours:saved-capacity"], "min=1 max=3 desired=2",
+        "the size is never forgotten"
+    );
+    assert!(mutating_calls(&moto.pass(&cfg, "reconcile", "2026-11-25T23:05:00+09:00")).is_empty());
+}

@@ -162,8 +162,6 @@ pub struct InstanceSettings {
     pub catch_up: chrono::Duration,
     /// Instances younger than this are not stopped.
     pub grace: chrono::Duration,
-    /// Longest override honoured.
-    pub max_override: chrono::Duration,
     /// Ids per stop/start call.
     pub batch_size: usize,
 }
@@ -191,6 +189,8 @@ pub struct Config {
     pub concurrency: usize,
     /// How plain instances are handled.
     pub instances: InstanceSettings,
+    /// Longest override honoured, for instances and groups.
+    pub max_override: chrono::Duration,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -588,10 +588,10 @@ impl Validator {
             accounts,
             regions,
             concurrency: raw.concurrency as usize,
+            max_override: chrono::Duration::hours(i64::from(raw.max_override_hours)),
             instances: InstanceSettings {
                 catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
                 grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),
-                max_override: chrono::Duration::hours(i64::from(raw.instances.max_override_hours)),
                 batch_size: raw.instances.batch_size as usize,
             },
             tag_key: raw.tag_key.clone(),

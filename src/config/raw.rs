@@ -43,6 +43,10 @@ pub struct RawConfig {
     /// How plain EC2 instances are handled.
     #[serde(default)]
     pub instances: RawInstances,
+    /// Longest override (`offhours:override` on an instance or group) honoured; longer ones are capped.
+    #[serde(default = "default_override_hours")]
+    #[schemars(range(min = 1, max = 720))]
+    pub max_override_hours: u32,
     /// How many account/region scopes are worked at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -145,10 +149,6 @@ pub struct RawInstances {
     #[serde(default = "default_thirty")]
     #[schemars(range(min = 0, max = 1440))]
     pub grace_minutes: u32,
-    /// Longest override (`offhours:override`) honoured; longer ones are capped.
-    #[serde(default = "default_override_hours")]
-    #[schemars(range(min = 1, max = 720))]
-    pub max_override_hours: u32,
     /// Instance ids per StopInstances/StartInstances call.
     #[serde(default = "default_batch")]
     #[schemars(range(min = 1, max = 1000))]

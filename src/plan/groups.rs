@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::capacity::Capacity;
 use crate::compile::{self, MAX_ACTIONS_PER_GROUP, Request, ScheduledAction};
 use crate::config::{ALWAYS_ON, Config, Resolved};
-use crate::model::{Group, ObservedAction, TAG_ERROR, TAG_SAVED, TAG_SCHEDULE, tag_safe};
+use crate::model::{Group, ObservedAction, Override, TAG_ERROR, TAG_OVERRIDE, TAG_SAVED, TAG_SCHEDULE, tag_safe};
 use crate::schedule::{Action, Schedule, State};
 
 /// One change to a group.
@@ -248,6 +248,41 @@ fn schedule(
     known_size: Option<Capacity>,
     now: DateTime<Utc>,
 ) {
+    // An override holds a state until it ends (capped at the configured maximum); when
+    // it has ended, its tag goes and the schedule's state applies now.
+    let mut hold = None;
+    let mut expired = false;
+    if let Some(raw) = g.tag(TAG_OVERRIDE) {
+        match Override::parse(raw) {
+            Err(e) => {
+                set_error(plan, g, &e);
+                return;
+            }
+            Ok(mut o) if o.until > now => {
+                if o.until - now > cfg.max_override {
+                    o.until = now + cfg.max_override;
+                    plan.notes.push(format!(
+                        "override `{raw}` is longer than {} h; capped to {}",
+                        cfg.max_override.num_hours(),
+                        o.to_tag()
+                    ));
+                    plan.step(
+                        GroupChange::SetTags {
+                            tags: BTreeMap::from([(TAG_OVERRIDE.to_string(), o.to_tag())]),
+                        },
+                        "override capped at the configured maximum",
+                    );
+                }
+                hold = Some((o.state, o.until));
+            }
+            Ok(_) => {
+                expired = true;
+                plan.notes
+                    .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
+            }
+        }
+    }
+
     // The running size: what the group has now if it is up (so a resize is followed),
     // else what was saved.
     let running = if g.capacity.is_zero() {
@@ -278,6 +313,7 @@ fn schedule(
         now,
         horizon_days: cfg.holiday_horizon_days,
         room: MAX_ACTIONS_PER_GROUP.saturating_sub(foreign),
+        hold,
     }) {
         Ok(d) => d,
         Err(e) => {
@@ -327,21 +363,40 @@ fn schedule(
         plan.steps.extend(put_step.into_iter().chain(delete_step));
     }
 
-    // A schedule newly applied (or changed) takes effect now, not at its next transition.
-    if g.tag(TAG_SCHEDULE) != Some(value) {
-        match s.state_at(now) {
-            State::Stopped if !g.capacity.is_zero() && s.mode.acts_on(Action::Stop) => plan.step(
+    // The state the group must be in now: held by an override, or newly due because the
+    // schedule was just applied or changed, or an override just ended.
+    let newly = g.tag(TAG_SCHEDULE) != Some(value);
+    let due = match hold {
+        Some((state, _)) => Some((state, "an override holds it")),
+        None if newly => Some((s.state_at(now), "schedule newly applied")),
+        None if expired => Some((s.state_at(now), "the override ended")),
+        None => None,
+    };
+    if let Some((state, why)) = due {
+        let may = |a: Action| hold.is_some() || s.mode.acts_on(a);
+        match state {
+            State::Stopped if !g.capacity.is_zero() && may(Action::Stop) => plan.step(
                 GroupChange::SetCapacity {
                     capacity: crate::capacity::Capacity::ZERO,
                 },
-                format!("schedule `{}` newly applied and it is off now", s.name),
+                format!("{why} (schedule `{}`): it is off now", s.name),
             ),
-            State::Running if g.capacity.is_zero() && s.mode.acts_on(Action::Start) => plan.step(
+            State::Running if g.capacity.is_zero() && may(Action::Start) => plan.step(
                 GroupChange::SetCapacity { capacity: running },
-                format!("schedule `{}` newly applied and it is on now", s.name),
+                format!("{why} (schedule `{}`): it is on now", s.name),
             ),
             _ => {}
         }
+    }
+    if expired {
+        plan.step(
+            GroupChange::RemoveTags {
+                keys: vec![TAG_OVERRIDE.into()],
+            },
+            "the override has ended",
+        );
+    }
+    if newly {
         plan.step(
             GroupChange::SetTags {
                 tags: BTreeMap::from([(TAG_SCHEDULE.to_string(), tag_safe(value))]),

@@ -142,13 +142,13 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
             }
             Ok(o) if o.until > now => {
                 let mut o = o;
-                if o.until - now > cfg.instances.max_override {
-                    o.until = now + cfg.instances.max_override;
+                if o.until - now > cfg.max_override {
+                    o.until = now + cfg.max_override;
                     plan.set_tags.insert(TAG_OVERRIDE.into(), o.to_tag());
                     plan.tag_reason = "override capped at the configured maximum".into();
                     plan.notes.push(format!(
                         "override `{raw}` is longer than {} h; capped to {}",
-                        cfg.instances.max_override.num_hours(),
+                        cfg.max_override.num_hours(),
                         o.to_tag()
                     ));
                 }

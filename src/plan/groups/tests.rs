@@ -353,3 +353,60 @@ fn a_week_of_daily_passes_settles_after_each_and_holidays_move_in_at_the_edge() 
     // segments expire: nothing else.
     assert!(changed_days <= 4, "{changed_days} passes changed something");
 }
+
+#[test]
+fn an_override_keeps_the_group_up_past_its_stop_and_the_schedule_resumes_after() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    g.tags.insert(
+        "offhours:override".into(),
+        "running until 2026-11-25T23:00+09:00".into(),
+    );
+    // During the day: the 20:00 stop is cut out and a one-time stop sits at 23:00.
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["put-scheduled-actions"]);
+    let stops: Vec<&ObservedAction> = g
+        .actions
+        .iter()
+        .filter(|a| a.capacity() == Some(Capacity::ZERO))
+        .collect();
+    assert!(
+        stops
+            .iter()
+            .any(|a| a.recurrence.is_none() && a.start_time == Some(at("2026-11-25T23:00:00+09:00"))),
+        "{stops:#?}"
+    );
+    assert!(
+        stops
+            .iter()
+            .filter(|a| a.recurrence.is_some())
+            .all(|a| a.start_time.is_some_and(|t| t > at("2026-11-25T23:00:00+09:00"))),
+        "tonight's recurring stop cannot fire: {stops:#?}"
+    );
+    // Scaled down by hand at 21:00: the override puts it back.
+    g.capacity = Capacity::ZERO;
+    let p = converge(&c, &mut g, "2026-11-25T21:00:00+09:00");
+    assert_eq!(kinds(&p), vec!["set-capacity"]);
+    assert_eq!(g.capacity, size(1, 4, 2));
+    // Expired: tag removed, the schedule's state (off) applies now, actions return to plain.
+    let p = converge(&c, &mut g, "2026-11-25T23:00:30+09:00");
+    assert!(
+        kinds(&p).contains(&"remove-tags") && kinds(&p).contains(&"set-capacity"),
+        "{p:#?}"
+    );
+    assert_eq!(g.capacity, Capacity::ZERO);
+    assert!(!g.tags.contains_key("offhours:override"));
+    assert!(p.notes[0].contains("expired"));
+}
+
+#[test]
+fn an_invalid_group_override_is_an_error_and_changes_nothing() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, DAY);
+    g.tags.insert("offhours:override".into(), "running for a while".into());
+    let p = plan_group(&c, &g, at(DAY));
+    assert_eq!(kinds(&p), vec!["set-tags"]);
+    assert!(p.error.unwrap().contains("invalid override"));
+}
