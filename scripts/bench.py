@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Benchmarks offhours passes against a local moto server.
 
-Seeds N tagged Auto Scaling groups in one account and region, then times a transition
-pass (everything to register) and a steady-state pass (nothing to do) of the release
-binary. Reports wall time, client CPU (user+sys, from wait4), peak RSS and the API
-calls by operation, as a Markdown table. Run through scripts/bench.
+Seeds tagged Auto Scaling groups and plain instances in one account and region, then
+times passes of the release binary at simulated moments (--now): the first pass
+(registers every group's actions, adopts every instance), a steady-state pass, the
+20:00 transition pass (stops every instance), and a steady-state pass after it.
+Reports wall time, client CPU (user+sys, from wait4), peak RSS and the API calls by
+operation, as a Markdown table. Run through scripts/bench.
 """
 import argparse
 import json
@@ -26,7 +28,12 @@ schedules:
     holidays: kr
 regions: [us-east-1]
 """
-NOW = "2026-12-16T10:00:00+09:00"
+PASSES = [
+    ("first pass", "2026-12-16T12:00:00+09:00"),
+    ("steady state", "2026-12-16T12:05:00+09:00"),
+    ("20:00 transition", "2026-12-16T20:01:00+09:00"),
+    ("steady state", "2026-12-16T20:06:00+09:00"),
+]
 
 
 def free_port():
@@ -48,11 +55,17 @@ def start_moto(moto):
     sys.exit("moto did not start")
 
 
-def seed(endpoint, groups):
+def seed(endpoint, groups, instances):
     import boto3
 
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
     ec2, asg = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw)
+    left = instances
+    while left > 0:
+        n = min(left, 500)
+        ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=n, MaxCount=n,
+                          TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Schedule", "Value": "office-hours"}]}])
+        left -= n
     ec2.create_launch_template(LaunchTemplateName="bench-lt", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
     for i in range(groups):
         asg.create_auto_scaling_group(
@@ -64,13 +77,13 @@ def seed(endpoint, groups):
         )
 
 
-def measured(binary, config, endpoint, command):
+def measured(binary, config, endpoint, command, now):
     """Runs the binary and reads its own rusage with wait4."""
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
                AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen([binary, "--config", config, command, "--output", "json", "--now", NOW],
+        proc = subprocess.Popen([binary, "--config", config, command, "--output", "json", "--now", now],
                                 stdout=out, stderr=err, env=env)
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
@@ -85,31 +98,34 @@ def measured(binary, config, endpoint, command):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", type=int, default=500)
+    ap.add_argument("--instances", type=int, default=0)
     ap.add_argument("--binary", required=True)
     ap.add_argument("--moto", required=True)
     a = ap.parse_args()
     proc, endpoint = start_moto(a.moto)
     try:
         t = time.monotonic()
-        seed(endpoint, a.groups)
-        print(f"seeded {a.groups} groups in {time.monotonic() - t:.1f} s", file=sys.stderr)
+        seed(endpoint, a.groups, a.instances)
+        print(f"seeded {a.groups} groups and {a.instances} instances in {time.monotonic() - t:.1f} s", file=sys.stderr)
         with tempfile.TemporaryDirectory() as d:
             config = os.path.join(d, "offhours.yaml")
             with open(config, "w") as f:
                 f.write(CONFIG)
             rows = []
-            for label in ["transition", "steady state", "steady state"]:
-                report, wall, ru = measured(a.binary, config, endpoint, "reconcile")
+            for label, now in PASSES:
+                report, wall, ru = measured(a.binary, config, endpoint, "reconcile", now)
                 cpu = ru.ru_utime + ru.ru_stime
                 rows.append((label, report, wall, cpu, ru.ru_maxrss / 1024))
-            print(f"| pass | groups | changes | wall (s) | client CPU (s) | CPU per group (µs) | peak RSS (MiB) | API calls |")
+            print(f"| pass | resources | changes | wall (s) | client CPU (s) | CPU per resource (µs) | peak RSS (MiB) | API calls |")
             print(f"|---|---|---|---|---|---|---|---|")
             for label, report, wall, cpu, rss in rows:
                 calls = ", ".join(f"{k} {v}" for k, v in sorted(report["api_calls"].items()))
-                print(f"| {label} | {report['summary']['resources']} | {report['summary']['changes']} | {wall:.2f} | {cpu:.3f} | {cpu / max(1, a.groups) * 1e6:.0f} | {rss:.1f} | {calls} |")
-            steady = rows[-1][1]
-            mutating = [k for k in steady["api_calls"] if not k.split(".")[-1].startswith(("Describe", "List", "Get"))]
-            print(f"\nsteady-state mutating calls: {mutating or 'none'}")
+                n = max(1, report["summary"]["resources"])
+                print(f"| {label} | {n} | {report['summary']['changes']} | {wall:.2f} | {cpu:.3f} | {cpu / n * 1e6:.0f} | {rss:.1f} | {calls} |")
+            for label, report, *_ in rows:
+                if label.startswith("steady"):
+                    mutating = [k for k in report["api_calls"] if not k.split(".")[-1].startswith(("Describe", "List", "Get"))]
+                    print(f"\n{label}: mutating calls: {mutating or 'none'}")
     finally:
         proc.kill()
 

@@ -22,6 +22,9 @@ schedules:
   strict:
     running: [\"Mon-Fri 08:00-20:00\"]
     enforce: true
+  sleepy:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    hibernate: true
 regions: [us-east-1]
 ";
 
@@ -361,4 +364,41 @@ async fn plan_covers_instances_and_groups_in_one_report() {
     assert!(c["reason"].as_str().unwrap().contains("office-hours"));
     assert!(DateTime::parse_from_rfc3339(r["now"].as_str().unwrap()).is_ok());
     assert!(running(&ec2, &id).await, "plan writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hibernate_where_the_instance_is_configured_for_it_else_stop() {
+    let moto = Moto::start();
+    let ec2 = ec2(&moto).await;
+    let hib = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro".into())
+        .min_count(1)
+        .max_count(1)
+        .hibernation_options(
+            aws_sdk_ec2::types::HibernationOptionsRequest::builder()
+                .configured(true)
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("Schedule").value("sleepy").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let plain = launch(&ec2, &[("Schedule", "sleepy")], 1).await.remove(0);
+    let (_d, cfg) = config(CONFIG);
+    moto.pass(&cfg, "reconcile", &kst("2026-11-25T12:00:00"));
+    let r = moto.pass(&cfg, "reconcile", &kst("2026-11-25T20:01:00"));
+    assert_eq!(changes(&r, &hib)[0], "hibernate-instance");
+    assert_eq!(changes(&r, &plain)[0], "stop-instance");
+    assert!(!running(&ec2, &hib).await && !running(&ec2, &plain).await);
 }

@@ -144,3 +144,55 @@ impl InstanceApi for AwsScope {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{HibernationOptions, InstanceState as Ec2State};
+
+    fn described() -> aws_sdk_ec2::types::builders::InstanceBuilder {
+        aws_sdk_ec2::types::Instance::builder()
+            .instance_id("i-1")
+            .state(Ec2State::builder().name(InstanceStateName::Running).build())
+            .tags(Tag::builder().key("Schedule").value("office-hours").build())
+    }
+
+    #[test]
+    fn instance_store_roots_spot_requests_and_hibernation_are_read() {
+        let spot = HashMap::from([
+            ("sir-p".to_string(), SpotInstanceType::Persistent),
+            ("sir-o".to_string(), SpotInstanceType::OneTime),
+        ]);
+        let store = to_instance(&described().root_device_type(DeviceType::InstanceStore).build(), &spot);
+        assert!(store.instance_store_root);
+        assert_eq!(store.market, Market::OnDemand);
+        assert_eq!(store.tags["Schedule"], "office-hours");
+        let ebs = to_instance(&described().root_device_type(DeviceType::Ebs).build(), &spot);
+        assert!(!ebs.instance_store_root);
+        let spot_of = |req: &str| {
+            to_instance(
+                &described()
+                    .instance_lifecycle(InstanceLifecycleType::Spot)
+                    .spot_instance_request_id(req)
+                    .build(),
+                &spot,
+            )
+            .market
+        };
+        assert_eq!(spot_of("sir-p"), Market::PersistentSpot);
+        assert_eq!(spot_of("sir-o"), Market::OneTimeSpot);
+        assert_eq!(
+            spot_of("sir-unknown"),
+            Market::OneTimeSpot,
+            "unknown request type: assume it would be lost"
+        );
+        let hib = to_instance(
+            &described()
+                .hibernation_options(HibernationOptions::builder().configured(true).build())
+                .build(),
+            &spot,
+        );
+        assert!(hib.hibernation);
+        assert_eq!(hib.state, InstanceState::Running);
+    }
+}
