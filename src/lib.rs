@@ -14,3 +14,4 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod schedule;
+pub mod policy;
