@@ -166,6 +166,40 @@ pub struct InstanceSettings {
     pub batch_size: usize,
 }
 
+/// What to do with a resource that has no valid schedule tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnUntagged {
+    /// Report it only.
+    Report,
+    /// Tag it with this schedule.
+    Tag(String),
+    /// Stop it once the grace period has passed.
+    Stop,
+}
+
+/// The org-level policy checker's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    /// SCP name.
+    pub scp_name: String,
+    /// Tag policy name.
+    pub tag_policy_name: String,
+    /// Root, OU or account ids both policies are attached to.
+    pub targets: Vec<Target>,
+    /// Principal ARN patterns exempted from the SCP.
+    pub exempt_principals: Vec<String>,
+    /// Resource types the tag policy enforces.
+    pub enforced_for: Vec<String>,
+    /// Repair drift on every pass.
+    pub repair_drift: bool,
+    /// Response to untagged resources.
+    pub on_untagged: OnUntagged,
+    /// Grace period before `stop`.
+    pub untagged_grace: chrono::Duration,
+    /// SQS queue of CloudTrail events.
+    pub event_queue_url: Option<String>,
+}
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -191,6 +225,8 @@ pub struct Config {
     pub instances: InstanceSettings,
     /// Longest override honoured, for instances and groups.
     pub max_override: chrono::Duration,
+    /// The org-level policy checker.
+    pub policy: PolicySettings,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -582,6 +618,7 @@ impl Validator {
         }
 
         let accounts = self.accounts(&raw.accounts);
+        let policy = self.policy(&raw.policy, &schedules);
         let regions = self.regions(&raw.regions);
         Config {
             path: self.file.clone(),
@@ -589,6 +626,7 @@ impl Validator {
             regions,
             concurrency: raw.concurrency as usize,
             max_override: chrono::Duration::hours(i64::from(raw.max_override_hours)),
+            policy,
             instances: InstanceSettings {
                 catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
                 grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),
@@ -640,6 +678,67 @@ impl Validator {
             external_id: raw.external_id.clone(),
             include,
             exclude,
+        }
+    }
+
+    fn policy(&mut self, raw: &raw::RawPolicy, schedules: &BTreeMap<String, Schedule>) -> PolicySettings {
+        let mut targets = Vec::new();
+        for (i, id) in raw.targets.iter().enumerate() {
+            match Target::parse(id) {
+                Some(t) => targets.push(t),
+                None => self.at_value(
+                    &format!("/policy/targets/{i}"),
+                    format!("`{id}` is not a root id (r-xxxx), an OU id (ou-xxxx-xxxxxxxx) or an account id (12 digits)"),
+                ),
+            }
+        }
+        for (i, p) in raw.exempt_principals.iter().enumerate() {
+            let parts: Vec<&str> = p.splitn(6, ':').collect();
+            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" {
+                self.at_value(
+                    &format!("/policy/exempt_principals/{i}"),
+                    format!("`{p}` is not an IAM principal ARN pattern such as arn:aws:iam::*:role/BreakGlass"),
+                );
+            }
+        }
+        for (i, r) in raw.enforced_for.iter().enumerate() {
+            let ok = r.split_once(':').is_some_and(|(svc, res)| {
+                !svc.is_empty() && !res.is_empty() && svc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+            if !ok {
+                self.at_value(&format!("/policy/enforced_for/{i}"), format!("`{r}` is not a resource type such as ec2:instance"));
+            }
+        }
+        for (field, name) in [("scp_name", &raw.scp_name), ("tag_policy_name", &raw.tag_policy_name)] {
+            if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
+                self.at_value(&format!("/policy/{field}"), format!("`{name}` is not a valid policy name (1-128 characters)"));
+            }
+        }
+        let on_untagged = match raw.on_untagged.as_str() {
+            "report" => OnUntagged::Report,
+            "stop" => OnUntagged::Stop,
+            other => match other.strip_prefix("tag:") {
+                Some(name) if name == ALWAYS_ON || schedules.contains_key(name) => OnUntagged::Tag(name.to_string()),
+                Some(name) => {
+                    self.at_value("/policy/on_untagged", format!("`tag:{name}` names no configured schedule"));
+                    OnUntagged::Report
+                }
+                None => {
+                    self.at_value("/policy/on_untagged", format!("`{other}` is not one of report, tag:<schedule>, stop"));
+                    OnUntagged::Report
+                }
+            },
+        };
+        PolicySettings {
+            scp_name: raw.scp_name.clone(),
+            tag_policy_name: raw.tag_policy_name.clone(),
+            targets,
+            exempt_principals: raw.exempt_principals.clone(),
+            enforced_for: raw.enforced_for.clone(),
+            repair_drift: raw.repair_drift,
+            on_untagged,
+            untagged_grace: chrono::Duration::minutes(i64::from(raw.untagged_grace_minutes)),
+            event_queue_url: raw.event_queue_url.clone(),
         }
     }
 

@@ -47,6 +47,9 @@ pub struct RawConfig {
     #[serde(default = "default_override_hours")]
     #[schemars(range(min = 1, max = 720))]
     pub max_override_hours: u32,
+    /// The org-level policy checker.
+    #[serde(default)]
+    pub policy: RawPolicy,
     /// How many account/region scopes are worked at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -171,6 +174,66 @@ fn default_override_hours() -> u32 {
 
 fn default_batch() -> u32 {
     100
+}
+
+/// The org-level policy checker: an SCP that denies untagged creation and a tag policy
+/// that allows only the configured schedule names.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Name of the service control policy offhours manages.
+    #[serde(default = "default_scp_name")]
+    pub scp_name: String,
+    /// Name of the tag policy offhours manages.
+    #[serde(default = "default_tag_policy_name")]
+    pub tag_policy_name: String,
+    /// Where both policies are attached: the root id, OU ids or account ids.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Principal ARN patterns the SCP exempts (break-glass roles, offhours' own role), matched as `aws:PrincipalArn`.
+    #[serde(default)]
+    pub exempt_principals: Vec<String>,
+    /// Resource types the tag policy enforces values for, e.g. `ec2:instance`.
+    #[serde(default = "default_enforced_for")]
+    pub enforced_for: Vec<String>,
+    /// Whether each pass repairs drift in the policies and their attachments.
+    #[serde(default = "default_true")]
+    pub repair_drift: bool,
+    /// What to do with resources found without a valid schedule tag: `report`, `tag:<schedule>` or `stop`.
+    #[serde(default = "default_on_untagged")]
+    pub on_untagged: String,
+    /// Minutes an untagged resource is left alone before `on_untagged: stop` stops it.
+    #[serde(default = "default_thirty")]
+    pub untagged_grace_minutes: u32,
+    /// SQS queue fed by EventBridge with CloudTrail events, for violations within seconds.
+    #[serde(default)]
+    pub event_queue_url: Option<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
+}
+
+fn default_scp_name() -> String {
+    "offhours-require-schedule-tag".into()
+}
+
+fn default_tag_policy_name() -> String {
+    "offhours-schedule-values".into()
+}
+
+fn default_enforced_for() -> Vec<String> {
+    vec!["ec2:instance".into()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_on_untagged() -> String {
+    "report".into()
 }
 
 /// A single name or a list of names.

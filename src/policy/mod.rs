@@ -2,3 +2,4 @@
 //! requests against them, and diff what is attached for drift. Pure: no I/O.
 
 pub mod eval;
+pub mod render;
