@@ -15,3 +15,4 @@ pub mod plan;
 pub mod report;
 pub mod schedule;
 pub mod policy;
+pub mod policy_sync;

@@ -40,6 +40,11 @@ enum Command {
     Plan(PassArgs),
     /// Run one pass, apply it, and print what was done.
     Reconcile(PassArgs),
+    /// The org-level policy checker: render, apply, status, check.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Config utilities.
     Config {
         #[command(subcommand)]
@@ -70,6 +75,39 @@ struct ExplainArgs {
     /// The running size used for the sample scheduled actions.
     #[arg(long, default_value = "min=1 max=2 desired=1")]
     size: Capacity,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Print the SCP and/or tag policy rendered from the config (deterministic JSON).
+    Render {
+        /// Which document.
+        #[arg(long, value_enum, default_value_t = PolicyKind::All)]
+        kind: PolicyKind,
+    },
+    /// Create or update both policies, enable their types, attach and detach them; a
+    /// second run makes no writes.
+    Apply {
+        /// Show what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Show drift: content edited by hand, attachments missing or extra. Writes nothing.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PolicyKind {
+    Scp,
+    TagPolicy,
+    All,
 }
 
 #[derive(clap::Args, Debug)]
@@ -160,6 +198,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Explain(args) => explain(&cli.config, now, args),
         Command::Plan(args) => pass(&cli.config, now, false, args.output),
         Command::Reconcile(args) => pass(&cli.config, now, true, args.output),
+        Command::Policy { command } => policy(&cli.config, command),
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
@@ -219,6 +258,84 @@ fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output)
             "{} scope(s) failed, {} change(s) failed",
             report.summary.scopes_failed, report.summary.failed
         )));
+    }
+    Ok(())
+}
+
+fn policy(path: &std::path::Path, command: PolicyCommand) -> Result<(), Failure> {
+    let cfg = Config::load(path)?;
+    let (mode, output) = match command {
+        PolicyCommand::Render { kind } => {
+            let render = |r: Result<String, offhours::policy::render::RenderError>| {
+                r.map_err(|e| Failure::Invalid(format!("error: {e}")))
+            };
+            let text = match kind {
+                PolicyKind::Scp => render(offhours::policy::render::scp(&cfg))?,
+                PolicyKind::TagPolicy => render(offhours::policy::render::tag_policy(&cfg))?,
+                PolicyKind::All => {
+                    let scp: serde_json::Value = serde_json::from_str(&render(offhours::policy::render::scp(&cfg))?)
+                        .context("re-reading the SCP")?;
+                    let tag: serde_json::Value =
+                        serde_json::from_str(&render(offhours::policy::render::tag_policy(&cfg))?)
+                            .context("re-reading the tag policy")?;
+                    serde_json::to_string_pretty(&serde_json::json!({ "scp": scp, "tag_policy": tag }))
+                        .context("rendering JSON")?
+                }
+            };
+            println!("{text}");
+            return Ok(());
+        }
+        PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
+        PolicyCommand::Status { output } => ("status", output),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = rt.block_on(async {
+        let cloud = AwsCloud::load(CallCounter::default()).await;
+        offhours::policy_sync::sync(&cfg, &cloud.organizations(), mode).await
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(offhours::policy_sync::SyncError::Render(e)) => return Err(Failure::Invalid(format!("error: {e}"))),
+        Err(e) => return Err(Failure::Runtime(e.into())),
+    };
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&report).context("rendering JSON")?,
+        Output::Text => {
+            let mut t = format!(
+                "policy {} (root {}): {}\n",
+                report.mode,
+                report.root,
+                if report.drift { "drift found" } else { "in sync" }
+            );
+            for p in &report.policies {
+                t.push_str(&format!(
+                    "  {:?} {} ({}): content {}, type {}, missing targets {:?}, extra targets {:?}\n",
+                    p.kind,
+                    p.name,
+                    p.id.as_deref().unwrap_or("-"),
+                    p.content,
+                    if p.type_enabled { "enabled" } else { "NOT enabled" },
+                    p.missing_targets,
+                    p.extra_targets
+                ));
+            }
+            for c in &report.changes {
+                t.push_str(&format!(
+                    "  {} {:?}{}\n",
+                    c.status,
+                    c.change,
+                    c.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                ));
+            }
+            t
+        }
+    };
+    println!("{text}");
+    if report.changes.iter().any(|c| c.status == "failed") {
+        return Err(Failure::Reported("some policy changes failed".into()));
     }
     Ok(())
 }

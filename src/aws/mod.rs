@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod autoscaling;
 pub mod ec2;
+pub mod organizations;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -175,6 +176,12 @@ impl AwsCloud {
             .load()
             .await;
         AwsCloud { base, counter }
+    }
+
+    /// An Organizations client for the caller's (management or delegated) account.
+    #[must_use]
+    pub fn organizations(&self) -> organizations::OrgClient {
+        organizations::OrgClient::new(&self.base, &self.counter)
     }
 
     /// The call counter every client reports to.

@@ -1,0 +1,165 @@
+//! Keeps the org policies applied: renders them, reads what the organization has, and
+//! (unless asked only for status or a dry run) writes the difference.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::aws::organizations::OrgClient;
+use crate::cloud::CloudError;
+use crate::config::Config;
+use crate::policy::drift::{self, Desired, Kind, PolicyChange};
+use crate::policy::render::{self, RenderError};
+
+/// The state of one managed policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyStatus {
+    /// Which.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// Its id, if it exists.
+    pub id: Option<String>,
+    /// `in-sync`, `drifted` (content edited) or `missing`.
+    pub content: &'static str,
+    /// Whether its policy type is enabled on the root.
+    pub type_enabled: bool,
+    /// Configured targets it is not attached to.
+    pub missing_targets: Vec<String>,
+    /// Targets it is attached to that are not configured.
+    pub extra_targets: Vec<String>,
+}
+
+/// One change, and how it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeOutcome {
+    /// The change.
+    #[serde(flatten)]
+    pub change: PolicyChange,
+    /// `planned`, `applied` or `failed`.
+    pub status: &'static str,
+    /// The failure.
+    pub error: Option<String>,
+}
+
+/// What `policy status` / `policy apply` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// `status`, `dry-run` or `apply`.
+    pub mode: &'static str,
+    /// The root id.
+    pub root: String,
+    /// Each policy's state before the changes.
+    pub policies: Vec<PolicyStatus>,
+    /// The changes (planned, applied or failed).
+    pub changes: Vec<ChangeOutcome>,
+    /// Whether anything differed from the config.
+    pub drift: bool,
+}
+
+/// Why syncing could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A policy could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Reading the organization failed.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+}
+
+/// The two policies as the config wants them.
+pub fn desired(cfg: &Config) -> Result<Vec<Desired>, RenderError> {
+    let targets: BTreeSet<String> = cfg.policy.targets.iter().map(|t| t.id().to_string()).collect();
+    Ok(vec![
+        Desired {
+            kind: Kind::Scp,
+            name: cfg.policy.scp_name.clone(),
+            content: render::scp(cfg)?,
+            targets: targets.clone(),
+        },
+        Desired {
+            kind: Kind::TagPolicy,
+            name: cfg.policy.tag_policy_name.clone(),
+            content: render::tag_policy(cfg)?,
+            targets,
+        },
+    ])
+}
+
+/// Reads the organization, and applies the difference when `apply` is set.
+pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<SyncReport, SyncError> {
+    let wanted = desired(cfg)?;
+    let (root, enabled) = org.root().await?;
+    let mut report = SyncReport {
+        mode,
+        root: root.clone(),
+        policies: Vec::new(),
+        changes: Vec::new(),
+        drift: false,
+    };
+    for d in &wanted {
+        // A target may be given as "r-..." for the root; AWS lists the root by that id too.
+        let observed = org.find(d.kind, &d.name).await?;
+        let type_enabled = enabled.contains(&d.kind);
+        let changes = drift::diff(d, type_enabled, observed.as_ref());
+        let attached = observed.as_ref().map(|o| o.targets.clone()).unwrap_or_default();
+        report.policies.push(PolicyStatus {
+            kind: d.kind,
+            name: d.name.clone(),
+            id: observed.as_ref().map(|o| o.id.clone()),
+            content: match &observed {
+                None => "missing",
+                Some(o) if drift::same_content(&o.content, &d.content) => "in-sync",
+                Some(_) => "drifted",
+            },
+            type_enabled,
+            missing_targets: d.targets.difference(&attached).cloned().collect(),
+            extra_targets: attached.difference(&d.targets).cloned().collect(),
+        });
+        report.drift |= !changes.is_empty();
+        let mut id = observed.map(|o| o.id);
+        let mut failed = false;
+        for change in changes {
+            if mode != "apply" || failed {
+                let status = if failed { "not-attempted" } else { "planned" };
+                report.changes.push(ChangeOutcome {
+                    change,
+                    status,
+                    error: None,
+                });
+                continue;
+            }
+            let result = match &change {
+                PolicyChange::EnablePolicyType { kind } => org.enable(&root, *kind).await,
+                PolicyChange::CreatePolicy { kind, name } => org.create(*kind, name, &d.content).await.map(|new| {
+                    id = Some(new);
+                }),
+                PolicyChange::UpdatePolicy { id, .. } => org.update(id, &d.content).await,
+                PolicyChange::Attach { target, .. } => org.attach(id.as_deref().unwrap_or_default(), target).await,
+                PolicyChange::Detach { target, .. } => org.detach(id.as_deref().unwrap_or_default(), target).await,
+            };
+            match result {
+                Ok(()) => {
+                    info!(policy = %d.name, change = ?change, "policy change applied");
+                    report.changes.push(ChangeOutcome {
+                        change,
+                        status: "applied",
+                        error: None,
+                    });
+                }
+                Err(e) => {
+                    warn!(policy = %d.name, change = ?change, error = %e, "policy change failed");
+                    report.changes.push(ChangeOutcome {
+                        change,
+                        status: "failed",
+                        error: Some(e.to_string()),
+                    });
+                    failed = true;
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,220 @@
+//! The org-level policies end to end: render golden files, and apply / status / drift
+//! repair against moto's Organizations with nested OUs and several accounts.
+
+mod support;
+
+use std::path::Path;
+
+use aws_sdk_organizations::Client as Org;
+use aws_sdk_organizations::types::{OrganizationFeatureSet, PolicyType};
+use support::moto::{Moto, config};
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The shipped config renders exactly the reviewed documents in tests/golden/.
+/// After an intended change, regenerate with `OFFHOURS_BLESS=1 cargo test --test policy_moto`.
+#[test]
+fn render_matches_the_golden_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (kind, file) in [("scp", "scp.json"), ("tag-policy", "tag-policy.json")] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+            .args(["--config", "config/offhours.yaml", "policy", "render", "--kind", kind])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let golden = dir.join("tests/golden").join(file);
+        if std::env::var_os("OFFHOURS_BLESS").is_some() {
+            std::fs::write(&golden, &o.stdout).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            want,
+            "{kind} differs from {}",
+            golden.display()
+        );
+    }
+}
+
+async fn targets(org: &Org, kind: PolicyType, name: &str) -> Vec<String> {
+    let ps = org.list_policies().filter(kind).send().await.unwrap();
+    let id = ps
+        .policies()
+        .iter()
+        .find(|p| p.name() == Some(name))
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let mut t: Vec<String> = org
+        .list_targets_for_policy()
+        .policy_id(id)
+        .send()
+        .await
+        .unwrap()
+        .targets()
+        .iter()
+        .map(|t| t.target_id().unwrap().to_string())
+        .collect();
+    t.sort();
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_is_idempotent_and_repairs_drift_across_nested_ous() {
+    let moto = Moto::start();
+    let org = Org::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let dev = org
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let dev = dev.organizational_unit().unwrap().id().unwrap().to_string();
+    let sandbox = org
+        .create_organizational_unit()
+        .parent_id(&dev)
+        .name("sandbox")
+        .send()
+        .await
+        .unwrap();
+    let sandbox = sandbox.organizational_unit().unwrap().id().unwrap().to_string();
+    let mut accounts = Vec::new();
+    for name in ["team-a", "team-b"] {
+        let a = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        accounts.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    org.move_account()
+        .account_id(&accounts[0])
+        .source_parent_id(&root)
+        .destination_parent_id(&sandbox)
+        .send()
+        .await
+        .unwrap();
+    let text = format!(
+        "tag_key: Schedule\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  targets: ['{dev}', '{}']\n  exempt_principals: ['arn:aws:iam::*:role/BreakGlass']\n",
+        accounts[1]
+    );
+    let (_d, cfg) = config(&text);
+
+    // Dry run: everything planned, nothing written.
+    let dry = json(&moto.offhours(&cfg, &["policy", "apply", "--dry-run", "--output", "json"]));
+    assert!(dry["drift"].as_bool().unwrap());
+    assert!(
+        dry["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "planned")
+    );
+    assert!(
+        org.list_policies()
+            .filter(PolicyType::TagPolicy)
+            .send()
+            .await
+            .unwrap()
+            .policies()
+            .is_empty()
+    );
+
+    let first = json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+    let kinds: Vec<&str> = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"create-policy") && kinds.contains(&"attach"),
+        "{first:#}"
+    );
+    assert!(
+        first["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "applied"),
+        "{first:#}"
+    );
+    let mut want = vec![dev.clone(), accounts[1].clone()];
+    want.sort();
+    assert_eq!(
+        targets(&org, PolicyType::ServiceControlPolicy, "offhours-require-schedule-tag").await,
+        want
+    );
+    assert_eq!(
+        targets(&org, PolicyType::TagPolicy, "offhours-schedule-values").await,
+        want
+    );
+    let scp = org
+        .list_policies()
+        .filter(PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap();
+    let ours = scp
+        .policies()
+        .iter()
+        .find(|p| p.name() == Some("offhours-require-schedule-tag"))
+        .unwrap();
+    assert!(ours.description().unwrap().contains("offhours"));
+
+    // A second run makes no writes.
+    let second = json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+    assert_eq!(second["drift"], false, "{second:#}");
+    assert!(second["changes"].as_array().unwrap().is_empty());
+
+    // Someone edits the SCP by hand and attaches it to the root.
+    let id = ours.id().unwrap();
+    org.update_policy()
+        .policy_id(id)
+        .content(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    org.attach_policy().policy_id(id).target_id(&root).send().await.unwrap();
+    let status = json(&moto.offhours(&cfg, &["policy", "status", "--output", "json"]));
+    assert_eq!(status["drift"], true);
+    let p = &status["policies"][0];
+    assert_eq!(p["content"], "drifted");
+    assert_eq!(p["extra_targets"][0], root.as_str());
+    assert!(
+        status["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "planned")
+    );
+
+    let repair = json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+    let kinds: Vec<&str> = repair["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["update-policy", "detach"], "{repair:#}");
+    let status = json(&moto.offhours(&cfg, &["policy", "status", "--output", "json"]));
+    assert_eq!(status["drift"], false, "{status:#}");
+}
