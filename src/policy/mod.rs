@@ -4,3 +4,4 @@
 pub mod eval;
 pub mod render;
 pub mod drift;
+pub mod event;
