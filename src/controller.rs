@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::cloud::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi};
 use crate::config::Config;
-use crate::model::{Scope, TAG_ERROR, TAG_LAST, TAG_OVERRIDE};
+use crate::model::Scope;
+use crate::plan::compliance::{Violation, scan_group, scan_instance};
 use crate::plan::instances::{InstancePlan, PowerOp, plan_instance};
 use crate::plan::{GroupChange, GroupPlan, plan_group};
 use crate::report::{
     Change, ChangeReport, ChangeStatus, GROUP, INSTANCE, InstanceChange, Note, PassReport, ResourceError, ScopeReport,
+    ViolationReport,
 };
 
 /// Most resource ids one tagging call takes.
@@ -60,6 +62,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
         report.changes.extend(r.changes);
         report.errors.extend(r.errors);
         report.notes.extend(r.notes);
+        report.violations.extend(r.violations);
     }
     report.finish();
     report
@@ -70,6 +73,19 @@ struct ScopeResult {
     changes: Vec<ChangeReport>,
     errors: Vec<ResourceError>,
     notes: Vec<Note>,
+    violations: Vec<ViolationReport>,
+}
+
+fn violation(scope: &Scope, v: Violation) -> ViolationReport {
+    info!(resource_type = v.resource_type, resource = %v.resource_id, tag_value = ?v.tag_value, problem = v.problem, "no valid schedule tag");
+    ViolationReport {
+        account: scope.account.clone(),
+        region: scope.region.clone(),
+        resource_type: v.resource_type,
+        resource_id: v.resource_id,
+        tag_value: v.tag_value,
+        problem: v.problem,
+    }
 }
 
 async fn work_scope<A: GroupApi + InstanceApi>(
@@ -89,11 +105,10 @@ async fn work_scope<A: GroupApi + InstanceApi>(
         changes: Vec::new(),
         errors: Vec::new(),
         notes: Vec::new(),
+        violations: Vec::new(),
     };
-    let tag_keys: Vec<String> = [cfg.tag_key.as_str(), TAG_LAST, TAG_ERROR, TAG_OVERRIDE]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    // Every instance, tagged or not: the detective scan needs the untagged ones too.
+    let tag_keys: Vec<String> = Vec::new();
     let listed = match api {
         Ok(api) => {
             let (g, i) = futures::join!(api.list_groups(), api.list_instances(&tag_keys));
@@ -112,16 +127,30 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     };
     out.scope.resources = groups.len() + instances.len();
     for g in &groups {
-        let plan = plan_group(cfg, g, opts.now);
+        let mut plan = plan_group(cfg, g, opts.now);
+        if let Some((v, remedy)) = scan_group(cfg, g, opts.now) {
+            out.violations.push(violation(&scope, v));
+            if let Some(r) = remedy.filter(|_| plan.steps.is_empty()) {
+                plan.steps = r.steps;
+            }
+        }
         record(&scope, &plan, &mut out);
         if opts.apply && !plan.steps.is_empty() {
             apply_group(&api, &scope, &plan, &mut out.changes).await;
         }
     }
-    let plans: Vec<InstancePlan> = instances
-        .iter()
-        .filter_map(|i| plan_instance(cfg, i, opts.now))
-        .collect();
+    let mut plans: Vec<InstancePlan> = Vec::new();
+    for i in &instances {
+        let plan = plan_instance(cfg, i, opts.now);
+        let remedy = match scan_instance(cfg, i, opts.now) {
+            Some((v, remedy)) => {
+                out.violations.push(violation(&scope, v));
+                remedy
+            }
+            None => None,
+        };
+        plans.extend(plan.or(remedy));
+    }
     let first = out.changes.len();
     let slots: Vec<Slots> = plans.iter().map(|p| record_instance(&scope, p, &mut out)).collect();
     if opts.apply {
@@ -451,7 +480,7 @@ mod tests {
     use super::*;
     use crate::capacity::Capacity;
     use crate::cloud::fake::FakeCloud;
-    use crate::model::{Group, TAG_SAVED};
+    use crate::model::{Group, TAG_LAST, TAG_SAVED};
     use std::path::Path;
 
     fn cfg() -> Config {

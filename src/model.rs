@@ -82,6 +82,8 @@ pub struct Group {
     pub tags: BTreeMap<String, String>,
     /// All its scheduled actions, offhours' and others'.
     pub actions: Vec<ObservedAction>,
+    /// When it was created.
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl Group {

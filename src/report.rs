@@ -3,12 +3,13 @@
 //! JSON (version 1):
 //! ```json
 //! { "version": 1, "mode": "plan" | "reconcile", "now": "<RFC 3339>",
-//!   "summary": { "scopes", "scopes_failed", "resources", "changes", "applied", "failed", "errors" },
+//!   "summary": { "scopes", "scopes_failed", "resources", "changes", "applied", "failed", "errors", "violations" },
 //!   "scopes":  [ { "account", "region", "status": "ok" | "failed", "error", "resources" } ],
 //!   "changes": [ { "account", "region", "resource_type", "resource_id", "change", "reason",
 //!                  "status": "planned" | "applied" | "failed" | "not-attempted" | "skipped", "error", ... } ],
 //!   "errors":  [ { "account", "region", "resource_type", "resource_id", "tag_value", "error" } ],
 //!   "notes":   [ { "account", "region", "resource_type", "resource_id", "note" } ],
+//!   "violations": [ { "account", "region", "resource_type", "resource_id", "tag_value", "problem" } ],
 //!   "api_calls": { "<Service>.<Operation>": n } }
 //! ```
 //! A change's own fields (`capacity`, `actions`, `names`, `tags`, `keys`) sit beside `change`.
@@ -149,6 +150,23 @@ pub struct ResourceError {
     pub error: String,
 }
 
+/// A resource without a valid schedule tag (the detective scan).
+#[derive(Debug, Clone, Serialize)]
+pub struct ViolationReport {
+    /// Account id.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Resource type.
+    pub resource_type: &'static str,
+    /// Resource id.
+    pub resource_id: String,
+    /// The schedule tag value, if any.
+    pub tag_value: Option<String>,
+    /// `untagged` or `invalid-value`.
+    pub problem: &'static str,
+}
+
 /// Something worth telling about a resource that needs no change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Note {
@@ -196,6 +214,8 @@ pub struct Summary {
     pub failed: usize,
     /// Resources with an error.
     pub errors: usize,
+    /// Resources without a valid schedule tag.
+    pub violations: usize,
 }
 
 /// One pass, as reported.
@@ -217,6 +237,8 @@ pub struct PassReport {
     pub errors: Vec<ResourceError>,
     /// Notes.
     pub notes: Vec<Note>,
+    /// Resources without a valid schedule tag.
+    pub violations: Vec<ViolationReport>,
     /// SDK calls made, by `Service.Operation`.
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -234,6 +256,7 @@ impl PassReport {
             changes: Vec::new(),
             errors: Vec::new(),
             notes: Vec::new(),
+            violations: Vec::new(),
             api_calls: BTreeMap::new(),
         }
     }
@@ -246,6 +269,8 @@ impl PassReport {
         self.changes.sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
         self.errors.sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
         self.notes.sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
+        self.violations
+            .sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
         self.summary = Summary {
             scopes: self.scopes.len(),
             scopes_failed: self.scopes.iter().filter(|s| s.status != "ok").count(),
@@ -258,6 +283,7 @@ impl PassReport {
                 .count(),
             failed: self.changes.iter().filter(|c| c.status == ChangeStatus::Failed).count(),
             errors: self.errors.len(),
+            violations: self.violations.len(),
         };
     }
 
@@ -325,6 +351,13 @@ impl PassReport {
                 out,
                 "  ERROR {}/{} {} {} (tag {:?}): {}",
                 e.account, e.region, e.resource_type, e.resource_id, e.tag_value, e.error
+            );
+        }
+        for v in &self.violations {
+            let _ = writeln!(
+                out,
+                "  VIOLATION {}/{} {} {}: {} (tag {:?})",
+                v.account, v.region, v.resource_type, v.resource_id, v.problem, v.tag_value
             );
         }
         for n in &self.notes {

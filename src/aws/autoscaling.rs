@@ -44,6 +44,7 @@ impl GroupApi for AwsScope {
                     },
                     tags,
                     actions: Vec::new(),
+                    created: g.created_time().and_then(from_aws),
                 });
             }
         }

@@ -46,11 +46,7 @@ pub(crate) fn to_instance(i: &aws_sdk_ec2::types::Instance, spot: &HashMap<Strin
 
 impl InstanceApi for AwsScope {
     async fn list_instances(&self, tag_keys: &[String]) -> Result<Vec<Instance>, CloudError> {
-        let filters = vec![
-            Filter::builder()
-                .name("tag-key")
-                .set_values(Some(tag_keys.to_vec()))
-                .build(),
+        let mut filters = vec![
             Filter::builder()
                 .name("instance-state-name")
                 .values("pending")
@@ -59,6 +55,14 @@ impl InstanceApi for AwsScope {
                 .values("stopped")
                 .build(),
         ];
+        if !tag_keys.is_empty() {
+            filters.push(
+                Filter::builder()
+                    .name("tag-key")
+                    .set_values(Some(tag_keys.to_vec()))
+                    .build(),
+            );
+        }
         let mut raw = Vec::new();
         let mut pages = self
             .ec2

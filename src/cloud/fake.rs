@@ -253,7 +253,7 @@ impl InstanceApi for FakeScope {
                 .get(scope)
                 .map(|v| {
                     v.iter()
-                        .filter(|i| tag_keys.iter().any(|k| i.tags.contains_key(k)))
+                        .filter(|i| tag_keys.is_empty() || tag_keys.iter().any(|k| i.tags.contains_key(k)))
                         .cloned()
                         .collect()
                 })

@@ -113,8 +113,8 @@ pub trait GroupApi: Send + Sync {
 
 /// EC2 instances in one scope.
 pub trait InstanceApi: Send + Sync {
-    /// Every instance carrying one of `tag_keys` that is pending, running, stopping or
-    /// stopped. Either complete or an error.
+    /// Every instance that is pending, running, stopping or stopped and carries one of
+    /// `tag_keys` (all of them if `tag_keys` is empty). Either complete or an error.
     fn list_instances(&self, tag_keys: &[String]) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
     /// Stops (or hibernates) instances in one call.
     fn stop_instances(&self, ids: &[String], hibernate: bool) -> impl Future<Output = Result<(), CloudError>> + Send;

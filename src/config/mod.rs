@@ -688,7 +688,9 @@ impl Validator {
                 Some(t) => targets.push(t),
                 None => self.at_value(
                     &format!("/policy/targets/{i}"),
-                    format!("`{id}` is not a root id (r-xxxx), an OU id (ou-xxxx-xxxxxxxx) or an account id (12 digits)"),
+                    format!(
+                        "`{id}` is not a root id (r-xxxx), an OU id (ou-xxxx-xxxxxxxx) or an account id (12 digits)"
+                    ),
                 ),
             }
         }
@@ -703,15 +705,25 @@ impl Validator {
         }
         for (i, r) in raw.enforced_for.iter().enumerate() {
             let ok = r.split_once(':').is_some_and(|(svc, res)| {
-                !svc.is_empty() && !res.is_empty() && svc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                !svc.is_empty()
+                    && !res.is_empty()
+                    && svc
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
             if !ok {
-                self.at_value(&format!("/policy/enforced_for/{i}"), format!("`{r}` is not a resource type such as ec2:instance"));
+                self.at_value(
+                    &format!("/policy/enforced_for/{i}"),
+                    format!("`{r}` is not a resource type such as ec2:instance"),
+                );
             }
         }
         for (field, name) in [("scp_name", &raw.scp_name), ("tag_policy_name", &raw.tag_policy_name)] {
             if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
-                self.at_value(&format!("/policy/{field}"), format!("`{name}` is not a valid policy name (1-128 characters)"));
+                self.at_value(
+                    &format!("/policy/{field}"),
+                    format!("`{name}` is not a valid policy name (1-128 characters)"),
+                );
             }
         }
         let on_untagged = match raw.on_untagged.as_str() {
@@ -720,11 +732,17 @@ impl Validator {
             other => match other.strip_prefix("tag:") {
                 Some(name) if name == ALWAYS_ON || schedules.contains_key(name) => OnUntagged::Tag(name.to_string()),
                 Some(name) => {
-                    self.at_value("/policy/on_untagged", format!("`tag:{name}` names no configured schedule"));
+                    self.at_value(
+                        "/policy/on_untagged",
+                        format!("`tag:{name}` names no configured schedule"),
+                    );
                     OnUntagged::Report
                 }
                 None => {
-                    self.at_value("/policy/on_untagged", format!("`{other}` is not one of report, tag:<schedule>, stop"));
+                    self.at_value(
+                        "/policy/on_untagged",
+                        format!("`{other}` is not one of report, tag:<schedule>, stop"),
+                    );
                     OnUntagged::Report
                 }
             },

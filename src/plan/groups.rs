@@ -166,6 +166,8 @@ pub fn plan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
         },
     };
     match resolved {
+        // Stopped by on_untagged remediation: stays so (with its saved size) until tagged.
+        None if super::compliance::stopped_by_remediation(&g.tags) => {}
         None => release(&mut plan, g, &owned, known_size, value.is_some()),
         Some(s) => schedule(
             &mut plan,
@@ -410,6 +412,14 @@ fn schedule(
                 keys: vec![TAG_ERROR.into()],
             },
             "the schedule tag is valid again",
+        );
+    }
+    if g.tags.contains_key(super::compliance::TAG_REMEDIATED) {
+        plan.step(
+            GroupChange::RemoveTags {
+                keys: vec![super::compliance::TAG_REMEDIATED.into()],
+            },
+            "tagged now: the remediation record is no longer needed",
         );
     }
 }

@@ -29,7 +29,9 @@ pub mod sid {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     /// Too big even minified.
-    #[error("the rendered {kind} is {size} characters even minified; AWS allows {limit}. Shorten schedule names, fewer exempt principals, or fewer schedules")]
+    #[error(
+        "the rendered {kind} is {size} characters even minified; AWS allows {limit}. Shorten schedule names, fewer exempt principals, or fewer schedules"
+    )]
     TooLarge {
         /// `SCP` or `tag policy`.
         kind: &'static str,
@@ -93,7 +95,10 @@ pub fn scp_value(cfg: &Config) -> Value {
     ];
     if !cfg.allow_inline {
         let mut m = serde_json::Map::new();
-        m.insert("StringNotEquals".into(), json!({ request_tag.clone(): allowed_values(cfg) }));
+        m.insert(
+            "StringNotEquals".into(),
+            json!({ request_tag.clone(): allowed_values(cfg) }),
+        );
         m.insert("Null".into(), json!({ request_tag.clone(): "false" }));
         statements.push(json!({
             "Sid": sid::UNKNOWN_VALUE,
@@ -136,7 +141,11 @@ fn fit(kind: &'static str, v: &Value, limit: usize) -> Result<String, RenderErro
     }
     let min = serde_json::to_string(v).expect("a JSON value serialises");
     let size = min.chars().count();
-    if size <= limit { Ok(min) } else { Err(RenderError::TooLarge { kind, size, limit }) }
+    if size <= limit {
+        Ok(min)
+    } else {
+        Err(RenderError::TooLarge { kind, size, limit })
+    }
 }
 
 /// The SCP document, within AWS's size limit.
@@ -176,9 +185,15 @@ mod tests {
         assert_eq!(st[0]["Action"], "ec2:RunInstances");
         assert_eq!(st[0]["Resource"], "arn:aws:ec2:*:*:instance/*");
         assert_eq!(st[0]["Condition"]["Null"]["aws:RequestTag/Schedule"], "true");
-        assert_eq!(st[0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"][0], "arn:aws:iam::*:role/BreakGlass");
+        assert_eq!(
+            st[0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"][0],
+            "arn:aws:iam::*:role/BreakGlass"
+        );
         assert_eq!(st[1]["Action"], "autoscaling:CreateAutoScalingGroup");
-        assert_eq!(st[2]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"][0], "Schedule");
+        assert_eq!(
+            st[2]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"][0],
+            "Schedule"
+        );
         assert_eq!(
             st[3]["Condition"]["StringNotEquals"]["aws:RequestTag/Schedule"],
             json!(["always-on", "office-hours", "weekend-off"])
@@ -196,8 +211,14 @@ mod tests {
     fn the_tag_policy_fixes_the_key_and_lists_the_names() {
         let v = tag_policy_value(&cfg(""));
         assert_eq!(v["tags"]["schedule"]["tag_key"]["@@assign"], "Schedule");
-        assert_eq!(v["tags"]["schedule"]["tag_value"]["@@assign"], json!(["always-on", "office-hours", "weekend-off"]));
-        assert_eq!(v["tags"]["schedule"]["enforced_for"]["@@assign"], json!(["ec2:instance"]));
+        assert_eq!(
+            v["tags"]["schedule"]["tag_value"]["@@assign"],
+            json!(["always-on", "office-hours", "weekend-off"])
+        );
+        assert_eq!(
+            v["tags"]["schedule"]["enforced_for"]["@@assign"],
+            json!(["ec2:instance"])
+        );
     }
 
     #[test]
@@ -205,11 +226,19 @@ mod tests {
         let c = cfg("");
         assert_eq!(scp(&c).unwrap(), scp(&c).unwrap());
         assert!(scp(&c).unwrap().contains('\n'), "small enough to stay pretty");
-        let many: String = (0..100).map(|i| format!("  team-{i:02}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n")).collect();
+        let many: String = (0..100)
+            .map(|i| format!("  team-{i:02}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"))
+            .collect();
         let big = Config::parse(&format!("schedules:\n{many}"), Path::new("t.yaml")).unwrap();
         let s = scp(&big).unwrap();
-        assert!(!s.contains('\n') && s.len() <= SCP_LIMIT, "minified to fit: {}", s.len());
-        let huge: String = (0..200).map(|i| format!("  team-{i:03}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n")).collect();
+        assert!(
+            !s.contains('\n') && s.len() <= SCP_LIMIT,
+            "minified to fit: {}",
+            s.len()
+        );
+        let huge: String = (0..200)
+            .map(|i| format!("  team-{i:03}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"))
+            .collect();
         let huge = Config::parse(&format!("schedules:\n{huge}"), Path::new("t.yaml")).unwrap();
         let err = scp(&huge).unwrap_err().to_string();
         assert!(err.contains("AWS allows 5120"), "{err}");
