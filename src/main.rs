@@ -95,6 +95,20 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Decide a CloudTrail event as AWS would for its account: exit 0 allow, 3 deny,
+    /// 2 malformed or unsupported event.
+    Check {
+        /// The event (CloudTrail record, or EventBridge envelope), as a JSON file; `-` for stdin.
+        #[arg(long)]
+        event: PathBuf,
+        /// Decide against the rendered policies alone, without reading the organization
+        /// (the account is then assumed not to be the management account).
+        #[arg(long)]
+        offline: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Show drift: content edited by hand, attachments missing or extra. Writes nothing.
     Status {
         /// Output format.
@@ -135,6 +149,8 @@ enum Failure {
     Runtime(anyhow::Error),
     /// Already reported on stdout; just exit 1.
     Reported(String),
+    /// Exit with this code, nothing more to say.
+    Exit(u8),
 }
 
 impl From<ConfigErrors> for Failure {
@@ -167,6 +183,7 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             ExitCode::from(1)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }
 
@@ -285,6 +302,7 @@ fn policy(path: &std::path::Path, command: PolicyCommand) -> Result<(), Failure>
             println!("{text}");
             return Ok(());
         }
+        PolicyCommand::Check { event, offline, output } => return check(&cfg, &event, offline, output),
         PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
         PolicyCommand::Status { output } => ("status", output),
     };
@@ -336,6 +354,65 @@ fn policy(path: &std::path::Path, command: PolicyCommand) -> Result<(), Failure>
     println!("{text}");
     if report.changes.iter().any(|c| c.status == "failed") {
         return Err(Failure::Reported("some policy changes failed".into()));
+    }
+    Ok(())
+}
+
+fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) -> Result<(), Failure> {
+    use offhours::policy::{check, eval::Policy, event, render};
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading the event from stdin")?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", path.display())))?
+    };
+    let ev = event::parse(&text).map_err(|e| Failure::Invalid(format!("error: {}: {e}", path.display())))?;
+    let (management, levels, tag_policy) = if offline {
+        let scp = render::scp(cfg).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let levels = vec![(
+            "(rendered)".to_string(),
+            vec![
+                (
+                    "FullAWSAccess".to_string(),
+                    Policy::parse(full).context("the built-in allow-all policy")?,
+                ),
+                (
+                    cfg.policy.scp_name.clone(),
+                    Policy::parse(&scp).context("re-reading the rendered SCP")?,
+                ),
+            ],
+        )];
+        (None, levels, Some(render::tag_policy_value(cfg)))
+    } else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let gathered = rt.block_on(async {
+            let cloud = AwsCloud::load(CallCounter::default()).await;
+            offhours::policy_sync::gather(cfg, &cloud.organizations(), &ev.account).await
+        });
+        let (m, l, t) = gathered.map_err(|e| Failure::Runtime(e.into()))?;
+        (Some(m), l, t)
+    };
+    let v = check::decide(&ev, management.as_deref(), &levels, tag_policy.as_ref());
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&v).context("rendering JSON")?),
+        Output::Text => {
+            let by = match (&v.policy, &v.statement) {
+                (Some(p), Some(s)) => format!(" (policy {p}, statement {s})"),
+                (Some(p), None) => format!(" ({p})"),
+                _ => String::new(),
+            };
+            println!(
+                "{}: {} {} in {}{by}: {}",
+                v.decision, ev.source, ev.name, ev.account, v.reason
+            );
+        }
+    }
+    if v.decision == "deny" {
+        return Err(Failure::Exit(3));
     }
     Ok(())
 }

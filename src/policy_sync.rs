@@ -163,3 +163,33 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
     }
     Ok(report)
 }
+
+/// What deciding an event needs from the organization: the management account, the SCPs
+/// along the account's path, and offhours' tag policy if it is attached on that path.
+pub async fn gather(
+    cfg: &Config,
+    org: &OrgClient,
+    account: &str,
+) -> Result<(String, crate::policy::check::Levels, Option<serde_json::Value>), SyncError> {
+    use crate::policy::eval::Policy;
+    let management = org.management_account().await?;
+    let path = org.path_to_root(account).await?;
+    let mut levels = Vec::new();
+    for target in &path {
+        let mut policies = Vec::new();
+        for (name, content) in org.scps_for(target).await? {
+            let p = Policy::parse(&content).map_err(|e| CloudError {
+                operation: "DescribePolicy".into(),
+                kind: crate::cloud::ErrorKind::Invalid,
+                message: format!("SCP `{name}` attached to {target} cannot be evaluated: {e}"),
+            })?;
+            policies.push((name, p));
+        }
+        levels.push((target.clone(), policies));
+    }
+    let tag_policy = match org.find(Kind::TagPolicy, &cfg.policy.tag_policy_name).await? {
+        Some(o) if o.targets.iter().any(|t| path.contains(t)) => serde_json::from_str(&o.content).ok(),
+        _ => None,
+    };
+    Ok((management, levels, tag_policy))
+}

@@ -218,3 +218,135 @@ async fn apply_is_idempotent_and_repairs_drift_across_nested_ous() {
     let status = json(&moto.offhours(&cfg, &["policy", "status", "--output", "json"]));
     assert_eq!(status["drift"], false, "{status:#}");
 }
+
+fn check(cfg: &Path, event: &str, extra: &[&str], moto: Option<&Moto>) -> (i32, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events").join(event);
+    let mut args = vec!["policy", "check", "--event", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = match moto {
+        Some(m) => m.offhours(cfg, &args),
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+            .arg("--config")
+            .arg(cfg)
+            .args(&args)
+            .output()
+            .unwrap(),
+    };
+    (
+        o.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+const CHECK_CONFIG: &str = "tag_key: Schedule\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n  weekend-off:\n    stopped: [\"Fri 20:00-Mon 08:00\"]\npolicy:\n  exempt_principals: ['arn:aws:iam::*:role/BreakGlass']\n  enforced_for: ['ec2:instance']\n";
+
+/// A corpus of realistic CloudTrail events, decided against the rendered policies.
+#[test]
+fn check_decides_a_corpus_of_cloudtrail_events() {
+    let (_d, cfg) = config(CHECK_CONFIG);
+    let cases: [(&str, i32, &str); 14] = [
+        ("run-tagged.json", 0, "allow"),
+        ("run-untagged.json", 3, "DenyRunInstancesWithoutScheduleTag"),
+        ("eventbridge-run-untagged.json", 3, "DenyRunInstancesWithoutScheduleTag"),
+        ("run-wrong-case-key.json", 3, "must be written `Schedule`"),
+        ("run-value-not-allowed.json", 3, "DenyUnknownScheduleValue"),
+        ("run-untagged-breakglass.json", 0, "allow"),
+        ("run-untagged-service-linked.json", 0, "service-linked"),
+        ("asg-tagged.json", 0, "allow"),
+        ("asg-untagged.json", 3, "DenyCreateAutoScalingGroupWithoutScheduleTag"),
+        ("ec2-delete-schedule-tag.json", 3, "DenyScheduleTagRemoval"),
+        ("ec2-delete-other-tag.json", 0, "allow"),
+        ("asg-tag-bad-value.json", 3, "DenyUnknownScheduleValue"),
+        (
+            "unsupported-terminate.json",
+            2,
+            "unsupported event ec2.amazonaws.com TerminateInstances",
+        ),
+        ("malformed.json", 2, "not JSON"),
+    ];
+    for (event, code, says) in cases {
+        let (got, out) = check(&cfg, event, &["--offline"], None);
+        assert_eq!(got, code, "{event}: {out}");
+        assert!(out.contains(says), "{event}: expected `{says}` in {out}");
+    }
+    let (_, json_out) = check(&cfg, "run-untagged.json", &["--offline", "--output", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["statement"], "DenyRunInstancesWithoutScheduleTag");
+    assert_eq!(v["principal_arn"], "arn:aws:iam::111122223333:role/Developer");
+}
+
+/// With the organization: policies attached along account -> OUs -> root decide, and the
+/// management account is not restricted by SCPs.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reads_the_policies_attached_along_the_accounts_path() {
+    let moto = Moto::start();
+    let org = Org::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let dev = org
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let dev = dev.organizational_unit().unwrap().id().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in ["inside", "outside"] {
+        let a = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        ids.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    org.move_account()
+        .account_id(&ids[0])
+        .source_parent_id(&root)
+        .destination_parent_id(&dev)
+        .send()
+        .await
+        .unwrap();
+    let (_d, cfg) = config(&format!("{CHECK_CONFIG}  targets: ['{dev}']\n"));
+    json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let event_in = |account: &str| {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events/run-untagged.json"))
+                .unwrap();
+        let p = dir.path().join(format!("{account}.json"));
+        std::fs::write(&p, text.replace("111122223333", account)).unwrap();
+        p
+    };
+    let run = |account: &str| {
+        let p = event_in(account);
+        let o = moto.offhours(&cfg, &["policy", "check", "--event", p.to_str().unwrap()]);
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&ids[0]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("DenyRunInstancesWithoutScheduleTag"), "{out}");
+    let (code, out) = run(&ids[1]);
+    assert_eq!(code, 0, "not under the targeted OU: {out}");
+    let (code, out) = run(support::moto::MANAGEMENT);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("management account"), "{out}");
+}
