@@ -109,6 +109,14 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// List instances and groups without a valid schedule tag in every managed account
+    /// (the management account included), and what `on_untagged` would do. Writes nothing;
+    /// remediations happen in `reconcile` and the daemon's passes.
+    Scan {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Show drift: content edited by hand, attachments missing or extra. Writes nothing.
     Status {
         /// Output format.
@@ -215,7 +223,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Explain(args) => explain(&cli.config, now, args),
         Command::Plan(args) => pass(&cli.config, now, false, args.output),
         Command::Reconcile(args) => pass(&cli.config, now, true, args.output),
-        Command::Policy { command } => policy(&cli.config, command),
+        Command::Policy { command } => policy(&cli.config, now, command),
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
@@ -279,7 +287,7 @@ fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output)
     Ok(())
 }
 
-fn policy(path: &std::path::Path, command: PolicyCommand) -> Result<(), Failure> {
+fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) -> Result<(), Failure> {
     let cfg = Config::load(path)?;
     let (mode, output) = match command {
         PolicyCommand::Render { kind } => {
@@ -303,6 +311,7 @@ fn policy(path: &std::path::Path, command: PolicyCommand) -> Result<(), Failure>
             return Ok(());
         }
         PolicyCommand::Check { event, offline, output } => return check(&cfg, &event, offline, output),
+        PolicyCommand::Scan { output } => return scan(&cfg, now, output),
         PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
         PolicyCommand::Status { output } => ("status", output),
     };
@@ -413,6 +422,75 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
     }
     if v.decision == "deny" {
         return Err(Failure::Exit(3));
+    }
+    Ok(())
+}
+
+fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = rt.block_on(async {
+        let counter = CallCounter::default();
+        let cloud = AwsCloud::load(counter.clone()).await;
+        let mut r = controller::pass(cfg, &cloud, PassOptions { now, apply: false }).await;
+        r.api_calls = counter.by_operation();
+        r
+    });
+    let remediations: Vec<&offhours::report::ChangeReport> = report
+        .changes
+        .iter()
+        .filter(|c| {
+            report
+                .violations
+                .iter()
+                .any(|v| v.resource_id == c.resource_id && v.account == c.account && v.region == c.region)
+        })
+        .collect();
+    match output {
+        Output::Json => {
+            let v = serde_json::json!({
+                "scopes": report.scopes,
+                "violations": report.violations,
+                "remediations": remediations,
+                "api_calls": report.api_calls,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).context("rendering JSON")?);
+        }
+        Output::Text => {
+            println!(
+                "{} resource(s) without a valid schedule tag in {} scope(s)",
+                report.violations.len(),
+                report.scopes.len()
+            );
+            for v in &report.violations {
+                println!(
+                    "  {}/{} {} {}: {} (tag {:?})",
+                    v.account, v.region, v.resource_type, v.resource_id, v.problem, v.tag_value
+                );
+            }
+            for c in remediations {
+                println!(
+                    "  would {} {} {}: {}",
+                    c.change.kind(),
+                    c.resource_type,
+                    c.resource_id,
+                    c.reason
+                );
+            }
+            for s in report.scopes.iter().filter(|s| s.status != "ok") {
+                println!(
+                    "  SCOPE FAILED {}/{}: {}",
+                    s.account,
+                    s.region,
+                    s.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    if report.summary.scopes_failed > 0 {
+        return Err(Failure::Reported("some scopes could not be scanned".into()));
     }
     Ok(())
 }
