@@ -117,6 +117,16 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Drain the event queue (policy.event_queue_url): decide each CloudTrail event,
+    /// report violations, delete every handled message (unreadable ones too).
+    Intake {
+        /// Stop after this many messages.
+        #[arg(long, default_value_t = 1000)]
+        max_messages: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Show drift: content edited by hand, attachments missing or extra. Writes nothing.
     Status {
         /// Output format.
@@ -312,6 +322,7 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         }
         PolicyCommand::Check { event, offline, output } => return check(&cfg, &event, offline, output),
         PolicyCommand::Scan { output } => return scan(&cfg, now, output),
+        PolicyCommand::Intake { max_messages, output } => return intake(&cfg, max_messages, output),
         PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
         PolicyCommand::Status { output } => ("status", output),
     };
@@ -491,6 +502,46 @@ fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure>
     }
     if report.summary.scopes_failed > 0 {
         return Err(Failure::Reported("some scopes could not be scanned".into()));
+    }
+    Ok(())
+}
+
+fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
+    let Some(url) = cfg.policy.event_queue_url.clone() else {
+        return Err(Failure::Invalid(
+            "error: policy.event_queue_url is not set in the config".into(),
+        ));
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = rt
+        .block_on(async {
+            let cloud = AwsCloud::load(CallCounter::default()).await;
+            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max).await
+        })
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report).context("rendering JSON")?),
+        Output::Text => {
+            println!(
+                "{} message(s): {} violation(s), {} allowed, {} rejected",
+                report.received,
+                report.violations.len(),
+                report.allowed,
+                report.rejected.len()
+            );
+            for v in &report.violations {
+                println!(
+                    "  VIOLATION {} {} by {:?}: {}",
+                    v.account, v.event, v.principal_arn, v.reason
+                );
+            }
+            for r in &report.rejected {
+                println!("  rejected message {}: {}", r.message_id, r.error);
+            }
+        }
     }
     Ok(())
 }

@@ -193,3 +193,81 @@ pub async fn gather(
     };
     Ok((management, levels, tag_policy))
 }
+
+/// A message that could not be read as a supported event (deleted, never retried).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    /// The SQS message id.
+    pub message_id: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What one drain of the event queue found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IntakeReport {
+    /// Messages received.
+    pub received: usize,
+    /// Events the policies deny: violations seen within seconds.
+    pub violations: Vec<crate::policy::check::Verdict>,
+    /// Events allowed.
+    pub allowed: usize,
+    /// Messages that were not supported events; deleted so they never block the queue.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Drains up to `max` messages from the event queue: each event is decided as AWS would,
+/// denials are reported as violations, and every message is deleted once handled (an
+/// unreadable one too, after it is logged). A message whose account cannot be read
+/// from the organization is left for a later attempt.
+pub async fn intake(
+    cfg: &Config,
+    org: &OrgClient,
+    queue: &crate::aws::sqs::Queue,
+    max: usize,
+) -> Result<IntakeReport, SyncError> {
+    use std::collections::HashMap;
+    let mut report = IntakeReport::default();
+    let mut cache: HashMap<String, (String, crate::policy::check::Levels, Option<serde_json::Value>)> = HashMap::new();
+    while report.received < max {
+        let batch = queue.receive(0).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            report.received += 1;
+            match crate::policy::event::parse(&m.body) {
+                Err(e) => {
+                    warn!(message_id = %m.id, error = %e, "event queue: message is not a supported CloudTrail event; deleted");
+                    report.rejected.push(Rejected {
+                        message_id: m.id.clone(),
+                        error: e.to_string(),
+                    });
+                }
+                Ok(ev) => {
+                    if !cache.contains_key(&ev.account) {
+                        match gather(cfg, org, &ev.account).await {
+                            Ok(g) => {
+                                cache.insert(ev.account.clone(), g);
+                            }
+                            Err(e) => {
+                                warn!(message_id = %m.id, account = %ev.account, error = %e, "event queue: cannot read the account's policies; the message is retried later");
+                                continue;
+                            }
+                        }
+                    }
+                    let (management, levels, tag_policy) = &cache[&ev.account];
+                    let v = crate::policy::check::decide(&ev, Some(management), levels, tag_policy.as_ref());
+                    if v.decision == "deny" {
+                        warn!(account = %v.account, event = %v.event, principal = ?v.principal_arn, reason = %v.reason, "policy violation");
+                        report.violations.push(v);
+                    } else {
+                        report.allowed += 1;
+                    }
+                }
+            }
+            queue.delete(&m.receipt).await?;
+        }
+    }
+    Ok(report)
+}

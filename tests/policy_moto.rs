@@ -350,3 +350,109 @@ async fn check_reads_the_policies_attached_along_the_accounts_path() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("management account"), "{out}");
 }
+
+/// CloudTrail events delivered by EventBridge to SQS: violations are seen at once, and
+/// messages that are not supported events are deleted rather than blocking the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    let org = Org::new(&sdk);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let member = org
+        .create_account()
+        .account_name("dev")
+        .email("dev@example.com")
+        .send()
+        .await
+        .unwrap();
+    let member = member
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name("offhours-events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let (_d, cfg) = config(&format!(
+        "{CHECK_CONFIG}  targets: ['{root}']\n  event_queue_url: '{url}'\n"
+    ));
+    json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events");
+    let body = |f: &str| {
+        std::fs::read_to_string(events.join(f))
+            .unwrap()
+            .replace("111122223333", &member)
+    };
+    for b in [
+        body("eventbridge-run-untagged.json"),
+        body("run-tagged.json"),
+        "{not an event".to_string(),
+        body("unsupported-terminate.json"),
+    ] {
+        sqs.send_message().queue_url(&url).message_body(b).send().await.unwrap();
+    }
+    let r = json(&moto.offhours(&cfg, &["policy", "intake", "--output", "json"]));
+    assert_eq!(r["received"], 4, "{r:#}");
+    assert_eq!(r["violations"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(r["violations"][0]["statement"], "DenyRunInstancesWithoutScheduleTag");
+    assert_eq!(r["violations"][0]["account"], member.as_str());
+    assert_eq!(r["allowed"], 1);
+    assert_eq!(r["rejected"].as_array().unwrap().len(), 2);
+    let left = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages().is_empty(), "every handled message is deleted");
+}
+
+/// The shipped EventBridge pattern selects exactly the events the checker supports.
+#[test]
+fn the_shipped_eventbridge_pattern_matches_the_supported_events() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pattern: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("deploy/eventbridge-rule.json")).unwrap()).unwrap();
+    let names: Vec<&str> = pattern["detail"]["eventName"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for f in [
+        "run-tagged.json",
+        "asg-tagged.json",
+        "ec2-delete-schedule-tag.json",
+        "asg-tag-bad-value.json",
+    ] {
+        let e: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("tests/events").join(f)).unwrap()).unwrap();
+        assert!(names.contains(&e["eventName"].as_str().unwrap()), "{f}");
+    }
+    let template = std::fs::read_to_string(dir.join("deploy/eventbridge.yaml")).unwrap();
+    for n in &names {
+        assert!(
+            template.contains(n),
+            "deploy/eventbridge.yaml and deploy/eventbridge-rule.json agree on {n}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod autoscaling;
 pub mod ec2;
 pub mod organizations;
+pub mod sqs;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -182,6 +183,12 @@ impl AwsCloud {
     #[must_use]
     pub fn organizations(&self) -> organizations::OrgClient {
         organizations::OrgClient::new(&self.base, &self.counter)
+    }
+
+    /// The SQS queue at `url`.
+    #[must_use]
+    pub fn queue(&self, url: &str) -> sqs::Queue {
+        sqs::Queue::new(&self.base, &self.counter, url)
     }
 
     /// The call counter every client reports to.
