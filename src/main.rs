@@ -278,6 +278,7 @@ fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output)
         let counter = CallCounter::default();
         let cloud = AwsCloud::load(counter.clone()).await;
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
+        report.policy = offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply).await;
         report.api_calls = counter.by_operation();
         report
     });

@@ -271,3 +271,25 @@ pub async fn intake(
     }
     Ok(report)
 }
+
+/// The pass's policy step: in organization mode with `repair_drift` on, reads both
+/// policies and (when `apply`) repairs drift, reporting every change. `None` when the
+/// config does not ask for it.
+pub async fn repair(cfg: &Config, org: &OrgClient, apply: bool) -> Option<serde_json::Value> {
+    if cfg.accounts.mode != crate::config::AccountsMode::Organization || !cfg.policy.repair_drift {
+        return None;
+    }
+    let mode = if apply { "apply" } else { "dry-run" };
+    Some(match sync(cfg, org, mode).await {
+        Ok(r) => {
+            for c in r.changes.iter().filter(|c| c.status == "applied") {
+                info!(change = ?c.change, "policy drift repaired");
+            }
+            serde_json::to_value(&r).unwrap_or_default()
+        }
+        Err(e) => {
+            warn!(error = %e, "policy drift check failed");
+            serde_json::json!({ "error": e.to_string() })
+        }
+    })
+}

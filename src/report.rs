@@ -239,6 +239,9 @@ pub struct PassReport {
     pub notes: Vec<Note>,
     /// Resources without a valid schedule tag.
     pub violations: Vec<ViolationReport>,
+    /// Policy drift found and repaired (organization mode with `policy.repair_drift`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
     /// SDK calls made, by `Service.Operation`.
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -257,6 +260,7 @@ impl PassReport {
             errors: Vec::new(),
             notes: Vec::new(),
             violations: Vec::new(),
+            policy: None,
             api_calls: BTreeMap::new(),
         }
     }
@@ -287,10 +291,16 @@ impl PassReport {
         };
     }
 
-    /// Whether anything failed: a scope, or a change.
+    /// Whether anything failed: a scope, a change, or the policy repair.
     #[must_use]
     pub fn has_failures(&self) -> bool {
-        self.summary.scopes_failed > 0 || self.summary.failed > 0
+        let policy_failed = self.policy.as_ref().is_some_and(|p| {
+            p.get("error").is_some()
+                || p["changes"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["status"] == "failed"))
+        });
+        self.summary.scopes_failed > 0 || self.summary.failed > 0 || policy_failed
     }
 
     /// The human-readable form.
@@ -359,6 +369,21 @@ impl PassReport {
                 "  VIOLATION {}/{} {} {}: {} (tag {:?})",
                 v.account, v.region, v.resource_type, v.resource_id, v.problem, v.tag_value
             );
+        }
+        if let Some(p) = &self.policy {
+            if let Some(e) = p.get("error") {
+                let _ = writeln!(out, "  POLICY REPAIR FAILED: {e}");
+            }
+            for c in p["changes"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  policy {} {} {}: {}",
+                    c["status"],
+                    c["change"],
+                    c["kind"],
+                    c.get("target").or(c.get("name")).unwrap_or(&serde_json::Value::Null)
+                );
+            }
         }
         for n in &self.notes {
             let _ = writeln!(

@@ -456,3 +456,47 @@ fn the_shipped_eventbridge_pattern_matches_the_supported_events() {
         );
     }
 }
+
+/// In organization mode the pass itself keeps the policies applied and reports repairs.
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_repairs_policy_drift_in_organization_mode() {
+    let moto = Moto::start();
+    let org = Org::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let text = format!("{CHECK_CONFIG}  targets: ['{root}']\naccounts:\n  mode: organization\nregions: [us-east-1]\n");
+    let (_d, cfg) = config(&text);
+    let first = moto.pass(&cfg, "reconcile", "2026-11-25T12:00:00Z");
+    let applied: Vec<&str> = first["policy"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        !applied.is_empty() && applied.iter().all(|s| *s == "applied"),
+        "{:#}",
+        first["policy"]
+    );
+    let again = moto.pass(&cfg, "reconcile", "2026-11-25T12:05:00Z");
+    assert_eq!(again["policy"]["drift"], false);
+    assert!(
+        support::moto::mutating_calls(&again).is_empty(),
+        "{:?}",
+        again["api_calls"]
+    );
+    // Drift off: the pass leaves the policies alone.
+    let (_d2, off) = config(&text.replace("policy:\n", "policy:\n  repair_drift: false\n"));
+    assert!(
+        moto.pass(&off, "reconcile", "2026-11-25T12:10:00Z")
+            .get("policy")
+            .is_none()
+    );
+}
