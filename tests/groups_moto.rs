@@ -426,7 +426,9 @@ async fn organization_mode_with_three_accounts_and_two_regions() {
     let r = moto.pass(&cfg, "reconcile", NIGHT);
     assert_eq!(r["summary"]["scopes"], 6, "{:#}", r["scopes"]);
     assert_eq!(r["summary"]["scopes_failed"], 0);
-    assert_eq!(r["summary"]["resources"], 6);
+    // Six groups and the six instances they launched (left to their groups).
+    assert_eq!(r["summary"]["resources"], 12);
+    assert!(r["violations"].as_array().unwrap().is_empty(), "{:#}", r["violations"]);
     for a in &accounts {
         for reg in regions {
             let asg = asg_in(&moto, a, reg).await;
