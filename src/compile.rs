@@ -77,6 +77,22 @@ impl ScheduledAction {
     }
 }
 
+impl From<&ScheduledAction> for crate::model::ObservedAction {
+    /// The action as AWS reports it once registered.
+    fn from(a: &ScheduledAction) -> Self {
+        crate::model::ObservedAction {
+            name: a.name.clone(),
+            recurrence: a.recurrence.clone(),
+            time_zone: a.time_zone.clone(),
+            start_time: a.start_time,
+            end_time: a.end_time,
+            min: Some(a.capacity.min),
+            max: Some(a.capacity.max),
+            desired: Some(a.capacity.desired),
+        }
+    }
+}
+
 /// Why a schedule could not be compiled for a group.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
@@ -150,11 +166,7 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
     for at in candidates.into_iter().filter(|at| *at > req.now) {
         let now_state = state_at(at);
         if now_state != prev {
-            let action = if now_state == State::Running {
-                Action::Start
-            } else {
-                Action::Stop
-            };
+            let action = Action::toward(now_state);
             if s.mode.acts_on(action) {
                 wanted.push(crate::schedule::Transition { at, action });
             }

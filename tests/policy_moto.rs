@@ -41,6 +41,40 @@ fn render_matches_the_golden_files() {
     }
 }
 
+/// An organization with an OU `dev` under the root and the named member accounts (in the root).
+async fn organization(moto: &Moto, members: &[&str]) -> (Org, String, String, Vec<String>) {
+    let org = Org::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let dev = org
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let dev = dev.organizational_unit().unwrap().id().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in members {
+        let a = org
+            .create_account()
+            .account_name(*name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        ids.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    (org, root, dev, ids)
+}
+
 async fn targets(org: &Org, kind: PolicyType, name: &str) -> Vec<String> {
     let ps = org.list_policies().filter(kind).send().await.unwrap();
     let id = ps
@@ -68,24 +102,7 @@ async fn targets(org: &Org, kind: PolicyType, name: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_is_idempotent_and_repairs_drift_across_nested_ous() {
     let moto = Moto::start();
-    let org = Org::new(&moto.sdk("us-east-1").await);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
-    let dev = org
-        .create_organizational_unit()
-        .parent_id(&root)
-        .name("dev")
-        .send()
-        .await
-        .unwrap();
-    let dev = dev.organizational_unit().unwrap().id().unwrap().to_string();
+    let (org, root, dev, accounts) = organization(&moto, &["team-a", "team-b"]).await;
     let sandbox = org
         .create_organizational_unit()
         .parent_id(&dev)
@@ -94,17 +111,6 @@ async fn apply_is_idempotent_and_repairs_drift_across_nested_ous() {
         .await
         .unwrap();
     let sandbox = sandbox.organizational_unit().unwrap().id().unwrap().to_string();
-    let mut accounts = Vec::new();
-    for name in ["team-a", "team-b"] {
-        let a = org
-            .create_account()
-            .account_name(name)
-            .email(format!("{name}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        accounts.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
-    }
     org.move_account()
         .account_id(&accounts[0])
         .source_parent_id(&root)
@@ -285,35 +291,7 @@ fn check_decides_a_corpus_of_cloudtrail_events() {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_reads_the_policies_attached_along_the_accounts_path() {
     let moto = Moto::start();
-    let org = Org::new(&moto.sdk("us-east-1").await);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
-    let dev = org
-        .create_organizational_unit()
-        .parent_id(&root)
-        .name("dev")
-        .send()
-        .await
-        .unwrap();
-    let dev = dev.organizational_unit().unwrap().id().unwrap().to_string();
-    let mut ids = Vec::new();
-    for name in ["inside", "outside"] {
-        let a = org
-            .create_account()
-            .account_name(name)
-            .email(format!("{name}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        ids.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
-    }
+    let (org, root, dev, ids) = organization(&moto, &["inside", "outside"]).await;
     org.move_account()
         .account_id(&ids[0])
         .source_parent_id(&root)

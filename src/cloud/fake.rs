@@ -163,16 +163,7 @@ impl GroupApi for FakeScope {
                     }
                     for a in chunk {
                         g.actions.retain(|o| o.name != a.name);
-                        g.actions.push(ObservedAction {
-                            name: a.name.clone(),
-                            recurrence: a.recurrence.clone(),
-                            time_zone: a.time_zone.clone(),
-                            start_time: a.start_time,
-                            end_time: a.end_time,
-                            min: Some(a.capacity.min),
-                            max: Some(a.capacity.max),
-                            desired: Some(a.capacity.desired),
-                        });
+                        g.actions.push(ObservedAction::from(a));
                     }
                     Vec::new()
                 })

@@ -16,7 +16,7 @@ use crate::config::{ALWAYS_ON, Config, Resolved};
 use crate::model::{
     Instance, InstanceState, Market, Override, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE, tag_safe,
 };
-use crate::schedule::{Action, Schedule, State, Transition};
+use crate::schedule::{Action, Schedule, Transition};
 
 /// How far back the last transition is looked for.
 const LOOKBACK_DAYS: i64 = 35;
@@ -152,11 +152,7 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
                         o.to_tag()
                     ));
                 }
-                let action = if o.state == State::Running {
-                    Action::Start
-                } else {
-                    Action::Stop
-                };
+                let action = Action::toward(o.state);
                 steer(
                     &mut plan,
                     &s,
@@ -179,11 +175,7 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
                 plan.tag_reason = "override expired".into();
                 plan.notes
                     .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
-                let action = if s.state_at(now) == State::Running {
-                    Action::Start
-                } else {
-                    Action::Stop
-                };
+                let action = Action::toward(s.state_at(now));
                 if s.mode.acts_on(action) {
                     steer(
                         &mut plan,
@@ -211,11 +203,7 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
     clear_error(&mut plan, inst);
 
     if s.enforce {
-        let action = if s.state_at(now) == State::Running {
-            Action::Start
-        } else {
-            Action::Stop
-        };
+        let action = Action::toward(s.state_at(now));
         if s.mode.acts_on(action) {
             steer(
                 &mut plan,

@@ -47,6 +47,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action that leads to `state`.
+    #[must_use]
+    pub fn toward(state: State) -> Action {
+        match state {
+            State::Running => Action::Start,
+            State::Stopped => Action::Stop,
+        }
+    }
+
     /// The state this action leads to.
     #[must_use]
     pub fn target(self) -> State {
@@ -228,11 +237,7 @@ impl Schedule {
             if Some(after) != current {
                 current = Some(after);
                 if at >= from && at < to {
-                    let action = if after == State::Running {
-                        Action::Start
-                    } else {
-                        Action::Stop
-                    };
+                    let action = Action::toward(after);
                     out.push(Transition { at, action });
                 }
             }

@@ -107,11 +107,7 @@ fn check(text: &str, stopped: bool, holidays: &[&str], from: &str, to: &str) {
         if want != prev {
             expected.push(Transition {
                 at: t,
-                action: if want == State::Running {
-                    Action::Start
-                } else {
-                    Action::Stop
-                },
+                action: Action::toward(want),
             });
             prev = want;
         }

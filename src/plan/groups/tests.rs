@@ -67,16 +67,7 @@ fn apply(g: &mut Group, plan: &GroupPlan) {
             GroupChange::PutScheduledActions { actions } => {
                 for a in actions {
                     g.actions.retain(|o| o.name != a.name);
-                    g.actions.push(ObservedAction {
-                        name: a.name.clone(),
-                        recurrence: a.recurrence.clone(),
-                        time_zone: a.time_zone.clone(),
-                        start_time: a.start_time,
-                        end_time: a.end_time,
-                        min: Some(a.capacity.min),
-                        max: Some(a.capacity.max),
-                        desired: Some(a.capacity.desired),
-                    });
+                    g.actions.push(ObservedAction::from(a));
                 }
             }
             GroupChange::DeleteScheduledActions { names } => g.actions.retain(|o| !names.contains(&o.name)),
