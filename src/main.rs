@@ -23,6 +23,9 @@ struct Cli {
     /// Act as if it were this moment (RFC 3339); every time-dependent command honours it.
     #[arg(long, global = true, value_parser = parse_instant)]
     now: Option<DateTime<Utc>>,
+    /// Work only this replica's share of the accounts (INDEX/COUNT, stable hash of the account id).
+    #[arg(long, global = true)]
+    shard: Option<offhours::shard::Shard>,
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -36,6 +39,9 @@ enum Command {
     Validate,
     /// Show a schedule's next transitions and the Auto Scaling actions it compiles to.
     Explain(ExplainArgs),
+    /// Run the daemon: a pass every interval and at each EC2 transition; /metrics,
+    /// /healthz, /readyz; SIGHUP reloads the config; SIGTERM stops cleanly.
+    Run,
     /// Print every change a pass would make, per account, region and resource; write nothing.
     Plan(PassArgs),
     /// Run one pass, apply it, and print what was done.
@@ -231,8 +237,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Explain(args) => explain(&cli.config, now, args),
-        Command::Plan(args) => pass(&cli.config, now, false, args.output),
-        Command::Reconcile(args) => pass(&cli.config, now, true, args.output),
+        Command::Plan(args) => pass(&cli.config, now, false, args.output, cli.shard),
+        Command::Reconcile(args) => pass(&cli.config, now, true, args.output, cli.shard),
+        Command::Run => {
+            let cfg = Config::load(&cli.config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            rt.block_on(offhours::daemon::run(cli.config.clone(), cfg, cli.shard))
+                .map_err(|e| Failure::Runtime(e.into()))
+        }
         Command::Policy { command } => policy(&cli.config, now, command),
         Command::Config {
             command: ConfigCommand::Schema,
@@ -268,7 +283,13 @@ fn explain(path: &std::path::Path, now: DateTime<Utc>, args: ExplainArgs) -> Res
     Ok(())
 }
 
-fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output) -> Result<(), Failure> {
+fn pass(
+    path: &std::path::Path,
+    now: DateTime<Utc>,
+    apply: bool,
+    output: Output,
+    shard: Option<offhours::shard::Shard>,
+) -> Result<(), Failure> {
     let cfg = Config::load(path)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -276,7 +297,7 @@ fn pass(path: &std::path::Path, now: DateTime<Utc>, apply: bool, output: Output)
         .context("starting the runtime")?;
     let report = rt.block_on(async {
         let counter = CallCounter::default();
-        let cloud = AwsCloud::load(counter.clone()).await;
+        let cloud = AwsCloud::load(counter.clone()).await.with_shard(shard);
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
         report.policy = offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply).await;
         report.api_calls = counter.by_operation();

@@ -161,11 +161,14 @@ impl AwsScope {
     }
 }
 
+pub use crate::shard::Shard;
+
 /// The AWS implementation of [`Cloud`].
 #[derive(Debug, Clone)]
 pub struct AwsCloud {
     base: SdkConfig,
     counter: CallCounter,
+    shard: Option<Shard>,
 }
 
 impl AwsCloud {
@@ -176,7 +179,18 @@ impl AwsCloud {
             .retry_config(RetryConfig::adaptive().with_max_attempts(5))
             .load()
             .await;
-        AwsCloud { base, counter }
+        AwsCloud {
+            base,
+            counter,
+            shard: None,
+        }
+    }
+
+    /// Works only the accounts of this shard.
+    #[must_use]
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// An Organizations client for the caller's (management or delegated) account.
@@ -223,7 +237,10 @@ impl Cloud for AwsCloud {
         } else {
             cfg.regions.clone()
         };
-        let accounts = accounts::discover(&self.base, &self.counter, cfg).await?;
+        let mut accounts = accounts::discover(&self.base, &self.counter, cfg).await?;
+        if let Some(shard) = self.shard {
+            accounts.retain(|a| shard.owns(&a.id));
+        }
         let mut out = Vec::new();
         for acct in accounts {
             for region in &regions {

@@ -200,6 +200,19 @@ pub struct PolicySettings {
     pub event_queue_url: Option<String>,
 }
 
+/// How the daemon runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// Time between full passes.
+    pub interval: std::time::Duration,
+    /// Most random delay added to a pass.
+    pub jitter: std::time::Duration,
+    /// Longest a pass may take.
+    pub deadline: std::time::Duration,
+    /// Where /metrics, /healthz and /readyz are served.
+    pub listen: std::net::SocketAddr,
+}
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -227,6 +240,8 @@ pub struct Config {
     pub max_override: chrono::Duration,
     /// The org-level policy checker.
     pub policy: PolicySettings,
+    /// The daemon's settings.
+    pub daemon: DaemonSettings,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -620,6 +635,22 @@ impl Validator {
         let accounts = self.accounts(&raw.accounts);
         let policy = self.policy(&raw.policy, &schedules);
         let regions = self.regions(&raw.regions);
+        let listen = match raw.server.listen.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.at_value(
+                    "/server/listen",
+                    format!("`{}` is not an address such as 127.0.0.1:9464", raw.server.listen),
+                );
+                std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
+            }
+        };
+        let daemon = DaemonSettings {
+            interval: std::time::Duration::from_secs(u64::from(raw.interval_seconds)),
+            jitter: std::time::Duration::from_secs(u64::from(raw.jitter_seconds)),
+            deadline: std::time::Duration::from_secs(u64::from(raw.pass_deadline_seconds)),
+            listen,
+        };
         Config {
             path: self.file.clone(),
             accounts,
@@ -627,6 +658,7 @@ impl Validator {
             concurrency: raw.concurrency as usize,
             max_override: chrono::Duration::hours(i64::from(raw.max_override_hours)),
             policy,
+            daemon,
             instances: InstanceSettings {
                 catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
                 grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),

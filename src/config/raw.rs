@@ -50,6 +50,22 @@ pub struct RawConfig {
     /// The org-level policy checker.
     #[serde(default)]
     pub policy: RawPolicy,
+    /// Seconds between the daemon's full passes.
+    #[serde(default = "default_interval")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub interval_seconds: u32,
+    /// Up to this many seconds of random delay are added to each pass, so replicas and
+    /// accounts do not all call AWS at the same instant.
+    #[serde(default = "default_jitter")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub jitter_seconds: u32,
+    /// A pass that takes longer than this many seconds is abandoned (and reported).
+    #[serde(default = "default_deadline")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub pass_deadline_seconds: u32,
+    /// The daemon's HTTP endpoint (metrics and health).
+    #[serde(default)]
+    pub server: RawServer,
     /// How many account/region scopes are worked at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -234,6 +250,37 @@ fn default_true() -> bool {
 
 fn default_on_untagged() -> String {
     "report".into()
+}
+
+/// The daemon's HTTP endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on for /metrics, /healthz and /readyz.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+fn default_interval() -> u32 {
+    300
+}
+
+fn default_jitter() -> u32 {
+    15
+}
+
+fn default_deadline() -> u32 {
+    240
 }
 
 /// A single name or a list of names.

@@ -1,0 +1,314 @@
+//! `offhours run`: the long-running service. A full pass every interval (plus jitter) and
+//! at the next EC2 transition; SIGHUP reloads the config (a bad one is rejected and the
+//! old one kept); SIGTERM/SIGINT stop new work, let the pass in flight finish (at most
+//! 25 s), and exit; HTTP serves /metrics, /healthz and /readyz. A failing pass never
+//! ends the loop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::aws::{AwsCloud, CallCounter};
+use crate::config::Config;
+use crate::controller::{self, PassOptions};
+use crate::metrics::Metrics;
+use crate::report::PassReport;
+use crate::shard::Shard;
+
+/// How long a pass in flight may finish after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(25);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The HTTP endpoint could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    /// When the last pass finished, and whether it succeeded for at least one scope.
+    last: Mutex<Option<(Instant, bool)>>,
+}
+
+#[derive(Debug)]
+struct App {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stale_after: Duration,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result<(), DaemonError> {
+    let config = Arc::new(RwLock::new(initial));
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let stop = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+
+    let (listen, interval, deadline) = {
+        let c = config.read().expect("config lock");
+        (c.daemon.listen, c.daemon.interval, c.daemon.deadline)
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| DaemonError::Listen { addr: listen, source })?;
+    let app = Arc::new(App {
+        metrics: metrics.clone(),
+        health: health.clone(),
+        stale_after: interval * 2 + deadline,
+    });
+    let router = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(app);
+    let http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await;
+    });
+    info!(%listen, "serving /metrics, /healthz and /readyz");
+
+    spawn_signals(path, config.clone(), stop.clone(), wake.clone())?;
+
+    let mut passes = 0u64;
+    while !stop.is_cancelled() {
+        let cfg = config.read().expect("config lock").clone();
+        passes += 1;
+        let span = info_span!("pass", n = passes);
+        let work = tokio::spawn(one_pass(cfg.clone(), shard, metrics.clone(), health.clone()).instrument(span));
+        tokio::pin!(work);
+        tokio::select! {
+            _ = &mut work => {}
+            () = stop.cancelled() => {
+                info!("stopping: letting the pass in flight finish");
+                if tokio::time::timeout(DRAIN, &mut work).await.is_err() {
+                    warn!("the pass in flight did not finish in time; abandoned");
+                    work.abort();
+                }
+                break;
+            }
+        }
+        let pause = next_wake(&cfg, Utc::now());
+        info!(seconds = pause.as_secs(), "next pass");
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = wake.notified() => {}
+            () = stop.cancelled() => break,
+        }
+    }
+    stop.cancel();
+    let _ = http.await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let started = Instant::now();
+    let counter = CallCounter::default();
+    let cloud = AwsCloud::load(counter.clone()).await.with_shard(shard);
+    let now = Utc::now();
+    let work = async {
+        let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply: true }).await;
+        report.policy = crate::policy_sync::repair(&cfg, &cloud.organizations(), true).await;
+        if let Some(url) = &cfg.policy.event_queue_url {
+            match crate::policy_sync::intake(&cfg, &cloud.organizations(), &cloud.queue(url), 1000).await {
+                Ok(i) if !i.violations.is_empty() => info!(violations = i.violations.len(), "event queue violations"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "event queue intake failed"),
+            }
+        }
+        report
+    };
+    match tokio::time::timeout(cfg.daemon.deadline, work).await {
+        Ok(mut report) => {
+            report.api_calls = counter.by_operation();
+            let hours = hours_saved(&cfg, &report);
+            metrics.record(&report, started.elapsed().as_secs_f64(), hours);
+            log_summary(&report);
+            let ok = report.summary.scopes > report.summary.scopes_failed;
+            *health.last.lock().expect("health lock") = Some((Instant::now(), ok));
+        }
+        Err(_) => {
+            error!(
+                seconds = cfg.daemon.deadline.as_secs(),
+                "the pass exceeded its deadline and was abandoned"
+            );
+            metrics
+                .errors
+                .get_or_create(&crate::metrics::KindLabel {
+                    kind: "deadline".into(),
+                })
+                .inc();
+            *health.last.lock().expect("health lock") = Some((Instant::now(), false));
+        }
+    }
+    metrics.record_calls(&counter.snapshot());
+}
+
+fn log_summary(r: &PassReport) {
+    let s = &r.summary;
+    info!(
+        scopes = s.scopes,
+        scopes_failed = s.scopes_failed,
+        resources = s.resources,
+        changes = s.changes,
+        applied = s.applied,
+        failed = s.failed,
+        errors = s.errors,
+        violations = s.violations,
+        "pass finished"
+    );
+}
+
+/// Instances stopped this pass, each credited with the hours until its schedule starts it.
+fn hours_saved(cfg: &Config, r: &PassReport) -> f64 {
+    let stopped = r
+        .changes
+        .iter()
+        .filter(|c| {
+            c.status == crate::report::ChangeStatus::Applied
+                && matches!(c.change.kind(), "stop-instance" | "hibernate-instance")
+        })
+        .count();
+    if stopped == 0 {
+        return 0.0;
+    }
+    // The shortest stopped stretch of any configured schedule: a conservative estimate.
+    let hours = cfg
+        .schedules()
+        .filter_map(|s| {
+            s.next_transitions(r.now, 1)
+                .first()
+                .map(|t| (t.at - r.now).num_minutes() as f64 / 60.0)
+        })
+        .fold(f64::INFINITY, f64::min);
+    if hours.is_finite() {
+        stopped as f64 * hours.max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// The pause before the next pass: the interval plus jitter, or less if an EC2 transition
+/// of a configured schedule comes sooner (so a stop or start happens within seconds).
+#[must_use]
+pub fn next_wake(cfg: &Config, now: chrono::DateTime<Utc>) -> Duration {
+    let jitter_ms = cfg.daemon.jitter.as_millis() as u64;
+    let jitter = if jitter_ms == 0 {
+        Duration::ZERO
+    } else {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+        Duration::from_millis(h.finish() % jitter_ms)
+    };
+    let regular = cfg.daemon.interval + jitter;
+    let transition = cfg
+        .schedules()
+        .filter_map(|s| {
+            s.next_transitions(now + chrono::Duration::seconds(1), 1)
+                .first()
+                .map(|t| t.at)
+        })
+        .min()
+        .and_then(|at| (at - now + chrono::Duration::seconds(2)).to_std().ok());
+    transition.map_or(regular, |t| t.min(regular))
+}
+
+fn spawn_signals(
+    path: PathBuf,
+    config: Arc<RwLock<Config>>,
+    stop: CancellationToken,
+    wake: Arc<tokio::sync::Notify>,
+) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM"); stop.cancel(); break; }
+                _ = int.recv() => { info!("SIGINT"); stop.cancel(); break; }
+                _ = hup.recv() => match Config::load(&path) {
+                    Ok(new) => {
+                        info!(config = %path.display(), "SIGHUP: config reloaded");
+                        *config.write().expect("config lock") = new;
+                        wake.notify_one();
+                    }
+                    Err(e) => {
+                        error!(config = %path.display(), errors = %e, "SIGHUP: the new config is invalid; keeping the old one");
+                    }
+                },
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn metrics_handler(AxumState(app): AxumState<Arc<App>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+}
+
+async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'static str) {
+    match *app.health.last.lock().expect("health lock") {
+        Some((at, true)) if at.elapsed() < app.stale_after => (StatusCode::OK, "ready\n"),
+        Some((_, true)) => (StatusCode::SERVICE_UNAVAILABLE, "the last successful pass is too old\n"),
+        Some((_, false)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the last pass succeeded for no scope\n",
+        ),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no pass has finished yet\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_daemon_wakes_for_the_next_transition_when_it_comes_before_the_interval() {
+        let cfg = Config::parse(
+            "timezone: UTC\ninterval_seconds: 300\njitter_seconds: 0\nschedules:\n  dev:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        // Two minutes before the 20:00 stop: wake just after it, not in five minutes.
+        let w = next_wake(&cfg, "2026-11-25T19:58:00Z".parse().unwrap());
+        assert_eq!(w, Duration::from_secs(122));
+        // Mid-morning: the regular interval.
+        assert_eq!(
+            next_wake(&cfg, "2026-11-25T10:00:00Z".parse().unwrap()),
+            Duration::from_secs(300)
+        );
+    }
+}

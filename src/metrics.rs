@@ -1,0 +1,242 @@
+//! Prometheus metrics (prometheus-client), with bounded label values only: operation
+//! names, resource kinds, change kinds and error kinds, never resource ids.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::report::{ChangeStatus, PassReport};
+
+/// Labels of API call counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `autoscaling`, `ec2`, `organizations`, `sts`, `sqs`.
+    pub service: String,
+    /// The SDK operation name.
+    pub operation: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+}
+
+/// A bounded single label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The kind.
+    pub kind: String,
+}
+
+/// Labels of managed resources.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// `auto-scaling-group` or `instance`.
+    pub kind: String,
+    /// `scheduled`, `violation`.
+    pub state: String,
+}
+
+/// Every metric offhours exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Passes run, by outcome.
+    pub passes: Family<KindLabel, Counter>,
+    /// Pass duration.
+    pub pass_seconds: Histogram,
+    /// SDK calls by service, operation and outcome.
+    pub api_calls: Family<CallLabels, Counter>,
+    /// Resources seen in the last pass, by kind and state.
+    pub resources: Family<ResourceLabels, Gauge>,
+    /// Changes applied, by kind.
+    pub actions: Family<KindLabel, Counter>,
+    /// Errors, by kind.
+    pub errors: Family<KindLabel, Counter>,
+    /// Policy violations found in the last pass.
+    pub violations: Gauge,
+    /// Policy drift repairs made.
+    pub drift_repaired: Counter,
+    /// Estimated instance-hours saved by stops (instances stopped × hours until the next start).
+    pub instance_hours_saved: Counter<f64, AtomicU64>,
+    /// Unix time of the last pass that succeeded for at least one scope.
+    pub last_success: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("offhours");
+        let m = Metrics {
+            passes: Family::default(),
+            pass_seconds: Histogram::new([0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+            api_calls: Family::default(),
+            resources: Family::default(),
+            actions: Family::default(),
+            errors: Family::default(),
+            violations: Gauge::default(),
+            drift_repaired: Counter::default(),
+            instance_hours_saved: Counter::default(),
+            last_success: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("passes", "Passes run, by outcome", m.passes.clone());
+        registry.register("pass_duration_seconds", "Duration of a pass", m.pass_seconds.clone());
+        registry.register(
+            "api_calls",
+            "AWS API calls by service, operation and outcome",
+            m.api_calls.clone(),
+        );
+        registry.register(
+            "resources",
+            "Resources seen in the last pass, by kind and state",
+            m.resources.clone(),
+        );
+        registry.register("actions", "Changes applied, by kind", m.actions.clone());
+        registry.register("errors", "Errors, by kind", m.errors.clone());
+        registry.register(
+            "policy_violations",
+            "Resources without a valid schedule tag in the last pass",
+            m.violations.clone(),
+        );
+        registry.register(
+            "policy_drift_repaired",
+            "Policy drift repairs made",
+            m.drift_repaired.clone(),
+        );
+        registry.register(
+            "instance_hours_saved",
+            "Estimated instance-hours saved by stopping instances",
+            m.instance_hours_saved.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When a pass last succeeded for at least one scope",
+            m.last_success.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records one pass's report.
+    pub fn record(&self, r: &PassReport, seconds: f64, hours_saved: f64) {
+        let ok = r.summary.scopes > r.summary.scopes_failed;
+        let outcome = if r.has_failures() { "partial" } else { "ok" };
+        self.passes.get_or_create(&KindLabel { kind: outcome.into() }).inc();
+        self.pass_seconds.observe(seconds);
+        if ok {
+            self.last_success.set(r.now.timestamp());
+        }
+        self.resources.clear();
+        for kind in [crate::report::GROUP, crate::report::INSTANCE] {
+            let violations = r.violations.iter().filter(|v| v.resource_type == kind).count();
+            self.resources
+                .get_or_create(&ResourceLabels {
+                    kind: kind.into(),
+                    state: "violation".into(),
+                })
+                .set(violations as i64);
+        }
+        for c in r.changes.iter().filter(|c| c.status == ChangeStatus::Applied) {
+            self.actions
+                .get_or_create(&KindLabel {
+                    kind: c.change.kind().into(),
+                })
+                .inc();
+        }
+        let failed = r.changes.iter().filter(|c| c.status == ChangeStatus::Failed).count();
+        for (kind, n) in [
+            ("scope", r.summary.scopes_failed),
+            ("change", failed),
+            ("resource", r.summary.errors),
+        ] {
+            if n > 0 {
+                self.errors
+                    .get_or_create(&KindLabel { kind: kind.into() })
+                    .inc_by(n as u64);
+            }
+        }
+        self.violations.set(r.summary.violations as i64);
+        let repaired = r
+            .policy
+            .as_ref()
+            .and_then(|p| {
+                p["changes"]
+                    .as_array()
+                    .map(|c| c.iter().filter(|c| c["status"] == "applied").count())
+            })
+            .unwrap_or(0);
+        self.drift_repaired.inc_by(repaired as u64);
+        if hours_saved > 0.0 {
+            self.instance_hours_saved.inc_by(hours_saved);
+        }
+    }
+
+    /// Adds SDK call counts (a delta since the last record).
+    pub fn record_calls(&self, calls: &crate::aws::CallCounts) {
+        for ((service, operation, outcome), n) in calls {
+            let service: String = service
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            self.api_calls
+                .get_or_create(&CallLabels {
+                    service,
+                    operation: operation.clone(),
+                    outcome: (*outcome).into(),
+                })
+                .inc_by(*n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_series() {
+        let m = Metrics::new();
+        let mut r = PassReport::new("reconcile", "2026-11-25T00:00:00Z".parse().unwrap());
+        r.finish();
+        m.record(&r, 1.5, 2.0);
+        m.record_calls(
+            &[(
+                (
+                    "Auto Scaling".to_string(),
+                    "DescribeAutoScalingGroups".to_string(),
+                    "ok",
+                ),
+                3,
+            )]
+            .into(),
+        );
+        let text = m.encode();
+        for series in [
+            "offhours_passes_total",
+            "offhours_pass_duration_seconds_bucket",
+            "offhours_api_calls_total{service=\"autoscaling\",operation=\"DescribeAutoScalingGroups\",outcome=\"ok\"} 3",
+            "offhours_policy_violations",
+            "offhours_instance_hours_saved_total 2.0",
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
+    }
+}

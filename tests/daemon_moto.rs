@@ -1,0 +1,157 @@
+//! `offhours run` against moto: it starts, serves /metrics and health, runs passes,
+//! survives a bad config on SIGHUP, and exits 0 on SIGTERM.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::moto::{MANAGEMENT, Moto, config};
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        code,
+        out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default(),
+    ))
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigterm() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    ec2.create_launch_template()
+        .launch_template_name("lt")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("web")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("lt")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(2)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .key("Schedule")
+                .value("always-up-ish")
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = format!(
+        "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nserver:\n  listen: 127.0.0.1:{port}\nschedules:\n  always-up-ish:\n    running: [\"Mon-Sun 00:00-23:59\"]\n"
+    );
+    let (_dir, cfg) = config(&text);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args(["--config", cfg.to_str().unwrap(), "run"])
+        .envs(moto.env())
+        .env("RUST_LOG", "offhours=info")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+
+    wait_for("/healthz", Duration::from_secs(30), || {
+        get(port, "/healthz").is_some_and(|r| r.0 == 200)
+    });
+    wait_for("/readyz after the first pass", Duration::from_secs(60), || {
+        get(port, "/readyz").is_some_and(|r| r.0 == 200)
+    });
+    let (code, metrics) = get(port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for series in [
+        "offhours_passes_total",
+        "offhours_pass_duration_seconds_bucket",
+        "offhours_api_calls_total{service=\"autoscaling\"",
+        "offhours_actions_total{kind=\"put-scheduled-actions\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    let registered = asg
+        .describe_scheduled_actions()
+        .auto_scaling_group_name("web")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !registered.scheduled_update_group_actions().is_empty(),
+        "the pass applied the schedule"
+    );
+
+    // A bad config on SIGHUP is rejected; the daemon keeps running on the old one.
+    std::fs::write(&cfg, "schedules:\n  broken:\n    runing: []\n").unwrap();
+    signal(pid, "-HUP");
+    wait_for("the rejection in the log", Duration::from_secs(10), || {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("keeping the old one")
+    });
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(get(port, "/healthz").unwrap().0, 200);
+
+    // SIGTERM: exits 0 within 30 seconds.
+    let t = Instant::now();
+    signal(pid, "-TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "did not stop within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        std::fs::read_to_string(log.path()).unwrap()
+    );
+    let logs = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logs.contains("pass finished"), "{logs}");
+    assert!(!logs.contains("testing"), "no credential in the logs");
+}
