@@ -155,3 +155,161 @@ async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigte
     assert!(logs.contains("pass finished"), "{logs}");
     assert!(!logs.contains("testing"), "no credential in the logs");
 }
+
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon(moto: &Moto, shard: Option<&str>) -> Daemon {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = format!(
+        "timezone: Asia/Seoul\ninterval_seconds: 10\njitter_seconds: 3\nregions: [us-east-1]\naccounts:\n  mode: organization\nserver:\n  listen: 127.0.0.1:{port}\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"
+    );
+    let (dir, cfg) = config(&text);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
+    cmd.args(["--config", cfg.to_str().unwrap()]);
+    if let Some(s) = shard {
+        cmd.args(["--shard", s]);
+    }
+    let child = cmd
+        .arg("run")
+        .envs(moto.env())
+        .env("RUST_LOG", "offhours=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Daemon { child, port, _dir: dir }
+}
+
+/// Two sharded replicas split the organization; two unsharded ones overlapping (as in a
+/// rollout) do no harm: every group ends with exactly its actions, none lost, none doubled.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
+    let moto = Moto::start();
+    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut accounts = vec![MANAGEMENT.to_string()];
+    for i in 0..5 {
+        let a = org
+            .create_account()
+            .account_name(format!("dev-{i}"))
+            .email(format!("dev{i}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        accounts.push(a.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    let mut groups = Vec::new();
+    for a in &accounts {
+        let sdk = moto.sdk_in(a, "us-east-1").await;
+        aws_sdk_ec2::Client::new(&sdk)
+            .create_launch_template()
+            .launch_template_name("lt")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id("ami-12c6146b")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let asg = aws_sdk_autoscaling::Client::new(&sdk);
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name("dev")
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_name("lt")
+                    .build(),
+            )
+            .min_size(1)
+            .max_size(2)
+            .desired_capacity(1)
+            .availability_zones("us-east-1a")
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .key("Schedule")
+                    .value("office-hours")
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        groups.push(asg);
+    }
+    let check = || async {
+        for (a, asg) in accounts.iter().zip(&groups) {
+            let out = asg
+                .describe_scheduled_actions()
+                .auto_scaling_group_name("dev")
+                .send()
+                .await
+                .unwrap();
+            let names: Vec<&str> = out
+                .scheduled_update_group_actions()
+                .iter()
+                .map(|x| x.scheduled_action_name().unwrap())
+                .collect();
+            let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+            assert_eq!(unique.len(), names.len(), "{a}: duplicated actions {names:?}");
+            assert!(names.len() >= 2, "{a}: actions lost or never registered: {names:?}");
+            assert!(names.iter().all(|n| n.starts_with("offhours-")));
+        }
+    };
+
+    // Sharded: replica 0 works exactly its accounts...
+    let first = daemon(&moto, Some("0/2"));
+    wait_for("replica 0's first pass", Duration::from_secs(90), || {
+        get(first.port, "/readyz").is_some_and(|r| r.0 == 200)
+    });
+    let zero = offhours::shard::Shard { index: 0, count: 2 };
+    assert!(
+        accounts.iter().any(|a| zero.owns(a)) && accounts.iter().any(|a| !zero.owns(a)),
+        "both shards own accounts"
+    );
+    for (a, asg) in accounts.iter().zip(&groups) {
+        let n = asg
+            .describe_scheduled_actions()
+            .auto_scaling_group_name("dev")
+            .send()
+            .await
+            .unwrap()
+            .scheduled_update_group_actions()
+            .len();
+        assert_eq!(n > 0, zero.owns(a), "{a}: replica 0 works only its own accounts");
+    }
+    // ...and with replica 1 running too, the two cover every account.
+    let shards = [first, daemon(&moto, Some("1/2"))];
+    wait_for("replica 1's first pass", Duration::from_secs(90), || {
+        get(shards[1].port, "/readyz").is_some_and(|r| r.0 == 200)
+    });
+    // Let a few passes overlap, then stop them.
+    std::thread::sleep(Duration::from_secs(12));
+    drop(shards);
+    check().await;
+
+    // A rollout: two unsharded replicas running at once.
+    let both = [daemon(&moto, None), daemon(&moto, None)];
+    for d in &both {
+        wait_for("an unsharded replica's first pass", Duration::from_secs(90), || {
+            get(d.port, "/readyz").is_some_and(|r| r.0 == 200)
+        });
+    }
+    std::thread::sleep(Duration::from_secs(12));
+    drop(both);
+    check().await;
+}
