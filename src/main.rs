@@ -23,8 +23,10 @@ struct Cli {
     /// Act as if it were this moment (RFC 3339); every time-dependent command honours it.
     #[arg(long, global = true, value_parser = parse_instant)]
     now: Option<DateTime<Utc>>,
-    /// Work only this replica's share of the accounts (INDEX/COUNT, stable hash of the account id).
-    #[arg(long, global = true)]
+    /// Work only this replica's share of the accounts (INDEX/COUNT, stable hash of the
+    /// account id). `ordinal/COUNT` takes INDEX from the trailing number of $HOSTNAME, as a
+    /// Kubernetes StatefulSet names its pods (offhours-0, offhours-1, ...).
+    #[arg(long, global = true, value_parser = parse_shard)]
     shard: Option<offhours::shard::Shard>,
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -165,6 +167,19 @@ enum Output {
 enum LogFormat {
     Text,
     Json,
+}
+
+fn parse_shard(s: &str) -> Result<offhours::shard::Shard, String> {
+    match s.strip_prefix("ordinal/") {
+        Some(count) => {
+            let host = std::env::var("HOSTNAME").map_err(|_| "--shard ordinal/N needs $HOSTNAME".to_string())?;
+            let index = host.rsplit('-').next().unwrap_or_default();
+            format!("{index}/{count}")
+                .parse()
+                .map_err(|e| format!("{e} (from HOSTNAME `{host}`)"))
+        }
+        None => s.parse(),
+    }
 }
 
 /// Exit codes: 0 ok, 1 runtime failure, 2 invalid input.

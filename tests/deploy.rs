@@ -1,0 +1,151 @@
+//! The deployment files agree with the code: the IAM roles grant exactly the API actions
+//! offhours calls (every SDK call goes through `classify("Operation", ..)` in src/aws).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_yaml::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `service:Operation` for every SDK operation the code calls.
+fn called() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src/aws")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for piece in text.split("classify(\"").skip(1) {
+            let op = piece.split('"').next().unwrap();
+            let service = match (file.as_str(), op) {
+                (_, "GetCallerIdentity") => "sts",
+                ("autoscaling", _) => "autoscaling",
+                ("ec2", _) => "ec2",
+                ("organizations" | "accounts", _) => "organizations",
+                ("sqs", _) => "sqs",
+                (f, op) => panic!("classify(\"{op}\") in src/aws/{f}.rs: which service?"),
+            };
+            out.insert(format!("{service}:{op}"));
+        }
+    }
+    // aws_config's AssumeRoleProvider calls STS itself, for member accounts.
+    out.insert("sts:AssumeRole".into());
+    out
+}
+
+fn actions(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                if k.as_str() == Some("Action") {
+                    match v {
+                        Value::String(s) => {
+                            out.insert(s.clone());
+                        }
+                        Value::Sequence(s) => out.extend(s.iter().filter_map(|x| x.as_str().map(String::from))),
+                        _ => {}
+                    }
+                } else {
+                    actions(v, out);
+                }
+            }
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| actions(x, out)),
+        Value::Tagged(t) => actions(&t.value, out),
+        _ => {}
+    }
+}
+
+/// The actions a template's role policies grant (not its trust policy).
+fn granted(template: &str) -> BTreeSet<String> {
+    let v: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/cloudformation").join(template)).unwrap())
+            .unwrap();
+    let mut out = BTreeSet::new();
+    for (_, res) in v["Resources"].as_mapping().unwrap() {
+        actions(&res["Properties"]["Policies"], &mut out);
+    }
+    out
+}
+
+#[test]
+fn the_central_role_grants_exactly_what_the_code_calls() {
+    assert_eq!(granted("central-role.yaml"), called());
+}
+
+#[test]
+fn the_member_role_grants_exactly_the_ec2_and_auto_scaling_calls() {
+    let want: BTreeSet<String> = called()
+        .into_iter()
+        .filter(|a| a.starts_with("ec2:") || a.starts_with("autoscaling:"))
+        .collect();
+    assert!(want.len() > 10);
+    assert_eq!(granted("member-role.yaml"), want);
+}
+
+#[test]
+fn the_member_role_trusts_only_the_central_role_with_an_external_id_inside_the_organization() {
+    let v: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/cloudformation/member-role.yaml")).unwrap())
+            .unwrap();
+    let trust = &v["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert!(trust["Principal"]["AWS"].is_tagged() || trust["Principal"]["AWS"].as_str().is_some());
+    let cond = &trust["Condition"]["StringEquals"];
+    assert!(cond.get("sts:ExternalId").is_some() && cond.get("aws:PrincipalOrgID").is_some());
+}
+
+trait Tagged {
+    fn is_tagged(&self) -> bool;
+}
+
+impl Tagged for Value {
+    fn is_tagged(&self) -> bool {
+        matches!(self, Value::Tagged(_))
+    }
+}
+
+#[test]
+fn the_kubernetes_and_ecs_files_parse_and_the_statefulset_shards_by_its_replica_count() {
+    for entry in std::fs::read_dir(root().join("deploy/kubernetes")).unwrap() {
+        let path = entry.unwrap().path();
+        let v: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(v["kind"].as_str().is_some(), "{}", path.display());
+    }
+    let sts: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/kubernetes/statefulset-sharded.yaml")).unwrap(),
+    )
+    .unwrap();
+    let replicas = sts["spec"]["replicas"].as_u64().unwrap();
+    let args: Vec<&str> = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&format!("ordinal/{replicas}").as_str()), "{args:?}");
+    let ecs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("deploy/ecs-task-definition.json")).unwrap())
+            .unwrap();
+    assert_eq!(ecs["containerDefinitions"][0]["command"][0], "run");
+}
+
+#[test]
+fn a_statefulset_pod_takes_its_shard_from_its_name() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args(["--shard", "ordinal/3", "validate", "--config", "config/offhours.yaml"])
+        .current_dir(root())
+        .env("HOSTNAME", "offhours-2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args(["--shard", "ordinal/3", "validate", "--config", "config/offhours.yaml"])
+        .current_dir(root())
+        .env("HOSTNAME", "offhours-7")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("offhours-7"));
+}
