@@ -147,6 +147,17 @@ async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, heal
             let hours = hours_saved(&cfg, &report);
             metrics.record(&report, started.elapsed().as_secs_f64(), hours);
             log_summary(&report);
+            if let Some(sent) = crate::notify::spawn(&cfg, &report) {
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    if !sent.await.unwrap_or(false) {
+                        metrics
+                            .errors
+                            .get_or_create(&crate::metrics::KindLabel { kind: "webhook".into() })
+                            .inc();
+                    }
+                });
+            }
             let ok = report.summary.scopes > report.summary.scopes_failed;
             *health.last.lock().expect("health lock") = Some((Instant::now(), ok));
         }

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod explain;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod policy_sync;

@@ -316,6 +316,9 @@ fn pass(
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
         report.policy = offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply).await;
         report.api_calls = counter.by_operation();
+        if apply && let Some(sent) = offhours::notify::spawn(&cfg, &report) {
+            let _ = sent.await;
+        }
         report
     });
     let text = match output {

@@ -313,3 +313,111 @@ async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
     drop(both);
     check().await;
 }
+
+/// A local HTTP receiver: accepts connections and keeps each request body.
+fn receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read headers, then the body by Content-Length.
+            loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        keep.lock().unwrap().push(body.to_string());
+                        break;
+                    }
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass() {
+    let moto = Moto::start();
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_in(MANAGEMENT, "us-east-1").await);
+    ec2.run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro".into())
+        .min_count(2)
+        .max_count(2)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value("untagged").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (port, got) = receiver();
+    let text = "regions: [us-east-1]\nnotifications:\n  webhook_url_env: TEST_WEBHOOK\nschedules:\n  dev:\n    running: [\"Mon-Fri 08:00-20:00\"]\n";
+    let (_dir, cfg) = config(text);
+    let url = format!("http://127.0.0.1:{port}/services/T000/B000/SECRET");
+    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "reconcile",
+            "--now",
+            "2026-11-25T12:00:00Z",
+        ])
+        .envs(moto.env())
+        .env("TEST_WEBHOOK", &url)
+        .env("RUST_LOG", "offhours=debug")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "one message per pass");
+    let v: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert!(v["text"].as_str().unwrap().contains("*Policy violations* (2)"), "{v}");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!logs.contains("SECRET"), "the webhook URL never appears in the output");
+
+    // A webhook that is down: the pass still succeeds, the failure is reported, the URL is not.
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "reconcile",
+            "--now",
+            "2026-11-25T12:05:00Z",
+        ])
+        .envs(moto.env())
+        .env("TEST_WEBHOOK", format!("http://127.0.0.1:{dead}/services/SECRET"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("webhook notification not delivered"), "{err}");
+    assert!(!err.contains("SECRET"), "{err}");
+}

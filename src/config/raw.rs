@@ -66,6 +66,9 @@ pub struct RawConfig {
     /// The daemon's HTTP endpoint (metrics and health).
     #[serde(default)]
     pub server: RawServer,
+    /// Where a Slack-compatible incoming webhook URL is found: never in this file.
+    #[serde(default)]
+    pub notifications: RawNotifications,
     /// How many account/region scopes are worked at once.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
@@ -250,6 +253,19 @@ fn default_true() -> bool {
 
 fn default_on_untagged() -> String {
     "report".into()
+}
+
+/// Notifications: a Slack-compatible incoming webhook, batched per pass. The URL is a
+/// secret, so the config only says where to read it from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// Name of the environment variable that holds the webhook URL.
+    #[serde(default)]
+    pub webhook_url_env: Option<String>,
+    /// A file that holds the webhook URL (e.g. a mounted secret).
+    #[serde(default)]
+    pub webhook_url_file: Option<String>,
 }
 
 /// The daemon's HTTP endpoint.
