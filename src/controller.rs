@@ -189,6 +189,8 @@ fn record_instance(scope: &Scope, p: &InstancePlan, out: &mut ScopeResult) -> Sl
             reason: reason.to_string(),
             status: ChangeStatus::Planned,
             error: None,
+            estimated_hours_off: None,
+            instance_type: p.instance_type.clone(),
         });
     };
     let mut n = base;
@@ -199,6 +201,9 @@ fn record_instance(scope: &Scope, p: &InstancePlan, out: &mut ScopeResult) -> Sl
             PowerOp::Start => InstanceChange::StartInstance,
         };
         push(out, change, why);
+        if let Some(last) = out.changes.last_mut() {
+            last.estimated_hours_off = p.minutes_off.map(|m| m as f64 / 60.0);
+        }
         slots.op = Some(n);
         n += 1;
     }
@@ -412,6 +417,8 @@ fn record(scope: &Scope, plan: &GroupPlan, out: &mut ScopeResult) {
             reason: s.reason.clone(),
             status: ChangeStatus::Planned,
             error: None,
+            estimated_hours_off: None,
+            instance_type: None,
         });
     }
 }
@@ -607,6 +614,7 @@ mod tests {
             market: crate::model::Market::OnDemand,
             instance_store_root: false,
             hibernation: false,
+            instance_type: None,
         }
     }
 

@@ -144,8 +144,8 @@ async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, heal
     match tokio::time::timeout(cfg.daemon.deadline, work).await {
         Ok(mut report) => {
             report.api_calls = counter.by_operation();
-            let hours = hours_saved(&cfg, &report);
-            metrics.record(&report, started.elapsed().as_secs_f64(), hours);
+            let saved = crate::metrics::savings(&report, &cfg.raw.instance_hour_prices);
+            metrics.record(&report, started.elapsed().as_secs_f64(), saved);
             log_summary(&report);
             if let Some(sent) = crate::notify::spawn(&cfg, &report) {
                 let metrics = metrics.clone();
@@ -191,35 +191,6 @@ fn log_summary(r: &PassReport) {
         violations = s.violations,
         "pass finished"
     );
-}
-
-/// Instances stopped this pass, each credited with the hours until its schedule starts it.
-fn hours_saved(cfg: &Config, r: &PassReport) -> f64 {
-    let stopped = r
-        .changes
-        .iter()
-        .filter(|c| {
-            c.status == crate::report::ChangeStatus::Applied
-                && matches!(c.change.kind(), "stop-instance" | "hibernate-instance")
-        })
-        .count();
-    if stopped == 0 {
-        return 0.0;
-    }
-    // The shortest stopped stretch of any configured schedule: a conservative estimate.
-    let hours = cfg
-        .schedules()
-        .filter_map(|s| {
-            s.next_transitions(r.now, 1)
-                .first()
-                .map(|t| (t.at - r.now).num_minutes() as f64 / 60.0)
-        })
-        .fold(f64::INFINITY, f64::min);
-    if hours.is_finite() {
-        stopped as f64 * hours.max(0.0)
-    } else {
-        0.0
-    }
 }
 
 /// The pause before the next pass: the interval plus jitter, or less if an EC2 transition

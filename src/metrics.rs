@@ -61,8 +61,30 @@ pub struct Metrics {
     pub drift_repaired: Counter,
     /// Estimated instance-hours saved by stops (instances stopped × hours until the next start).
     pub instance_hours_saved: Counter<f64, AtomicU64>,
+    /// Estimated cost saved by stops, in the currency of `instance_hour_prices`.
+    pub cost_saved: Counter<f64, AtomicU64>,
     /// Unix time of the last pass that succeeded for at least one scope.
     pub last_success: Gauge,
+}
+
+/// Estimated instance-hours and cost a pass's applied stops save: each stop is credited
+/// with the hours until its schedule starts the instance again, priced by its type.
+#[must_use]
+pub fn savings(r: &PassReport, prices: &std::collections::BTreeMap<String, f64>) -> (f64, f64) {
+    let mut hours = 0.0;
+    let mut cost = 0.0;
+    for c in r.changes.iter().filter(|c| c.status == ChangeStatus::Applied) {
+        if let Some(h) = c.estimated_hours_off {
+            hours += h;
+            let price = c
+                .instance_type
+                .as_ref()
+                .and_then(|t| prices.get(t))
+                .or_else(|| prices.get("*"));
+            cost += h * price.copied().unwrap_or(0.0);
+        }
+    }
+    (hours, cost)
 }
 
 impl Default for Metrics {
@@ -86,6 +108,7 @@ impl Metrics {
             violations: Gauge::default(),
             drift_repaired: Counter::default(),
             instance_hours_saved: Counter::default(),
+            cost_saved: Counter::default(),
             last_success: Gauge::default(),
             registry: Registry::default(),
         };
@@ -119,6 +142,11 @@ impl Metrics {
             m.instance_hours_saved.clone(),
         );
         registry.register(
+            "estimated_cost_saved",
+            "Estimated cost saved by stopping instances, in the currency of instance_hour_prices",
+            m.cost_saved.clone(),
+        );
+        registry.register(
             "last_success_timestamp_seconds",
             "When a pass last succeeded for at least one scope",
             m.last_success.clone(),
@@ -135,7 +163,7 @@ impl Metrics {
     }
 
     /// Records one pass's report.
-    pub fn record(&self, r: &PassReport, seconds: f64, hours_saved: f64) {
+    pub fn record(&self, r: &PassReport, seconds: f64, (hours_saved, cost_saved): (f64, f64)) {
         let ok = r.summary.scopes > r.summary.scopes_failed;
         let outcome = if r.has_failures() { "partial" } else { "ok" };
         self.passes.get_or_create(&KindLabel { kind: outcome.into() }).inc();
@@ -186,6 +214,9 @@ impl Metrics {
         if hours_saved > 0.0 {
             self.instance_hours_saved.inc_by(hours_saved);
         }
+        if cost_saved > 0.0 {
+            self.cost_saved.inc_by(cost_saved);
+        }
     }
 
     /// Adds SDK call counts (a delta since the last record).
@@ -216,7 +247,7 @@ mod tests {
         let m = Metrics::new();
         let mut r = PassReport::new("reconcile", "2026-11-25T00:00:00Z".parse().unwrap());
         r.finish();
-        m.record(&r, 1.5, 2.0);
+        m.record(&r, 1.5, (2.0, 0.5));
         m.record_calls(
             &[(
                 (
@@ -235,8 +266,39 @@ mod tests {
             "offhours_api_calls_total{service=\"autoscaling\",operation=\"DescribeAutoScalingGroups\",outcome=\"ok\"} 3",
             "offhours_policy_violations",
             "offhours_instance_hours_saved_total 2.0",
+            "offhours_estimated_cost_saved_total 0.5",
         ] {
             assert!(text.contains(series), "{series} missing from\n{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod savings_tests {
+    use super::*;
+    use crate::report::{Change, ChangeReport, InstanceChange};
+
+    #[test]
+    fn applied_stops_are_credited_with_their_hours_off_at_their_price() {
+        let mut r = PassReport::new("reconcile", "2026-11-27T11:00:00Z".parse().unwrap());
+        let stop = |ty: &str, hours: f64, status| ChangeReport {
+            account: "1".into(),
+            region: "r".into(),
+            resource_type: crate::report::INSTANCE,
+            resource_id: "i".into(),
+            change: Change::Instance(InstanceChange::StopInstance),
+            reason: String::new(),
+            status,
+            error: None,
+            estimated_hours_off: Some(hours),
+            instance_type: Some(ty.into()),
+        };
+        r.changes.push(stop("t3.micro", 60.0, ChangeStatus::Applied));
+        r.changes.push(stop("m5.large", 12.0, ChangeStatus::Applied));
+        r.changes.push(stop("m5.large", 12.0, ChangeStatus::Failed));
+        let prices = [("t3.micro".to_string(), 0.01), ("*".to_string(), 0.1)].into();
+        let (hours, cost) = savings(&r, &prices);
+        assert_eq!(hours, 72.0);
+        assert!((cost - (0.6 + 1.2)).abs() < 1e-9, "{cost}");
     }
 }

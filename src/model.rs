@@ -139,6 +139,8 @@ pub struct Instance {
     pub instance_store_root: bool,
     /// Whether it is configured for hibernation.
     pub hibernation: bool,
+    /// Its instance type, e.g. `t3.micro` (for cost estimates).
+    pub instance_type: Option<String>,
 }
 
 impl Instance {

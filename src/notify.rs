@@ -215,6 +215,8 @@ mod tests {
                 reason: "office-hours: stop at 20:00".into(),
                 status: ChangeStatus::Applied,
                 error: None,
+                estimated_hours_off: None,
+                instance_type: None,
             });
         }
         let text = message(&r).unwrap()["text"].as_str().unwrap().to_string();

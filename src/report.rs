@@ -131,6 +131,12 @@ pub struct ChangeReport {
     pub status: ChangeStatus,
     /// The failure, if it failed.
     pub error: Option<String>,
+    /// For an instance stop: hours until its schedule starts it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_hours_off: Option<f64>,
+    /// For an instance: its type, for cost estimates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
 }
 
 /// A problem with one resource (its tag), reported and left alone.

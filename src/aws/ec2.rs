@@ -41,6 +41,7 @@ pub(crate) fn to_instance(i: &aws_sdk_ec2::types::Instance, spot: &HashMap<Strin
         market,
         instance_store_root: i.root_device_type() == Some(&DeviceType::InstanceStore),
         hibernation: i.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
+        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
     }
 }
 

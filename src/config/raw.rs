@@ -66,6 +66,10 @@ pub struct RawConfig {
     /// The daemon's HTTP endpoint (metrics and health).
     #[serde(default)]
     pub server: RawServer,
+    /// Price per instance-hour by instance type (`*` for any other), to estimate the cost
+    /// saved; no prices, no cost estimate.
+    #[serde(default)]
+    pub instance_hour_prices: BTreeMap<String, f64>,
     /// Where a Slack-compatible incoming webhook URL is found: never in this file.
     #[serde(default)]
     pub notifications: RawNotifications,

@@ -180,6 +180,7 @@ mod tests {
             market: Market::OnDemand,
             instance_store_root: false,
             hibernation: false,
+            instance_type: None,
         }
     }
 

@@ -64,6 +64,11 @@ pub struct InstancePlan {
     pub error: Option<String>,
     /// Things worth telling.
     pub notes: Vec<String>,
+    /// The instance's type, for cost estimates.
+    pub instance_type: Option<String>,
+    /// For a stop: minutes until the schedule starts the instance again (an estimate of
+    /// the instance time it saves).
+    pub minutes_off: Option<i64>,
 }
 
 impl InstancePlan {
@@ -104,6 +109,7 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
     let mut plan = InstancePlan {
         id: inst.id.clone(),
         schedule: value.map(String::from),
+        instance_type: inst.instance_type.clone(),
         ..Default::default()
     };
     let resolved = match value {
@@ -341,6 +347,11 @@ fn steer(
                 PowerOp::Stop
             };
             plan.op = Some((op, why.to_string()));
+            plan.minutes_off = s
+                .next_transitions(now, 2)
+                .into_iter()
+                .find(|t| t.action == Action::Start)
+                .map(|t| (t.at - now).num_minutes());
             true
         }
         (Action::Start, InstanceState::Stopped) => {

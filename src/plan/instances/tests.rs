@@ -37,6 +37,7 @@ fn inst(id: &str, state: InstanceState, schedule: &str) -> Instance {
         market: Market::OnDemand,
         instance_store_root: false,
         hibernation: false,
+        instance_type: None,
     }
 }
 
