@@ -90,6 +90,11 @@ def run(endpoint):
                 AutoScalingGroupName="dev-web", LaunchTemplate={"LaunchTemplateName": "demo"},
                 MinSize=1, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
                 Tags=[{"Key": "Schedule", "Value": "office-hours", "PropagateAtLaunch": False}])
+            if i == 2 and region == REGIONS[1]:
+                asg.create_auto_scaling_group(
+                    AutoScalingGroupName="batch-untagged", LaunchTemplate={"LaunchTemplateName": "demo"},
+                    MinSize=1, MaxSize=1, DesiredCapacity=1, AvailabilityZones=[f"{region}a"],
+                    Tags=[{"Key": "Team", "Value": "search", "PropagateAtLaunch": False}])
             seeded.append((acct, region))
         if i == 1:
             ec2 = client(endpoint, "ec2", REGIONS[0], creds)
@@ -102,6 +107,7 @@ def run(endpoint):
                                                         "Value": "running until 2026-12-18T23:00+09:00"}])
     say(f"accounts {', '.join(accounts)}; regions {', '.join(REGIONS)}")
     say("each scope: 2 dev servers tagged office-hours, 1 untagged server, 1 group dev-web (2/4/2) tagged office-hours")
+    say(f"account {accounts[2]} in {REGIONS[1]}: an untagged group batch-untagged")
     say(f"account {accounts[1]}: a server tagged `ofice-hours` (typo), and one with an override: running until 23:00")
 
     with tempfile.TemporaryDirectory() as d:

@@ -44,6 +44,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
                 status: "failed",
                 error: Some(e.to_string()),
                 resources: 0,
+                managed: Default::default(),
             });
             report.finish();
             return report;
@@ -101,6 +102,7 @@ async fn work_scope<A: GroupApi + InstanceApi>(
             status: "ok",
             error: None,
             resources: 0,
+            managed: Default::default(),
         },
         changes: Vec::new(),
         errors: Vec::new(),
@@ -126,6 +128,22 @@ async fn work_scope<A: GroupApi + InstanceApi>(
         }
     };
     out.scope.resources = groups.len() + instances.len();
+    for g in &groups {
+        if g.tag(&cfg.tag_key).is_some_and(|v| cfg.resolve_tag(v).is_ok()) {
+            let state = if g.capacity.is_zero() { "stopped" } else { "running" };
+            *out.scope.managed.entry(format!("{GROUP}/{state}")).or_default() += 1;
+        }
+    }
+    for i in &instances {
+        let member = i.tags.contains_key(crate::model::TAG_ASG_MEMBER);
+        if !member && i.tag(&cfg.tag_key).is_some_and(|v| cfg.resolve_tag(v).is_ok()) {
+            let state = serde_json::to_value(i.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            *out.scope.managed.entry(format!("{INSTANCE}/{state}")).or_default() += 1;
+        }
+    }
     for g in &groups {
         let mut plan = plan_group(cfg, g, opts.now);
         if let Some((v, remedy)) = scan_group(cfg, g, opts.now) {

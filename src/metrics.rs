@@ -35,7 +35,7 @@ pub struct KindLabel {
 pub struct ResourceLabels {
     /// `auto-scaling-group` or `instance`.
     pub kind: String,
-    /// `scheduled`, `violation`.
+    /// `running`, `stopped`, `pending`, `stopping` (managed), or `violation`.
     pub state: String,
 }
 
@@ -172,6 +172,21 @@ impl Metrics {
             self.last_success.set(r.now.timestamp());
         }
         self.resources.clear();
+        let mut managed: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for sc in &r.scopes {
+            for (k, n) in &sc.managed {
+                *managed.entry(k.as_str()).or_default() += *n as i64;
+            }
+        }
+        for (k, n) in managed {
+            let (kind, state) = k.split_once('/').unwrap_or((k, ""));
+            self.resources
+                .get_or_create(&ResourceLabels {
+                    kind: kind.into(),
+                    state: state.into(),
+                })
+                .set(n);
+        }
         for kind in [crate::report::GROUP, crate::report::INSTANCE] {
             let violations = r.violations.iter().filter(|v| v.resource_type == kind).count();
             self.resources

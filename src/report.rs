@@ -201,6 +201,9 @@ pub struct ScopeReport {
     pub error: Option<String>,
     /// Resources seen.
     pub resources: usize,
+    /// Resources offhours manages (a valid schedule tag), as `kind/state` -> count, e.g.
+    /// `instance/running`, `auto-scaling-group/stopped`.
+    pub managed: BTreeMap<String, usize>,
 }
 
 /// Totals.

@@ -111,6 +111,7 @@ async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigte
         "offhours_pass_duration_seconds_bucket",
         "offhours_api_calls_total{service=\"autoscaling\"",
         "offhours_actions_total{kind=\"put-scheduled-actions\"}",
+        "offhours_resources{kind=\"auto-scaling-group\",state=\"running\"} 1",
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
