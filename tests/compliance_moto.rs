@@ -4,7 +4,6 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
 use aws_sdk_ec2::types::{InstanceStateName, ResourceType, Tag, TagSpecification};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use chrono::{Duration, Utc};
@@ -44,38 +43,7 @@ async fn seed(moto: &Moto, account: &str) -> Seeded {
     };
     let untagged_instance = launch(vec![Tag::builder().key("Team").value("payments").build()]).await;
     let tagged_instance = launch(vec![Tag::builder().key("Schedule").value("office-hours").build()]).await;
-    ec2.create_launch_template()
-        .launch_template_name("lt")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let asg = aws_sdk_autoscaling::Client::new(&sdk);
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("untagged-group")
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name("lt")
-                .build(),
-        )
-        .min_size(1)
-        .max_size(2)
-        .desired_capacity(1)
-        .availability_zones("us-east-1a")
-        .tags(
-            AsgTag::builder()
-                .key("Team")
-                .value("payments")
-                .propagate_at_launch(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::moto::group(&sdk, "untagged-group", (1, 2, 1), &[("Team", "payments")]).await;
     Seeded {
         account: account.to_string(),
         untagged_instance,

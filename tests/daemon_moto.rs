@@ -48,39 +48,8 @@ fn signal(pid: u32, sig: &str) {
 async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigterm() {
     let moto = Moto::start();
     let sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    ec2.create_launch_template()
-        .launch_template_name("lt")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::moto::group(&sdk, "web", (1, 2, 1), &[("Schedule", "always-up-ish")]).await;
     let asg = aws_sdk_autoscaling::Client::new(&sdk);
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("web")
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_name("lt")
-                .build(),
-        )
-        .min_size(1)
-        .max_size(2)
-        .desired_capacity(1)
-        .availability_zones("us-east-1a")
-        .tags(
-            aws_sdk_autoscaling::types::Tag::builder()
-                .key("Schedule")
-                .value("always-up-ish")
-                .propagate_at_launch(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
 
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let text = format!(
@@ -217,39 +186,8 @@ async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
     let mut groups = Vec::new();
     for a in &accounts {
         let sdk = moto.sdk_in(a, "us-east-1").await;
-        aws_sdk_ec2::Client::new(&sdk)
-            .create_launch_template()
-            .launch_template_name("lt")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id("ami-12c6146b")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        support::moto::group(&sdk, "dev", (1, 2, 1), &[("Schedule", "office-hours")]).await;
         let asg = aws_sdk_autoscaling::Client::new(&sdk);
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name("dev")
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_name("lt")
-                    .build(),
-            )
-            .min_size(1)
-            .max_size(2)
-            .desired_capacity(1)
-            .availability_zones("us-east-1a")
-            .tags(
-                aws_sdk_autoscaling::types::Tag::builder()
-                    .key("Schedule")
-                    .value("office-hours")
-                    .propagate_at_launch(false)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
         groups.push(asg);
     }
     let check = || async {

@@ -171,3 +171,59 @@ pub fn mutating_calls(report: &serde_json::Value) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Creates (once per account and region) the launch template the test groups use.
+pub async fn launch_template(sdk: &SdkConfig) {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    if ec2
+        .describe_launch_templates()
+        .launch_template_names("offhours-test")
+        .send()
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    ec2.create_launch_template()
+        .launch_template_name("offhours-test")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates an Auto Scaling group of `min/max/desired` with tags, in `sdk`'s account and region.
+pub async fn group(sdk: &SdkConfig, name: &str, (min, max, desired): (i32, i32, i32), tags: &[(&str, &str)]) {
+    launch_template(sdk).await;
+    let region = sdk.region().unwrap().to_string();
+    let tags = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_autoscaling::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .propagate_at_launch(false)
+                .build()
+        })
+        .collect();
+    aws_sdk_autoscaling::Client::new(sdk)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("offhours-test")
+                .build(),
+        )
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .availability_zones(format!("{region}a"))
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
