@@ -37,6 +37,11 @@ pub struct FakeCloud {
     pub state: Arc<Mutex<FakeState>>,
     /// Added to every call.
     pub latency: Option<Duration>,
+    /// Calls per second each account allows; callers beyond it wait (as the SDK's
+    /// adaptive retry makes them), so the rate is never exceeded.
+    pub rate_per_account: Option<f64>,
+    /// When each account's next call may go out (for `rate_per_account`).
+    pub slots: Arc<Mutex<BTreeMap<String, tokio::time::Instant>>>,
 }
 
 /// One scope of the fake cloud.
@@ -97,6 +102,17 @@ impl FakeCloud {
 
 impl FakeScope {
     async fn call<T>(&self, op: &'static str, f: impl FnOnce(&mut FakeState, &Scope) -> T) -> T {
+        if let Some(rate) = self.cloud.rate_per_account {
+            let at = {
+                let mut slots = self.cloud.slots.lock().expect("lock");
+                let now = tokio::time::Instant::now();
+                let slot = slots.entry(self.scope.account.clone()).or_insert(now);
+                let at = (*slot).max(now);
+                *slot = at + Duration::from_secs_f64(1.0 / rate);
+                at
+            };
+            tokio::time::sleep_until(at).await;
+        }
         if let Some(d) = self.cloud.latency {
             tokio::time::sleep(d).await;
         }
