@@ -26,7 +26,12 @@ fn from_aws(t: &AwsTime) -> Option<DateTime<Utc>> {
 impl GroupApi for AwsScope {
     async fn list_groups(&self) -> Result<Vec<Group>, CloudError> {
         let mut groups = Vec::new();
-        let mut pages = self.asg.describe_auto_scaling_groups().into_paginator().send();
+        let mut pages = self
+            .asg
+            .describe_auto_scaling_groups()
+            .max_records(100)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeAutoScalingGroups", &e))?;
             for g in page.auto_scaling_groups() {
