@@ -40,11 +40,19 @@ pub fn stopped_by_remediation(tags: &BTreeMap<String, String>) -> bool {
     tags.get(TAG_REMEDIATED).is_some_and(|v| v.starts_with("stopped"))
 }
 
-fn valid(cfg: &Config, value: Option<&str>) -> Result<(), &'static str> {
-    match value.map(str::trim) {
-        None => Err("untagged"),
-        Some(v) => cfg.resolve_tag(v).map(|_| ()).map_err(|_| "invalid-value"),
-    }
+/// The violation of a resource whose schedule tag is `value`, if any.
+fn violation(cfg: &Config, resource_type: &'static str, id: &str, value: Option<&str>) -> Option<Violation> {
+    let problem = match value.map(str::trim) {
+        None => "untagged",
+        Some(v) if cfg.resolve_tag(v).is_ok() => return None,
+        Some(_) => "invalid-value",
+    };
+    Some(Violation {
+        resource_type,
+        resource_id: id.to_string(),
+        tag_value: value.map(String::from),
+        problem,
+    })
 }
 
 fn stamp(now: DateTime<Utc>) -> String {
@@ -54,15 +62,8 @@ fn stamp(now: DateTime<Utc>) -> String {
 /// Finds a group's violation and, for an untagged one, the remediation.
 #[must_use]
 pub fn scan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> Option<(Violation, Option<GroupPlan>)> {
-    let value = g.tag(&cfg.tag_key);
-    let problem = valid(cfg, value).err()?;
-    let v = Violation {
-        resource_type: crate::report::GROUP,
-        resource_id: g.name.clone(),
-        tag_value: value.map(String::from),
-        problem,
-    };
-    if problem != "untagged" {
+    let v = violation(cfg, crate::report::GROUP, &g.name, g.tag(&cfg.tag_key))?;
+    if v.problem != "untagged" {
         return Some((v, None));
     }
     let mut plan = GroupPlan {
@@ -115,15 +116,8 @@ pub fn scan_instance(cfg: &Config, i: &Instance, now: DateTime<Utc>) -> Option<(
     if i.tags.contains_key(TAG_ASG_MEMBER) || i.state == InstanceState::Other {
         return None;
     }
-    let value = i.tag(&cfg.tag_key);
-    let problem = valid(cfg, value).err()?;
-    let v = Violation {
-        resource_type: crate::report::INSTANCE,
-        resource_id: i.id.clone(),
-        tag_value: value.map(String::from),
-        problem,
-    };
-    if problem != "untagged" {
+    let v = violation(cfg, crate::report::INSTANCE, &i.id, i.tag(&cfg.tag_key))?;
+    if v.problem != "untagged" {
         return Some((v, None));
     }
     let mut plan = InstancePlan {
