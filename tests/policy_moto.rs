@@ -334,30 +334,9 @@ async fn check_reads_the_policies_attached_along_the_accounts_path() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
     let moto = Moto::start();
+    let (_org, root, _dev, members) = organization(&moto, &["dev"]).await;
+    let member = members[0].clone();
     let sdk = moto.sdk("us-east-1").await;
-    let org = Org::new(&sdk);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
-    let member = org
-        .create_account()
-        .account_name("dev")
-        .email("dev@example.com")
-        .send()
-        .await
-        .unwrap();
-    let member = member
-        .create_account_status()
-        .unwrap()
-        .account_id()
-        .unwrap()
-        .to_string();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs
         .create_queue()
@@ -439,16 +418,7 @@ fn the_shipped_eventbridge_pattern_matches_the_supported_events() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reconcile_repairs_policy_drift_in_organization_mode() {
     let moto = Moto::start();
-    let org = Org::new(&moto.sdk("us-east-1").await);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
+    let (_org, root, _dev, _) = organization(&moto, &[]).await;
     let text = format!("{CHECK_CONFIG}  targets: ['{root}']\naccounts:\n  mode: organization\nregions: [us-east-1]\n");
     let (_d, cfg) = config(&text);
     let first = moto.pass(&cfg, "reconcile", "2026-11-25T12:00:00Z");

@@ -181,23 +181,8 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
                 plan.tag_reason = "override expired".into();
                 plan.notes
                     .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
-                let action = Action::toward(s.state_at(now));
-                if s.mode.acts_on(action) {
-                    steer(
-                        &mut plan,
-                        &s,
-                        inst,
-                        action,
-                        now,
-                        cfg,
-                        &format!(
-                            "override ended at {}; schedule `{}` says {}",
-                            o.until,
-                            s.name,
-                            action.target_word()
-                        ),
-                    );
-                }
+                let why = format!("override ended at {}; schedule `{}`", o.until, s.name);
+                steer_to_schedule(&mut plan, &s, inst, now, cfg, &why);
                 if let Some(t) = last {
                     remember(&mut plan, inst, &t);
                 }
@@ -209,18 +194,14 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
     clear_error(&mut plan, inst);
 
     if s.enforce {
-        let action = Action::toward(s.state_at(now));
-        if s.mode.acts_on(action) {
-            steer(
-                &mut plan,
-                &s,
-                inst,
-                action,
-                now,
-                cfg,
-                &format!("schedule `{}` is enforced and says {}", s.name, action.target_word()),
-            );
-        }
+        steer_to_schedule(
+            &mut plan,
+            &s,
+            inst,
+            now,
+            cfg,
+            &format!("schedule `{}` is enforced", s.name),
+        );
         return finish(plan);
     }
 
@@ -300,6 +281,29 @@ fn clear_error(plan: &mut InstancePlan, inst: &Instance) {
         if plan.tag_reason.is_empty() {
             plan.tag_reason = "the schedule tag is valid again".into();
         }
+    }
+}
+
+/// Moves the instance toward the state its schedule gives now, if the mode acts on it.
+fn steer_to_schedule(
+    plan: &mut InstancePlan,
+    s: &Schedule,
+    inst: &Instance,
+    now: DateTime<Utc>,
+    cfg: &Config,
+    why: &str,
+) {
+    let action = Action::toward(s.state_at(now));
+    if s.mode.acts_on(action) {
+        steer(
+            plan,
+            s,
+            inst,
+            action,
+            now,
+            cfg,
+            &format!("{why} and says {}", action.target_word()),
+        );
     }
 }
 
