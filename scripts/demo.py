@@ -117,6 +117,9 @@ def run(endpoint):
             "regions: [ap-northeast-2]", "regions: [ap-northeast-2, us-east-1]").replace(
             "targets: []", f"targets: ['{dev_ou}']").replace(
             "ics: holidays-company.ics", "dates: [2026-12-31]")
+        # moto stamps launches with the real clock, which may lie after the simulated fortnight:
+        # no launch grace period, or servers "launched in the future" would never stop.
+        shipped += "\ninstances:\n  grace_minutes: 0\n"
         open(cfg, "w").write(shipped)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="demo",
                    AWS_SECRET_ACCESS_KEY="demo", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn")

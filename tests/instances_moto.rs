@@ -26,6 +26,9 @@ schedules:
     running: [\"Mon-Fri 08:00-20:00\"]
     hibernate: true
 regions: [us-east-1]
+# moto stamps launches with the real clock, which may be past the simulated --now.
+instances:
+  grace_minutes: 0
 ";
 
 async fn ec2(moto: &Moto) -> Ec2 {

@@ -143,18 +143,27 @@ pub struct AwsScope {
 }
 
 impl AwsScope {
-    /// Clients for a regional, credentialed config, reporting to `counter`.
+    /// Clients for one scope's regional, credentialed config, reporting to `counter`.
+    /// Their retry budget is the scope's own, as AWS's throttling limits are.
     #[must_use]
-    pub fn new(sdk: &SdkConfig, counter: &CallCounter) -> Self {
+    pub fn new(sdk: &SdkConfig, counter: &CallCounter, scope: &Scope) -> Self {
+        let partition = |service: &str| {
+            aws_sdk_ec2::config::retry::RetryPartition::new(format!(
+                "offhours-{service}-{}-{}",
+                scope.account, scope.region
+            ))
+        };
         AwsScope {
             asg: aws_sdk_autoscaling::Client::from_conf(
                 aws_sdk_autoscaling::config::Builder::from(sdk)
                     .interceptor(counter.clone())
+                    .retry_partition(partition("autoscaling"))
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(sdk)
                     .interceptor(counter.clone())
+                    .retry_partition(partition("ec2"))
                     .build(),
             ),
         }
@@ -173,12 +182,23 @@ pub struct AwsCloud {
 
 impl AwsCloud {
     /// Loads the standard AWS configuration (credentials chain, region, endpoint
-    /// variables) with adaptive retries on throttling.
+    /// variables) with standard retries (5 attempts, jittered exponential backoff) on
+    /// throttling, 5xx and dropped connections.
+    ///
+    /// Not the SDK's adaptive mode: its client-side rate limiter is shared by every
+    /// client of a service in a region, so one account's throttling would slow every
+    /// account down to half a call per second (seen under the fault-injection test).
+    /// AWS throttles per account and region, and so does offhours: each scope's clients
+    /// get their own retry partition (see [`AwsScope::new`]).
+    ///
+    /// The standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` variables (or the profile's
+    /// settings) win over this default when set.
     pub async fn load(counter: CallCounter) -> Self {
-        let base = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(5))
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(5));
+        }
+        let base = loader.load().await;
         AwsCloud {
             base,
             counter,
@@ -249,7 +269,8 @@ impl Cloud for AwsCloud {
                     region: region.clone(),
                 };
                 let sdk = self.regional(acct.credentials.as_ref(), region);
-                out.push((scope, Ok(AwsScope::new(&sdk, &self.counter))));
+                let clients = AwsScope::new(&sdk, &self.counter, &scope);
+                out.push((scope, Ok(clients)));
             }
         }
         Ok(out)

@@ -38,7 +38,7 @@ pub struct FakeCloud {
     /// Added to every call.
     pub latency: Option<Duration>,
     /// Calls per second each account allows; callers beyond it wait (as the SDK's
-    /// adaptive retry makes them), so the rate is never exceeded.
+    /// retries make them), so the rate is never exceeded.
     pub rate_per_account: Option<f64>,
     /// When each account's next call may go out (for `rate_per_account`).
     pub slots: Arc<Mutex<BTreeMap<String, tokio::time::Instant>>>,

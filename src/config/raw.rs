@@ -171,7 +171,8 @@ pub struct RawInstances {
     #[serde(default = "default_thirty")]
     #[schemars(range(min = 0, max = 1440))]
     pub catch_up_minutes: u32,
-    /// Instances launched less than this many minutes ago are not stopped.
+    /// Instances launched less than this many minutes ago are not stopped. 0 turns the grace
+    /// period off (even for launch times after the pass's `now`, as in a `--now` simulation).
     #[serde(default = "default_thirty")]
     #[schemars(range(min = 0, max = 1440))]
     pub grace_minutes: u32,
@@ -225,7 +226,7 @@ pub struct RawPolicy {
     /// What to do with resources found without a valid schedule tag: `report`, `tag:<schedule>` or `stop`.
     #[serde(default = "default_on_untagged")]
     pub on_untagged: String,
-    /// Minutes an untagged resource is left alone before `on_untagged: stop` stops it.
+    /// Minutes an untagged resource is left alone before `on_untagged: stop` stops it. 0: no grace.
     #[serde(default = "default_thirty")]
     pub untagged_grace_minutes: u32,
     /// SQS queue fed by EventBridge with CloudTrail events, for violations within seconds.

@@ -82,7 +82,9 @@ pub fn scan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> Option<(Violat
             reason: format!("no schedule tag: on_untagged tags it `{s}`"),
         }),
         OnUntagged::Stop => {
-            let young = g.created.is_some_and(|c| now - c < cfg.policy.untagged_grace);
+            let young = g
+                .created
+                .is_some_and(|c| !cfg.policy.untagged_grace.is_zero() && now - c < cfg.policy.untagged_grace);
             if g.capacity.is_zero() || young || stopped_by_remediation(&g.tags) {
                 return Some((v, None));
             }
@@ -133,7 +135,9 @@ pub fn scan_instance(cfg: &Config, i: &Instance, now: DateTime<Utc>) -> Option<(
             plan.tag_reason = format!("no schedule tag: on_untagged tags it `{s}`");
         }
         OnUntagged::Stop => {
-            let young = i.launched.is_some_and(|l| now - l < cfg.policy.untagged_grace);
+            let young = i
+                .launched
+                .is_some_and(|l| !cfg.policy.untagged_grace.is_zero() && now - l < cfg.policy.untagged_grace);
             if i.state != InstanceState::Running || young {
                 return Some((v, None));
             }

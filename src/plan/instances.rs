@@ -337,7 +337,10 @@ fn steer(
                 plan.notes.push("root device is instance store: never stopped".into());
                 return true;
             }
-            if let Some(l) = inst.launched.filter(|l| now - *l < cfg.instances.grace) {
+            if let Some(l) = inst
+                .launched
+                .filter(|l| !cfg.instances.grace.is_zero() && now - *l < cfg.instances.grace)
+            {
                 plan.notes.push(format!(
                     "launched {} min ago, inside the {} min grace period: not stopped yet",
                     (now - l).num_minutes(),

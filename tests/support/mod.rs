@@ -3,4 +3,6 @@
 #![allow(dead_code)]
 
 pub mod cron_eval;
+pub mod faults;
 pub mod moto;
+pub mod world;

@@ -124,6 +124,11 @@ impl Moto {
 
     /// Runs the offhours binary against this server.
     pub fn offhours(&self, config: &Path, args: &[&str]) -> Output {
+        self.command(config, args, &self.env()).output().unwrap()
+    }
+
+    /// The offhours binary with `env` (this server's, or a proxy's in front of it).
+    pub fn command(&self, config: &Path, args: &[&str], env: &[(&'static str, String)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
         cmd.arg("--config").arg(config).args(args);
         for k in [
@@ -135,8 +140,9 @@ impl Moto {
         ] {
             cmd.env_remove(k);
         }
-        cmd.envs(self.env()).env("RUST_LOG", "offhours=warn");
-        cmd.output().unwrap()
+        cmd.envs(env.iter().map(|(k, v)| (*k, v)))
+            .env("RUST_LOG", "offhours=warn");
+        cmd
     }
 
     /// Runs `offhours reconcile|plan --output json --now NOW` and parses the report.

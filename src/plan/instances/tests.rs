@@ -188,6 +188,18 @@ fn grace_period_protects_a_freshly_launched_instance() {
 }
 
 #[test]
+fn a_zero_grace_period_is_off_even_for_a_launch_after_now() {
+    let mut c = cfg();
+    let mut i = inst("i-1", InstanceState::Running, "office-hours");
+    i.tags.insert(TAG_LAST.into(), "start 2026-11-24T23:00:00Z".into());
+    // Launched after the (simulated) moment of the pass: young under the default grace.
+    i.launched = Some(at("2026-11-25T23:00:00+09:00"));
+    assert_eq!(op(&plan_instance(&c, &i, at(STOP))), None);
+    c.instances.grace = chrono::Duration::zero();
+    assert_eq!(op(&plan_instance(&c, &i, at(STOP))), Some(PowerOp::Stop));
+}
+
+#[test]
 fn group_members_are_left_to_their_group() {
     let mut i = inst("i-1", InstanceState::Running, "office-hours");
     i.tags.insert(TAG_ASG_MEMBER.into(), "web".into());
