@@ -6,8 +6,14 @@ times passes of the release binary at simulated moments (--now): the first pass
 (registers every group's actions, adopts every instance), a steady-state pass, the
 20:00 transition pass (stops every instance), and a steady-state pass after it.
 Reports wall time, client CPU (user+sys, from wait4), peak RSS and the API calls by
-operation, as a Markdown table. Run through scripts/bench.
+operation, as a Markdown table, and checks the targets: a steady-state pass makes no
+mutating call, and a transition pass at most ceil(changed/batch) StopInstances calls plus
+ceil(changed/1000) CreateTags calls (the recording tag). Exits 1 if one is missed.
+
+--matrix runs every combination of 500, 2,000 and 5,000 instances with 50 and 500 groups,
+each on a fresh moto, and ends with a summary. Run through scripts/bench.
 """
+import math
 import argparse
 import json
 import os
@@ -27,7 +33,11 @@ schedules:
     running: ["Mon-Fri 08:00-20:00"]
     holidays: kr
 regions: [us-east-1]
+# moto stamps launches with the real clock, which may be past the simulated --now.
+instances:
+  grace_minutes: 0
 """
+BATCH = 100
 PASSES = [
     ("first pass", "2026-12-16T12:00:00+09:00"),
     ("steady state", "2026-12-16T12:05:00+09:00"),
@@ -55,14 +65,16 @@ def start_moto(moto):
     sys.exit("moto did not start")
 
 
-def seed(endpoint, groups, instances):
+def seed(endpoint, groups, instances, per_reservation):
     import boto3
 
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
     ec2, asg = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw)
+    # One instance per RunInstances call, as teams launch them: moto pages DescribeInstances
+    # by reservation, so this gives pages of at most 1,000 instances, as AWS does.
     left = instances
     while left > 0:
-        n = min(left, 500)
+        n = min(left, per_reservation)
         ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=n, MaxCount=n,
                           TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Schedule", "Value": "office-hours"}]}])
         left -= n
@@ -95,18 +107,17 @@ def measured(binary, config, endpoint, command, now):
         return json.loads(out.read()), wall, ru
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--groups", type=int, default=500)
-    ap.add_argument("--instances", type=int, default=0)
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--moto", required=True)
-    a = ap.parse_args()
+def mutating(report):
+    return {k: v for k, v in report["api_calls"].items() if not k.split(".")[-1].startswith(("Describe", "List", "Get"))}
+
+
+def one(a, groups, instances):
+    """Seeds, runs the passes, prints the table; returns (rows, misses)."""
     proc, endpoint = start_moto(a.moto)
     try:
         t = time.monotonic()
-        seed(endpoint, a.groups, a.instances)
-        print(f"seeded {a.groups} groups and {a.instances} instances in {time.monotonic() - t:.1f} s", file=sys.stderr)
+        seed(endpoint, groups, instances, a.per_reservation)
+        print(f"seeded {groups} groups and {instances} instances in {time.monotonic() - t:.1f} s", file=sys.stderr)
         with tempfile.TemporaryDirectory() as d:
             config = os.path.join(d, "offhours.yaml")
             with open(config, "w") as f:
@@ -122,12 +133,52 @@ def main():
                 calls = ", ".join(f"{k} {v}" for k, v in sorted(report["api_calls"].items()))
                 n = max(1, report["summary"]["resources"])
                 print(f"| {label} | {n} | {report['summary']['changes']} | {wall:.2f} | {cpu:.3f} | {cpu / n * 1e6:.0f} | {rss:.1f} | {calls} |")
+            misses = []
             for label, report, *_ in rows:
+                m = mutating(report)
                 if label.startswith("steady"):
-                    mutating = [k for k in report["api_calls"] if not k.split(".")[-1].startswith(("Describe", "List", "Get"))]
-                    print(f"\n{label}: mutating calls: {mutating or 'none'}")
+                    print(f"\n{label}: mutating calls: {m or 'none'}")
+                    if m:
+                        misses.append(f"{label}: mutating calls {m}")
+                if label.startswith("20:00"):
+                    stopped = sum(1 for c in report["changes"] if c["change"] in ("stop-instance", "hibernate-instance"))
+                    allowed = math.ceil(stopped / BATCH) + math.ceil(stopped / 1000)
+                    made = sum(m.values())
+                    print(f"\n{label}: {stopped} stopped with {made} mutating calls (at most {allowed}: "
+                          f"ceil({stopped}/{BATCH}) StopInstances + ceil({stopped}/1000) CreateTags)")
+                    if made > allowed:
+                        misses.append(f"{label}: {made} mutating calls for {stopped} stops, over {allowed}")
+            return rows, misses
     finally:
         proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--groups", type=int, default=500)
+    ap.add_argument("--instances", type=int, default=0)
+    ap.add_argument("--per-reservation", type=int, default=1, help="instances per RunInstances call")
+    ap.add_argument("--matrix", action="store_true", help="500/2,000/5,000 instances x 50/500 groups")
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--moto", required=True)
+    a = ap.parse_args()
+    sizes = [(g, i) for i in (500, 2000, 5000) for g in (50, 500)] if a.matrix else [(a.groups, a.instances)]
+    summary, misses = [], []
+    for groups, instances in sizes:
+        print(f"\n### {instances} instances + {groups} groups\n", flush=True)
+        rows, m = one(a, groups, instances)
+        misses += m
+        summary.append((groups, instances, rows))
+    if len(summary) > 1:
+        print("\n### Summary: client CPU per resource (µs) and peak RSS (MiB), by pass\n")
+        print("| instances | groups | resources | first | steady | 20:00 transition | steady | peak RSS |")
+        print("|---|---|---|---|---|---|---|---|")
+        for groups, instances, rows in summary:
+            n = max(1, rows[0][1]["summary"]["resources"])
+            per = " | ".join(f"{cpu / n * 1e6:.0f}" for _, _, _, cpu, _ in rows)
+            print(f"| {instances} | {groups} | {n} | {per} | {max(r[4] for r in rows):.1f} |")
+    print("\ntargets: " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
+    sys.exit(1 if misses else 0)
 
 
 if __name__ == "__main__":

@@ -20,3 +20,13 @@ pub mod policy_sync;
 pub mod report;
 pub mod schedule;
 pub mod shard;
+
+/// Cases per property test: `default`, or `OFFHOURS_FUZZ_CASES` for a long run
+/// (README: "Fuzzing").
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("OFFHOURS_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

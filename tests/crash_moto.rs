@@ -144,6 +144,7 @@ async fn sigkill_at_random_points_keeps_the_invariants_and_a_restart_converges()
             error: 0.0,
             reset: 0.0,
             max_delay_ms: 0,
+            cover_every_kind: false,
         },
         seed,
     );

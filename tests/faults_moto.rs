@@ -316,6 +316,7 @@ async fn injected_faults_parse_as_each_services_own_errors() {
         error,
         reset,
         max_delay_ms: 0,
+        cover_every_kind: false,
     };
     proxy.set_rates(all(1.0, 0.0, 0.0));
     let got = codes(&asg, &ec2, &org, &sts, &sqs).await;

@@ -64,40 +64,52 @@ impl InstanceApi for AwsScope {
                     .build(),
             );
         }
-        let mut raw = Vec::new();
+        // Each page is mapped to offhours' compact view at once and the SDK's structures
+        // dropped: peak memory is one page (at most 1,000 instances), not the whole region.
+        let mut out: Vec<Instance> = Vec::new();
+        let mut spot_requests: Vec<(usize, String)> = Vec::new();
+        let none = HashMap::new();
         let mut pages = self
             .ec2
             .describe_instances()
             .set_filters(Some(filters))
+            .max_results(1000)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeInstances", &e))?;
-            raw.extend(page.reservations().iter().flat_map(|r| r.instances().iter().cloned()));
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                if let (Some(InstanceLifecycleType::Spot), Some(req)) =
+                    (i.instance_lifecycle(), i.spot_instance_request_id())
+                {
+                    spot_requests.push((out.len(), req.to_string()));
+                }
+                out.push(to_instance(i, &none));
+            }
         }
         // One call for the type (one-time or persistent) of every spot request seen.
-        let requests: Vec<String> = raw
-            .iter()
-            .filter_map(|i| i.spot_instance_request_id().map(String::from))
-            .collect();
-        let mut spot = HashMap::new();
-        if !requests.is_empty() {
+        if !spot_requests.is_empty() {
+            let mut persistent = std::collections::HashSet::new();
             let mut pages = self
                 .ec2
                 .describe_spot_instance_requests()
-                .set_spot_instance_request_ids(Some(requests))
+                .set_spot_instance_request_ids(Some(spot_requests.iter().map(|(_, r)| r.clone()).collect()))
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| classify("DescribeSpotInstanceRequests", &e))?;
                 for r in page.spot_instance_requests() {
-                    if let (Some(id), Some(t)) = (r.spot_instance_request_id(), r.r#type()) {
-                        spot.insert(id.to_string(), t.clone());
+                    if let (Some(id), Some(SpotInstanceType::Persistent)) = (r.spot_instance_request_id(), r.r#type()) {
+                        persistent.insert(id.to_string());
                     }
                 }
             }
+            for (at, req) in &spot_requests {
+                if persistent.contains(req) {
+                    out[*at].market = Market::PersistentSpot;
+                }
+            }
         }
-        let mut out: Vec<Instance> = raw.iter().map(|i| to_instance(i, &spot)).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out.dedup_by(|a, b| a.id == b.id);
         Ok(out)

@@ -238,13 +238,31 @@ mod fuzz {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1500))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1500)))]
         /// Arbitrary text never panics the loader, and every rejection has a message.
         #[test]
         fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
             if let Err(e) = parse(&s) {
                 prop_assert!(!e.0.is_empty());
-                prop_assert!(e.0.iter().all(|x| !x.message.is_empty()));
+                // What is wrong, and where: a line and column, or at least the field.
+                prop_assert!(
+                    e.0.iter().all(|x| !x.message.is_empty() && (x.pos.is_some() || !x.path.is_empty())),
+                    "{e}"
+                );
+                prop_assert!(e.to_string().starts_with("test.yaml"), "{e}");
+            }
+        }
+
+        /// Any tag value resolves or is rejected with a message quoting it.
+        #[test]
+        fn arbitrary_tag_values_never_panic(value in "\\PC{0,80}", inline in any::<bool>()) {
+            static CONFIGS: std::sync::OnceLock<[Config; 2]> = std::sync::OnceLock::new();
+            let configs = CONFIGS.get_or_init(|| {
+                [parse(GOOD).unwrap(), parse(&GOOD.replace("allow_inline: false", "allow_inline: true")).unwrap()]
+            });
+            if let Err(e) = configs[usize::from(inline)].lookup(&value) {
+                let shown = e.to_string();
+                prop_assert!(shown.contains(value.trim()), "{shown}");
             }
         }
 

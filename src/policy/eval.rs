@@ -1616,7 +1616,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
 
             #[test]
             fn parsing_arbitrary_text_never_panics(text in any::<String>()) {

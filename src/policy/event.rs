@@ -181,7 +181,15 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
         _ => (&v, ""),
     };
     if !detail.is_object() {
-        return Err(err("", "expected a CloudTrail event object"));
+        let found = match detail {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        };
+        return Err(err("$", format!("expected a CloudTrail event object, found {found}")));
     }
     let source = string(detail, base, "eventSource")?.to_string();
     let name = string(detail, base, "eventName")?.to_string();
@@ -364,11 +372,12 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
         #[test]
         fn the_event_parser_never_panics(s in "\\PC{0,300}") {
             if let Err(e) = parse(&s) {
                 proptest::prop_assert!(!e.message.is_empty());
+                proptest::prop_assert!(!e.path.is_empty() || e.message.contains(" line "), "no place: {e}");
             }
         }
 
@@ -378,7 +387,10 @@ mod tests {
             let (a, b) = (cut, (cut + len).min(RUN.len()));
             if text.is_char_boundary(a) && text.is_char_boundary(b) {
                 text.replace_range(a..b, &insert);
-                let _ = parse(&text);
+                if let Err(e) = parse(&text) {
+                    proptest::prop_assert!(!e.message.is_empty());
+                    proptest::prop_assert!(!e.path.is_empty() || e.message.contains(" line "), "no place: {e}");
+                }
             }
         }
     }

@@ -415,7 +415,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzz_cases(5000)))]
         #[test]
         fn parsing_never_panics_and_errors_point_inside_the_input(s in "\\PC{0,300}") {
             if let Err(e) = parse(&s) {
@@ -426,7 +426,10 @@ mod tests {
 
         #[test]
         fn grammar_shaped_input_never_panics(s in "((Mon|Tue|Fri|Sun|Mon-Fri|Sat-Mon|xx)( [0-2]?[0-9]:[0-6][0-9]-[0-2]?[0-9]:[0-6][0-9]| 20:00-Mon| 2[0-4]:00){0,3} ){1,4}(UTC|Asia/Seoul|Foo)?") {
-            let _ = parse(&s);
+            if let Err(e) = parse(&s) {
+                proptest::prop_assert!(e.column >= 1 && e.column <= s.chars().count().max(1) + 1, "{e}");
+                proptest::prop_assert!(!e.message.is_empty());
+            }
         }
     }
 }

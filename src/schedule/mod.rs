@@ -271,6 +271,27 @@ impl Schedule {
     /// up to `days` days.
     #[must_use]
     pub fn last_transition(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
+        /// A question (schedule, moment, look-back) and its answer.
+        type Answer = (Schedule, DateTime<Utc>, i64, Option<Transition>);
+        thread_local! {
+            /// The last answer on this thread: a pass asks it for every instance of a
+            /// schedule at the same moment.
+            static LAST: std::cell::RefCell<Option<Answer>> = const { std::cell::RefCell::new(None) };
+        }
+        let hit = LAST.with_borrow(|last| {
+            last.as_ref()
+                .filter(|(s, at, d, _)| *at == t && *d == days && s == self)
+                .map(|x| x.3)
+        });
+        if let Some(found) = hit {
+            return found;
+        }
+        let found = self.last_transition_fresh(t, days);
+        LAST.set(Some((self.clone(), t, days, found)));
+        found
+    }
+
+    fn last_transition_fresh(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
         let mut end = t + Duration::seconds(1);
         for _ in 0..(days + 6) / 7 {
             let start = end - Duration::days(7);
