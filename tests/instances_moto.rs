@@ -36,29 +36,7 @@ async fn ec2(moto: &Moto) -> Ec2 {
 }
 
 async fn launch(ec2: &Ec2, tags: &[(&str, &str)], count: i32) -> Vec<String> {
-    let tags: Vec<Tag> = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-        .collect();
-    let out = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type("t3.micro".into())
-        .min_count(count)
-        .max_count(count)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Instance)
-                .set_tags(Some(tags))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect()
+    support::world::launch(ec2, tags, count).await
 }
 
 async fn state(ec2: &Ec2, id: &str) -> (InstanceStateName, BTreeMap<String, String>) {
