@@ -177,7 +177,7 @@ def main():
             n = max(1, rows[0][1]["summary"]["resources"])
             per = " | ".join(f"{cpu / n * 1e6:.0f}" for _, _, _, cpu, _ in rows)
             print(f"| {instances} | {groups} | {n} | {per} | {max(r[4] for r in rows):.1f} |")
-    print("\ntargets: " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
+    print("\ncall targets (steady: no mutating call; transition: within its batches): " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
     sys.exit(1 if misses else 0)
 
 
