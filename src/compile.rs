@@ -145,7 +145,7 @@ pub fn is_owned(name: &str) -> bool {
 }
 
 /// What a compilation depends on besides the group's name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Memo {
     schedule: Schedule,
     running: Capacity,

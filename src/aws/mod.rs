@@ -191,8 +191,8 @@ impl AwsCloud {
     /// AWS throttles per account and region, and so does offhours: each scope's clients
     /// get their own retry partition (see [`AwsScope::new`]).
     ///
-    /// The standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` variables (or the profile's
-    /// settings) win over this default when set.
+    /// The standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` variables win over this default
+    /// when set (and only then do the profile's retry settings apply).
     pub async fn load(counter: CallCounter) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {

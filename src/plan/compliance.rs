@@ -84,7 +84,7 @@ pub fn scan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> Option<(Violat
         OnUntagged::Stop => {
             let young = g
                 .created
-                .is_some_and(|c| !cfg.policy.untagged_grace.is_zero() && now - c < cfg.policy.untagged_grace);
+                .is_some_and(|c| super::in_grace(c, now, cfg.policy.untagged_grace));
             if g.capacity.is_zero() || young || stopped_by_remediation(&g.tags) {
                 return Some((v, None));
             }
@@ -137,7 +137,7 @@ pub fn scan_instance(cfg: &Config, i: &Instance, now: DateTime<Utc>) -> Option<(
         OnUntagged::Stop => {
             let young = i
                 .launched
-                .is_some_and(|l| !cfg.policy.untagged_grace.is_zero() && now - l < cfg.policy.untagged_grace);
+                .is_some_and(|l| super::in_grace(l, now, cfg.policy.untagged_grace));
             if i.state != InstanceState::Running || young {
                 return Some((v, None));
             }

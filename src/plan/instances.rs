@@ -337,10 +337,7 @@ fn steer(
                 plan.notes.push("root device is instance store: never stopped".into());
                 return true;
             }
-            if let Some(l) = inst
-                .launched
-                .filter(|l| !cfg.instances.grace.is_zero() && now - *l < cfg.instances.grace)
-            {
+            if let Some(l) = inst.launched.filter(|l| super::in_grace(*l, now, cfg.instances.grace)) {
                 plan.notes.push(format!(
                     "launched {} min ago, inside the {} min grace period: not stopped yet",
                     (now - l).num_minutes(),
