@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod autoscaling;
 pub mod ec2;
+mod ec2_xml;
 pub mod organizations;
 pub mod sqs;
 
