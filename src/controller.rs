@@ -170,7 +170,10 @@ async fn work_scope<A: GroupApi + InstanceApi>(
         plans.extend(plan.or(remedy));
     }
     let first = out.changes.len();
-    let slots: Vec<Slots> = plans.iter().map(|p| record_instance(&scope, p, &mut out)).collect();
+    let slots: Vec<Slots> = plans
+        .iter()
+        .map(|p| record_instance(&scope, p, first, &mut out))
+        .collect();
     if opts.apply {
         apply_instances(
             &api,
@@ -194,8 +197,9 @@ struct Slots {
     remove: Option<usize>,
 }
 
-fn record_instance(scope: &Scope, p: &InstancePlan, out: &mut ScopeResult) -> Slots {
-    let base = out.changes.iter().filter(|c| c.resource_type == INSTANCE).count();
+/// Reports an instance's planned changes; `first` is where the scope's instance changes start.
+fn record_instance(scope: &Scope, p: &InstancePlan, first: usize, out: &mut ScopeResult) -> Slots {
+    let base = out.changes.len() - first;
     let mut slots = Slots::default();
     let push = |out: &mut ScopeResult, change: InstanceChange, reason: &str| {
         out.changes.push(ChangeReport {

@@ -10,9 +10,11 @@ pub mod expr;
 pub mod holidays;
 pub mod week;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -249,6 +251,15 @@ impl Schedule {
     /// searching at most about two years ahead.
     #[must_use]
     pub fn next_transitions(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
+        thread_local! {
+            static LAST: Memo<(Schedule, DateTime<Utc>, usize), Vec<Transition>> = const { RefCell::new(None) };
+        }
+        memoized(&LAST, (self.clone(), from, count), || {
+            self.next_transitions_fresh(from, count)
+        })
+    }
+
+    fn next_transitions_fresh(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
         let mut out = Vec::new();
         let mut start = from;
         for _ in 0..25 {
@@ -271,24 +282,10 @@ impl Schedule {
     /// up to `days` days.
     #[must_use]
     pub fn last_transition(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
-        /// A question (schedule, moment, look-back) and its answer.
-        type Answer = (Schedule, DateTime<Utc>, i64, Option<Transition>);
         thread_local! {
-            /// The last answer on this thread: a pass asks it for every instance of a
-            /// schedule at the same moment.
-            static LAST: std::cell::RefCell<Option<Answer>> = const { std::cell::RefCell::new(None) };
+            static LAST: Memo<(Schedule, DateTime<Utc>, i64), Option<Transition>> = const { RefCell::new(None) };
         }
-        let hit = LAST.with_borrow(|last| {
-            last.as_ref()
-                .filter(|(s, at, d, _)| *at == t && *d == days && s == self)
-                .map(|x| x.3)
-        });
-        if let Some(found) = hit {
-            return found;
-        }
-        let found = self.last_transition_fresh(t, days);
-        LAST.set(Some((self.clone(), t, days, found)));
-        found
+        memoized(&LAST, (self.clone(), t, days), || self.last_transition_fresh(t, days))
     }
 
     fn last_transition_fresh(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
@@ -357,6 +354,22 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 #[must_use]
 pub fn is_dst_edge(tz: Tz, local: NaiveDateTime) -> bool {
     !matches!(tz.from_local_datetime(&local), LocalResult::Single(_))
+}
+
+/// A one-entry memo: the last question and its answer.
+type Memo<K, V> = RefCell<Option<(K, V)>>;
+
+/// Answers `question` from a one-entry memo on this thread, or works it out with `fresh`.
+/// A pass asks the same question (one schedule, one moment) for every resource that
+/// follows the schedule, so the last answer is nearly always the one wanted.
+fn memoized<K: PartialEq, V: Clone>(memo: &'static LocalKey<Memo<K, V>>, question: K, fresh: impl FnOnce() -> V) -> V {
+    let hit = memo.with_borrow(|last| last.as_ref().filter(|(k, _)| *k == question).map(|(_, v)| v.clone()));
+    if let Some(answer) = hit {
+        return answer;
+    }
+    let answer = fresh();
+    memo.set(Some((question, answer.clone())));
+    answer
 }
 
 #[cfg(test)]
