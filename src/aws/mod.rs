@@ -11,8 +11,11 @@ pub mod sqs;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -28,6 +31,13 @@ use aws_types::region::Region;
 use crate::cloud::{Cloud, CloudError, ErrorKind, ScopeHandle};
 use crate::config::Config;
 use crate::model::Scope;
+
+/// How long a connection may take to open (the SDK's default).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// How long one attempt of a call may take, answer included (DescribeInstances of 1,000
+/// instances takes a few seconds at most, on AWS or on the emulator).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// (service, operation, "ok" | "error") -> calls.
 pub type CallCounts = BTreeMap<(String, String, &'static str), u64>;
@@ -194,8 +204,21 @@ impl AwsCloud {
     ///
     /// The standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` variables win over this default
     /// when set (and only then do the profile's retry settings apply).
+    ///
+    /// Each attempt has [`ATTEMPT_TIMEOUT`], so a connection that never answers fails (and
+    /// is retried) in its own scope instead of holding the whole pass to its deadline.
+    /// Stalled-stream protection stays on for response bodies; for request bodies (a few
+    /// KiB of form data, sent at once) it is off: it only woke the process ten times a
+    /// second for as long as a call waited (a third of a slow transition pass's CPU).
     pub async fn load(counter: CallCounter) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .stalled_stream_protection(StalledStreamProtectionConfig::enabled().upload_enabled(false).build());
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(5));
         }
