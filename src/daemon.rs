@@ -127,7 +127,9 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
 async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, health: Arc<Health>) {
     let started = Instant::now();
     let counter = CallCounter::default();
-    let cloud = AwsCloud::load(counter.clone()).await.with_shard(shard);
+    let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
+        .await
+        .with_shard(shard);
     let now = Utc::now();
     let work = async {
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply: true }).await;

@@ -312,7 +312,9 @@ fn pass(
         .context("starting the runtime")?;
     let report = rt.block_on(async {
         let counter = CallCounter::default();
-        let cloud = AwsCloud::load(counter.clone()).await.with_shard(shard);
+        let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
+            .await
+            .with_shard(shard);
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
         report.policy = offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply).await;
         report.api_calls = counter.by_operation();
@@ -371,7 +373,7 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         .build()
         .context("starting the runtime")?;
     let report = rt.block_on(async {
-        let cloud = AwsCloud::load(CallCounter::default()).await;
+        let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
         offhours::policy_sync::sync(&cfg, &cloud.organizations(), mode).await
     });
     let report = match report {
@@ -450,7 +452,7 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
             .build()
             .context("starting the runtime")?;
         let gathered = rt.block_on(async {
-            let cloud = AwsCloud::load(CallCounter::default()).await;
+            let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
             offhours::policy_sync::gather(cfg, &cloud.organizations(), &ev.account).await
         });
         let (m, l, t) = gathered.map_err(|e| Failure::Runtime(e.into()))?;
@@ -484,7 +486,7 @@ fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure>
         .context("starting the runtime")?;
     let report = rt.block_on(async {
         let counter = CallCounter::default();
-        let cloud = AwsCloud::load(counter.clone()).await;
+        let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout).await;
         let mut r = controller::pass(cfg, &cloud, PassOptions { now, apply: false }).await;
         r.api_calls = counter.by_operation();
         r
@@ -558,7 +560,7 @@ fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
         .context("starting the runtime")?;
     let report = rt
         .block_on(async {
-            let cloud = AwsCloud::load(CallCounter::default()).await;
+            let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
             offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max).await
         })
         .map_err(|e| Failure::Runtime(e.into()))?;

@@ -347,3 +347,82 @@ async fn injected_faults_parse_as_each_services_own_errors() {
     assert!(ec2.describe_instances().send().await.is_ok());
     assert!(sts.get_caller_identity().send().await.is_ok());
 }
+
+/// A server that takes the call and never answers fails only its own scope, after
+/// `call_timeout_seconds` per attempt; the other region's work is done in the same pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_never_answers_times_out_in_its_own_scope() {
+    let moto = Moto::start();
+    for region in ["us-east-1", "eu-west-1"] {
+        let sdk = moto.sdk(region).await;
+        support::moto::launch_template(&sdk).await;
+        support::moto::group(&sdk, "web", (1, 2, 1), &[("Schedule", "office-hours")]).await;
+    }
+    let (_dir, path) = config(
+        "timezone: Asia/Seoul
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+regions: [us-east-1, eu-west-1]
+call_timeout_seconds: 1
+",
+    );
+    let proxy = Proxy::start(&moto.endpoint, Rates::HOSTILE, 1);
+    proxy.set_enabled(false);
+    proxy.never_answer("eu-west-1");
+    let mut env = proxy.env(&moto);
+    env.push(("AWS_MAX_ATTEMPTS", "2".into()));
+    let started = std::time::Instant::now();
+    let mut child = moto
+        .command(&path, &["reconcile", "--output", "json", "--now", DAY], &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the pass still waits for the silent region after 60 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    let o = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&o.stderr));
+    });
+    assert_eq!(o.status.code(), Some(1), "a failed scope fails the pass: {report}");
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert!(proxy.held() >= 2, "both attempts were sent and held: {}", proxy.held());
+    let scopes = report["scopes"].as_array().unwrap();
+    let status = |region: &str| {
+        scopes
+            .iter()
+            .find(|s| s["region"] == region)
+            .unwrap_or_else(|| panic!("no {region} scope: {report}"))
+    };
+    assert_eq!(status("us-east-1")["status"], "ok", "{report}");
+    let failed = status("eu-west-1");
+    assert_eq!(failed["status"], "failed", "{report}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.to_lowercase().contains("timeout") || error.contains("timed out"),
+        "{error}"
+    );
+    // The answering region's group got its actions; the silent one was left as it was.
+    let actions = |region: &'static str| {
+        let moto = &moto;
+        async move {
+            aws_sdk_autoscaling::Client::new(&moto.sdk(region).await)
+                .describe_scheduled_actions()
+                .auto_scaling_group_name("web")
+                .send()
+                .await
+                .unwrap()
+                .scheduled_update_group_actions()
+                .len()
+        }
+    };
+    assert!(actions("us-east-1").await > 0);
+    assert_eq!(actions("eu-west-1").await, 0);
+}

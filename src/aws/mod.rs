@@ -35,10 +35,6 @@ use crate::model::Scope;
 /// How long a connection may take to open (the SDK's default).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
-/// How long one attempt of a call may take, answer included (DescribeInstances of 1,000
-/// instances takes a few seconds at most, on AWS or on the emulator).
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// (service, operation, "ok" | "error") -> calls.
 pub type CallCounts = BTreeMap<(String, String, &'static str), u64>;
 
@@ -205,17 +201,18 @@ impl AwsCloud {
     /// The standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` variables win over this default
     /// when set (and only then do the profile's retry settings apply).
     ///
-    /// Each attempt has [`ATTEMPT_TIMEOUT`], so a connection that never answers fails (and
-    /// is retried) in its own scope instead of holding the whole pass to its deadline.
+    /// Each attempt of a call may take `call_timeout` (the config's `call_timeout_seconds`),
+    /// so a connection that never answers fails (and is retried) in its own scope instead of
+    /// holding the whole pass to its deadline.
     /// Stalled-stream protection stays on for response bodies; for request bodies (a few
     /// KiB of form data, sent at once) it is off: it only woke the process ten times a
     /// second for as long as a call waited (a third of a slow transition pass's CPU).
-    pub async fn load(counter: CallCounter) -> Self {
+    pub async fn load(counter: CallCounter, call_timeout: Duration) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_attempt_timeout(call_timeout)
                     .build(),
             )
             .stalled_stream_protection(StalledStreamProtectionConfig::enabled().upload_enabled(false).build());

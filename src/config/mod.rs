@@ -234,6 +234,8 @@ pub struct Config {
     pub regions: Vec<String>,
     /// How many account/region scopes are worked at once.
     pub concurrency: usize,
+    /// How long one attempt of an AWS call may take.
+    pub call_timeout: std::time::Duration,
     /// How plain instances are handled.
     pub instances: InstanceSettings,
     /// Longest override honoured, for instances and groups.
@@ -656,6 +658,7 @@ impl Validator {
             accounts,
             regions,
             concurrency: raw.concurrency as usize,
+            call_timeout: std::time::Duration::from_secs(u64::from(raw.call_timeout_seconds)),
             max_override: chrono::Duration::hours(i64::from(raw.max_override_hours)),
             policy,
             daemon,

@@ -77,6 +77,11 @@ pub struct RawConfig {
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: u32,
+    /// One attempt of an AWS call that takes longer than this many seconds fails (and is
+    /// retried), so a connection that never answers holds up only its own scope.
+    #[serde(default = "default_call_timeout")]
+    #[schemars(range(min = 1, max = 900))]
+    pub call_timeout_seconds: u32,
 }
 
 /// How offhours finds the accounts it works in.
@@ -345,6 +350,10 @@ fn default_role() -> String {
 
 fn default_concurrency() -> u32 {
     16
+}
+
+fn default_call_timeout() -> u32 {
+    60
 }
 
 fn default_horizon() -> u32 {

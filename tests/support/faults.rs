@@ -117,6 +117,8 @@ struct State {
     seen: std::sync::atomic::AtomicU64,
     /// True while the gate is closed.
     frozen: tokio::sync::watch::Sender<bool>,
+    /// Requests signed for this region are never answered.
+    silent_region: Mutex<Option<String>>,
 }
 
 /// The running proxy; stopped when dropped.
@@ -153,6 +155,7 @@ impl Proxy {
             held: Default::default(),
             seen: Default::default(),
             frozen: tokio::sync::watch::Sender::new(false),
+            silent_region: Mutex::new(None),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -219,6 +222,12 @@ impl Proxy {
         self.state.frozen.send_replace(false);
     }
 
+    /// From now on, requests signed for `region` are held and never answered, as by a
+    /// server that accepted the connection and hung (counted in [`Proxy::held`]).
+    pub fn never_answer(&self, region: &str) {
+        *self.state.silent_region.lock().unwrap() = Some(region.to_string());
+    }
+
     /// Requests held at the closed gate.
     pub fn held(&self) -> u64 {
         self.state.held.load(Ordering::SeqCst)
@@ -251,11 +260,16 @@ impl Proxy {
 
 /// The SigV4 signing name in the credential scope: `Credential=AKID/DATE/REGION/SERVICE/aws4_request`.
 fn service_of<B>(req: &Request<B>) -> String {
+    credential_scope(req, 3)
+}
+
+/// Part `n` of the SigV4 credential scope (2: region, 3: service).
+fn credential_scope<B>(req: &Request<B>, n: usize) -> String {
     req.headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').nth(3))
+        .and_then(|c| c.split('/').nth(n))
         .unwrap_or("unknown")
         .to_string()
 }
@@ -365,6 +379,11 @@ async fn hold(st: &State) -> io::Error {
 
 async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Full<Bytes>>, io::Error> {
     st.seen.fetch_add(1, Ordering::SeqCst);
+    let silent = st.silent_region.lock().unwrap().clone();
+    if silent.is_some_and(|r| r == credential_scope(&req, 2)) {
+        st.held.fetch_add(1, Ordering::SeqCst);
+        return std::future::pending().await;
+    }
     let gate = {
         let mut g = st.gate.lock().unwrap();
         match g.0 {
