@@ -4,8 +4,9 @@
 //! interfaces, block devices and placement), matching each element's name against each
 //! field's name in turn: at 1,000 instances a page that was most of a pass's CPU. This
 //! reader keeps the ten fields offhours uses and skips every other subtree unread. The
-//! tests check it against the SDK's own decoder on the same bytes; a body it cannot read
-//! goes back to the SDK's decoder (see `ec2.rs`).
+//! tests check it against the SDK's own decoder on the same bytes. A body it cannot read
+//! (cut short, not well-formed, not a DescribeInstances answer) is an error, never a short
+//! page; `ec2.rs` reports it as a response error, which the SDK retries.
 
 use std::collections::BTreeMap;
 
@@ -133,8 +134,8 @@ impl Fields {
     }
 }
 
-/// Reads one DescribeInstances response body. An error says what it could not read; the
-/// caller then leaves the body to the SDK's decoder.
+/// Reads one DescribeInstances response body. An error says what it could not read (and,
+/// for XML that is not well-formed, at which byte).
 pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
     let body = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut reader = Reader::from_str(body);
