@@ -298,6 +298,18 @@ fn explain(path: &std::path::Path, now: DateTime<Utc>, args: ExplainArgs) -> Res
     Ok(())
 }
 
+/// The runtime of a one-shot command: one thread. Its work waits on the network, and on
+/// one thread a response wakes it without a hop between threads (on the multi-thread
+/// runtime `block_on` polls on the main thread while the workers drive the sockets: about
+/// ten context switches per call, half of a first pass's CPU). The daemon keeps the
+/// multi-thread runtime and runs its passes as spawned tasks.
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 fn pass(
     path: &std::path::Path,
     now: DateTime<Utc>,
@@ -306,13 +318,7 @@ fn pass(
     shard: Option<offhours::shard::Shard>,
 ) -> Result<(), Failure> {
     let cfg = Config::load(path)?;
-    // One thread: a pass waits on the network, and on one thread a response wakes the
-    // pass without a hop between threads (with the multi-thread runtime, each call cost
-    // about ten context switches: half of a first pass's CPU).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = one_shot_runtime()?;
     let report = rt.block_on(async {
         let counter = CallCounter::default();
         let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
@@ -371,10 +377,7 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
         PolicyCommand::Status { output } => ("status", output),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = one_shot_runtime()?;
     let report = rt.block_on(async {
         let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
         offhours::policy_sync::sync(&cfg, &cloud.organizations(), mode).await
@@ -450,10 +453,7 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
         )];
         (None, levels, Some(render::tag_policy_value(cfg)))
     } else {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the runtime")?;
+        let rt = one_shot_runtime()?;
         let gathered = rt.block_on(async {
             let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
             offhours::policy_sync::gather(cfg, &cloud.organizations(), &ev.account).await
@@ -483,10 +483,7 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
 }
 
 fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = one_shot_runtime()?;
     let report = rt.block_on(async {
         let counter = CallCounter::default();
         let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout).await;
@@ -557,10 +554,7 @@ fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
             "error: policy.event_queue_url is not set in the config".into(),
         ));
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = one_shot_runtime()?;
     let report = rt
         .block_on(async {
             let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;

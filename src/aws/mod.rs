@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::model::Scope;
 
 /// How long a connection may take to open (the SDK's default).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// (service, operation, "ok" | "error") -> calls.
 pub type CallCounts = BTreeMap<(String, String, &'static str), u64>;
@@ -206,7 +206,7 @@ impl AwsCloud {
     /// holding the whole pass to its deadline.
     /// Stalled-stream protection stays on for response bodies; for request bodies (a few
     /// KiB of form data, sent at once) it is off: it only woke the process ten times a
-    /// second for as long as a call waited (a third of a slow transition pass's CPU).
+    /// second for as long as a call waited (two thirds of a slow transition pass's CPU).
     pub async fn load(counter: CallCounter, call_timeout: Duration) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
