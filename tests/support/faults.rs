@@ -119,6 +119,10 @@ struct State {
     frozen: tokio::sync::watch::Sender<bool>,
     /// Requests signed for this region are never answered.
     silent_region: Mutex<Option<String>>,
+    /// AWS's rules that moto lacks, when this proxy enforces them.
+    strict: Option<Arc<super::strict::Strict>>,
+    /// Operation -> how many more of its requests get a 500 (before reaching moto).
+    fail_ops: Mutex<BTreeMap<String, u64>>,
 }
 
 /// The running proxy; stopped when dropped.
@@ -144,6 +148,27 @@ impl Drop for Proxy {
 impl Proxy {
     /// Starts a proxy to `upstream` on its own thread and runtime.
     pub fn start(upstream: &str, rates: Rates, seed: u64) -> Proxy {
+        Self::start_with(upstream, rates, seed, None)
+    }
+
+    /// A proxy that injects no faults and enforces the strict layer's AWS rules.
+    pub fn strict(upstream: &str) -> Proxy {
+        let none = Rates {
+            throttle: 0.0,
+            error: 0.0,
+            reset: 0.0,
+            max_delay_ms: 0,
+            cover_every_kind: false,
+        };
+        Self::start_with(upstream, none, 0, Some(Arc::default()))
+    }
+
+    /// The strict layer's state, if this proxy enforces it.
+    pub fn rules(&self) -> Option<&super::strict::Strict> {
+        self.state.strict.as_deref()
+    }
+
+    fn start_with(upstream: &str, rates: Rates, seed: u64, strict: Option<Arc<super::strict::Strict>>) -> Proxy {
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
             rates: Mutex::new(rates),
@@ -156,6 +181,8 @@ impl Proxy {
             seen: Default::default(),
             frozen: tokio::sync::watch::Sender::new(false),
             silent_region: Mutex::new(None),
+            strict,
+            fail_ops: Mutex::new(BTreeMap::new()),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -226,6 +253,12 @@ impl Proxy {
     /// server that accepted the connection and hung (counted in [`Proxy::held`]).
     pub fn never_answer(&self, region: &str) {
         *self.state.silent_region.lock().unwrap() = Some(region.to_string());
+    }
+
+    /// The next `times` requests of `operation` (e.g. `DeleteMessage`) get a 500 in their
+    /// service's format, before reaching moto.
+    pub fn fail_next(&self, operation: &str, times: u64) {
+        self.state.fail_ops.lock().unwrap().insert(operation.to_string(), times);
     }
 
     /// Requests held at the closed gate.
@@ -434,25 +467,76 @@ async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Full<
 
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    {
+        let action = super::strict::Call::parse(&service, &parts.headers, &body).action;
+        let mut ops = st.fail_ops.lock().unwrap();
+        if let Some(n) = ops.get_mut(&action).filter(|n| **n > 0) {
+            *n -= 1;
+            return Ok(error_response(&service, false));
+        }
+    }
     match fault {
         Fault::Throttle => return Ok(error_response(&service, true)),
         Fault::ErrorBefore => return Ok(error_response(&service, false)),
         Fault::ResetBefore => return Err(reset()),
         _ => {}
     }
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut body = body;
+    let mut after = super::strict::After::Nothing;
+    if let Some(strict) = &st.strict {
+        let call = super::strict::Call::parse(&service, &parts.headers, &body);
+        let headers = parts.headers.clone();
+        let (client, url) = (st.client.clone(), st.upstream.clone());
+        let upstream = move |target: Option<String>,
+                             body: Bytes|
+              -> futures::future::BoxFuture<'static, Option<(StatusCode, Bytes)>> {
+            let (headers, client, url) = (headers.clone(), client.clone(), url.clone());
+            Box::pin(async move {
+                let mut b = Request::builder().method("POST").uri(format!("{url}/"));
+                for (k, v) in &headers {
+                    if k != hyper::header::HOST
+                        && k != hyper::header::CONNECTION
+                        && k != hyper::header::CONTENT_LENGTH
+                        && k.as_str() != "x-amz-target"
+                    {
+                        b = b.header(k, v);
+                    }
+                }
+                if let Some(t) = target {
+                    b = b.header("x-amz-target", t);
+                }
+                let resp = client.request(b.body(Full::new(body)).ok()?).await.ok()?;
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+                Some((status, bytes))
+            })
+        };
+        match strict.before(&call, &upstream).await {
+            super::strict::Verdict::Respond(r) => return Ok(r),
+            super::strict::Verdict::Forward(new_body, a) => {
+                if let Some(b) = new_body {
+                    body = b;
+                }
+                after = a;
+            }
+        }
+    }
     let mut fwd = Request::builder()
         .method(parts.method.clone())
         .uri(format!("{}{path}", st.upstream));
     for (k, v) in &parts.headers {
-        if k != hyper::header::HOST && k != hyper::header::CONNECTION {
+        if k != hyper::header::HOST && k != hyper::header::CONNECTION && k != hyper::header::CONTENT_LENGTH {
             fwd = fwd.header(k, v);
         }
     }
     let fwd = fwd.body(Full::new(body)).map_err(io::Error::other)?;
     let resp = st.client.request(fwd).await.map_err(io::Error::other)?;
     let (mut parts, body) = resp.into_parts();
-    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    let mut body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    if let Some(strict) = &st.strict {
+        body = strict.after(&after, parts.status, body);
+    }
     if gate == Some(true) {
         return Err(hold(&st).await);
     }

@@ -5,4 +5,5 @@
 pub mod cron_eval;
 pub mod faults;
 pub mod moto;
+pub mod strict;
 pub mod world;

@@ -1,5 +1,6 @@
 //! A moto server on a free loopback port, for one test, stopped when dropped; and the
-//! offhours binary run against it.
+//! offhours binary run against it. Everything reaches moto through the strict layer
+//! ([`super::strict`]): a proxy that enforces the AWS rules moto lacks.
 //!
 //! The server binary is `$OFFHOURS_MOTO_SERVER`, else `moto_server` on PATH
 //! (`./scripts/test` installs the pinned `moto[server]` into a venv and sets the variable).
@@ -16,11 +17,14 @@ use aws_types::region::Region;
 /// The account moto gives plain access keys.
 pub const MANAGEMENT: &str = "123456789012";
 
-/// A running moto server.
+/// A running moto server, behind the strict layer.
 pub struct Moto {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// The strict proxy in front of moto, `http://127.0.0.1:PORT`: what tests and offhours use.
     pub endpoint: String,
+    /// moto itself, for the rare check that must bypass the strict layer.
+    pub upstream: String,
+    proxy: super::faults::Proxy,
     _log: tempfile::NamedTempFile,
 }
 
@@ -50,9 +54,13 @@ impl Moto {
                 .unwrap_or_else(|e| {
                     panic!("cannot start `{bin}` ({e}); run ./scripts/test, which installs moto, or set OFFHOURS_MOTO_SERVER")
                 });
+            let upstream = format!("http://127.0.0.1:{port}");
+            let proxy = super::faults::Proxy::strict(&upstream);
             let mut moto = Moto {
                 child,
-                endpoint: format!("http://127.0.0.1:{port}"),
+                endpoint: proxy.endpoint.clone(),
+                upstream,
+                proxy,
                 _log: log,
             };
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -68,6 +76,22 @@ impl Moto {
             eprintln!("moto did not come up on port {port} (attempt {attempt})");
         }
         panic!("moto_server did not start");
+    }
+
+    /// The strict proxy in front of moto (for targeted faults: [`super::faults::Proxy::fail_next`]).
+    pub fn proxy(&self) -> &super::faults::Proxy {
+        &self.proxy
+    }
+
+    /// The strict layer's rules and marks.
+    pub fn rules(&self) -> &super::strict::Strict {
+        self.proxy.rules().expect("the harness proxy is strict")
+    }
+
+    /// The moment the strict layer takes as now (tests that run offhours with `--now`).
+    pub fn set_now(&self, now: &str) {
+        self.rules()
+            .set_now(Some(offhours::schedule::parse_instant(now).unwrap()));
     }
 
     /// The environment the offhours binary needs to reach this server.
@@ -129,6 +153,12 @@ impl Moto {
 
     /// The offhours binary with `env` (this server's, or a proxy's in front of it).
     pub fn command(&self, config: &Path, args: &[&str], env: &[(&'static str, String)]) -> Command {
+        // The strict layer judges time as the command does.
+        if let Some(i) = args.iter().position(|a| *a == "--now")
+            && let Some(now) = args.get(i + 1)
+        {
+            self.set_now(now);
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
         cmd.arg("--config").arg(config).args(args);
         for k in [
@@ -152,6 +182,21 @@ impl Moto {
         assert!(
             o.status.success(),
             "{command} failed ({:?}):\n{stdout}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
+impl Moto {
+    /// Like [`Moto::pass`], but a pass that reports failures (exit 1) is returned too.
+    pub fn pass_status(&self, config: &Path, command: &str, now: &str) -> serde_json::Value {
+        let o = self.offhours(config, &[command, "--output", "json", "--now", now]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{command} crashed ({:?}):\n{stdout}\n{}",
             o.status,
             String::from_utf8_lossy(&o.stderr)
         );
