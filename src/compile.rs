@@ -30,6 +30,13 @@ pub const MAX_ACTIONS_PER_GROUP: usize = 125;
 pub const NAME_PREFIX: &str = "offhours-";
 /// Default number of days ahead in which holidays and DST edges are compiled in.
 pub const DEFAULT_HORIZON_DAYS: u32 = 21;
+/// How far ahead of `now` a `StartTime` must be to be registered safely. AWS rejects a
+/// put whose `StartTime` is in the past ("If you try to schedule your action in the past,
+/// Amazon EC2 Auto Scaling returns an error message", API Reference,
+/// PutScheduledUpdateGroupAction), and a call (with its retries) takes time to arrive.
+/// A recurring segment whose first firing is nearer than this drops its `StartTime` (its
+/// recurrence fires then anyway); the planner applies a one-time action this near itself.
+pub const START_TIME_LEAD: Duration = Duration::minutes(2);
 
 /// One scheduled action, as offhours would register it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -311,8 +318,10 @@ fn compile_fresh(req: Request<'_>, prefix: &str) -> Result<Vec<ScheduledAction>,
                 name,
                 action,
                 recurrence: Some(recurrence.clone()),
-                time_zone: Some(s.tz.name().to_string()),
-                start_time: Some(first.1).filter(|&t| preceded_by_cut && t > req.now),
+                time_zone: Some(crate::schedule::canonical_zone(s.tz).to_string()),
+                // A StartTime too near to register is dropped: no firing of the recurrence
+                // lies between now and it (the cut date before it fired a day or more ago).
+                start_time: Some(first.1).filter(|&t| preceded_by_cut && t > req.now + START_TIME_LEAD),
                 // Half a day before the first cut fire: well clear of every firing.
                 end_time: cut.map(|(_, at, _)| at - Duration::hours(12)),
                 capacity,

@@ -6,8 +6,10 @@
 //! - A local time that occurs twice (DST overlap) takes effect at its first occurrence,
 //!   so the repeated hour keeps the state reached at the end of its first pass.
 
+pub mod cron5;
 pub mod expr;
 pub mod holidays;
+mod tzlinks;
 pub mod week;
 
 use std::cell::RefCell;
@@ -348,6 +350,23 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         .or_else(|_| DateTime::parse_from_str(&s.replace('Z', "+00:00"), "%Y-%m-%dT%H:%M%:z"))
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| format!("`{s}` is not an RFC 3339 time such as 2026-11-26T02:00:00+09:00"))
+}
+
+/// The canonical IANA name of a zone: the zone itself, or the zone a link (`US/Eastern`,
+/// `Asia/Calcutta`, `UTC`) stands for.
+///
+/// AWS takes only canonical names in a scheduled action's `TimeZone`: "Valid values are
+/// the canonical names of the IANA time zones, derived from the IANA Time Zone Database
+/// (such as `Etc/GMT+9` or `Pacific/Tahiti`)" (Amazon EC2 Auto Scaling API Reference,
+/// PutScheduledUpdateGroupAction, `TimeZone`). A link and its target keep the same
+/// rules since 1970 (tzdata's `backward` file), so the schedule is unchanged.
+#[must_use]
+pub fn canonical_zone(tz: Tz) -> &'static str {
+    let name = tz.name();
+    match tzlinks::LINKS.binary_search_by(|(link, _)| (*link).cmp(name)) {
+        Ok(i) => tzlinks::LINKS[i].1,
+        Err(_) => name,
+    }
 }
 
 /// Whether a local time is skipped (`None`) or repeated (`Ambiguous`) in `tz`.

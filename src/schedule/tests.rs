@@ -327,3 +327,48 @@ mod random {
         }
     }
 }
+
+mod zones {
+    use super::super::canonical_zone;
+    use chrono::{Duration, Offset, TimeZone, Utc};
+    use chrono_tz::Tz;
+
+    #[test]
+    fn links_are_sent_as_their_canonical_zone() {
+        let z = |s: &str| canonical_zone(s.parse::<Tz>().unwrap());
+        assert_eq!(z("US/Eastern"), "America/New_York");
+        assert_eq!(z("Asia/Calcutta"), "Asia/Kolkata");
+        assert_eq!(z("ROK"), "Asia/Seoul");
+        assert_eq!(z("UTC"), "Etc/UTC");
+        assert_eq!(z("Asia/Seoul"), "Asia/Seoul");
+        assert_eq!(z("Etc/GMT+9"), "Etc/GMT+9");
+    }
+
+    /// The tzdata promise behind the table, checked with chrono-tz's own rules: a link and
+    /// its canonical zone agree on every UTC offset from 1970 on (sampled every 6 hours).
+    #[test]
+    fn every_link_keeps_its_targets_offsets_since_1970() {
+        let mut checked = 0;
+        for tz in chrono_tz::TZ_VARIANTS {
+            let canon = canonical_zone(tz);
+            if canon == tz.name() {
+                continue;
+            }
+            let target: Tz = canon.parse().unwrap_or_else(|_| panic!("{canon} is not a zone"));
+            assert_eq!(canonical_zone(target), canon, "{canon} is itself a link");
+            let mut t = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+            let end = Utc.with_ymd_and_hms(2038, 1, 1, 0, 0, 0).unwrap();
+            while t < end {
+                assert_eq!(
+                    tz.offset_from_utc_datetime(&t.naive_utc()).fix(),
+                    target.offset_from_utc_datetime(&t.naive_utc()).fix(),
+                    "{} vs {canon} at {t}",
+                    tz.name()
+                );
+                t += Duration::hours(6);
+            }
+            checked += 1;
+        }
+        assert!(checked > 200, "only {checked} links");
+    }
+}
