@@ -7,10 +7,11 @@
 //! - when the schedule tag goes away, actions go first, then the size is restored, and
 //!   only then are offhours' tags removed: a group never sits at zero with its size forgotten.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::capacity::Capacity;
 use crate::compile::{self, MAX_ACTIONS_PER_GROUP, Request, ScheduledAction};
@@ -132,6 +133,28 @@ fn size_from_start_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
 /// Plans one group at `now`.
 #[must_use]
 pub fn plan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
+    let mut plan = plan_group_steps(cfg, g, now);
+    within_tag_budget(&mut plan, g);
+    plan
+}
+
+/// Keeps a plan only if the tags it writes fit on the group (see [`super::tag_budget_error`]).
+pub(crate) fn within_tag_budget(plan: &mut GroupPlan, g: &Group) {
+    let keys = plan.steps.iter().flat_map(|s| match &s.change {
+        GroupChange::SaveCapacity { .. } => vec![TAG_SAVED],
+        GroupChange::SetTags { tags } => tags.keys().map(String::as_str).collect(),
+        _ => Vec::new(),
+    });
+    if let Some(e) = super::tag_budget_error(&g.tags, keys) {
+        plan.steps.clear();
+        plan.error = Some(match plan.error.take() {
+            Some(first) => format!("{first}; {e}"),
+            None => e,
+        });
+    }
+}
+
+fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
     let value = g.tag(&cfg.tag_key).map(str::trim);
     let mut plan = GroupPlan {
         group: g.name.clone(),
@@ -328,6 +351,21 @@ fn schedule(
         }
     };
 
+    // Which actions to put under which names, which to keep and which to delete, so that
+    // no put takes a time another action of the group holds (see `register`).
+    let reg = register(&desired, owned, now);
+    let all_puts: Vec<ScheduledAction> = reg.put.iter().chain(&reg.put_then).cloned().collect();
+    let clashes = foreign_clashes(&all_puts, g, now, s);
+    if !clashes.is_empty() {
+        if saved != Some(running) {
+            plan.step(
+                GroupChange::SaveCapacity { capacity: running },
+                "record the running size (the schedule itself cannot be registered yet)",
+            );
+        }
+        set_error(plan, g, &clashes.join("; "));
+        return;
+    }
     if saved != Some(running) {
         let why = match saved {
             None => "record the running size before registering anything that scales the group down".to_string(),
@@ -335,34 +373,50 @@ fn schedule(
         };
         plan.step(GroupChange::SaveCapacity { capacity: running }, why);
     }
-
-    let have: HashMap<&str, &ObservedAction> = owned.iter().map(|a| (a.name.as_str(), *a)).collect();
-    let put: Vec<ScheduledAction> = desired
-        .iter()
-        .filter(|d| have.get(d.name.as_str()).is_none_or(|o| !same_effect(d, o, now)))
-        .cloned()
-        .collect();
-    let wanted: std::collections::HashSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
-    let delete: Vec<String> = owned
-        .iter()
-        .filter(|a| !wanted.contains(a.name.as_str()))
-        .map(|a| a.name.clone())
-        .collect();
-    let new_names = put.iter().filter(|a| !have.contains_key(a.name.as_str())).count();
-    let put_step = (!put.is_empty()).then(|| Step {
-        reason: format!("register {} scheduled action(s) for schedule `{}`", put.len(), s.name),
-        change: GroupChange::PutScheduledActions { actions: put },
-    });
-    let delete_step = (!delete.is_empty()).then(|| Step {
-        reason: "offhours' actions that the schedule no longer needs".to_string(),
-        change: GroupChange::DeleteScheduledActions { names: delete },
-    });
+    let put_step = |actions: &[ScheduledAction], why: &str| {
+        (!actions.is_empty()).then(|| Step {
+            reason: format!(
+                "register {} scheduled action(s) for schedule `{}`{why}",
+                actions.len(),
+                s.name
+            ),
+            change: GroupChange::PutScheduledActions {
+                actions: actions.to_vec(),
+            },
+        })
+    };
+    let delete_step = |names: &[String], why: &str| {
+        (!names.is_empty()).then(|| Step {
+            reason: why.to_string(),
+            change: GroupChange::DeleteScheduledActions { names: names.to_vec() },
+        })
+    };
     // Put before delete, so the group always has start actions; unless the quota has
     // no room for both sets at once.
-    if foreign + owned.len() + new_names > MAX_ACTIONS_PER_GROUP {
-        plan.steps.extend(delete_step.into_iter().chain(put_step));
+    if foreign + owned.len() + reg.new_names > MAX_ACTIONS_PER_GROUP {
+        let all_deletes: Vec<String> = reg.delete_first.iter().chain(&reg.delete).cloned().collect();
+        plan.steps.extend(
+            delete_step(
+                &all_deletes,
+                "offhours' actions that the schedule no longer needs (first: no room for both)",
+            )
+            .into_iter()
+            .chain(put_step(&all_puts, "")),
+        );
     } else {
-        plan.steps.extend(put_step.into_iter().chain(delete_step));
+        plan.steps.extend(
+            put_step(&reg.put, "")
+                .into_iter()
+                .chain(delete_step(
+                    &reg.delete_first,
+                    "offhours' actions of the other direction at times the schedule now needs",
+                ))
+                .chain(put_step(&reg.put_then, " at the times just freed"))
+                .chain(delete_step(
+                    &reg.delete,
+                    "offhours' actions that the schedule no longer needs",
+                )),
+        );
     }
 
     // The state the group must be in now: held by an override, or newly due because the
@@ -373,6 +427,15 @@ fn schedule(
         None if newly => Some((s.state_at(now), "schedule newly applied")),
         None if expired => Some((s.state_at(now), "the override ended")),
         None => None,
+    };
+    // A transition too near to be registered in time (see `START_TIME_LEAD`), that no
+    // registered action fires, is applied now: at most a couple of minutes early.
+    let due = match reg.imminent {
+        Some(action) => Some((
+            action.target(),
+            "a transition less than two minutes away cannot be registered in time",
+        )),
+        None => due,
     };
     if let Some((state, why)) = due {
         let may = |a: Action| hold.is_some() || s.mode.acts_on(a);
@@ -422,6 +485,194 @@ fn schedule(
             "tagged now: the remediation record is no longer needed",
         );
     }
+}
+
+/// When an action as the cloud reports it fires next after `now`: its `StartTime` if that
+/// is ahead, else its recurrence's next firing (none after its `EndTime`). This is the
+/// "time value" that must be unique among a group's scheduled actions: "A scheduled action
+/// must have a unique date and time value. If you attempt to schedule an activity at a
+/// time when another scaling activity is already scheduled, the call is rejected and
+/// returns an error message noting the conflict" (Amazon EC2 Auto Scaling User Guide,
+/// Scheduled scaling, Considerations).
+#[must_use]
+pub fn observed_time(a: &ObservedAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Some(s) = a.start_time.filter(|s| *s > now) {
+        return Some(s);
+    }
+    let t = crate::schedule::cron5::next_fire(a.recurrence.as_deref()?, a.time_zone.as_deref(), now)?;
+    a.end_time.is_none_or(|e| t <= e).then_some(t)
+}
+
+/// When an action offhours would register fires next after `now` (as [`observed_time`]).
+#[must_use]
+pub fn desired_time(a: &ScheduledAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Some(s) = a.start_time.filter(|s| *s > now) {
+        return Some(s);
+    }
+    let t = compile::next_fire(a, now)?;
+    a.end_time.is_none_or(|e| t <= e).then_some(t)
+}
+
+/// How the compiled actions map onto what the group has.
+#[derive(Debug, Default)]
+struct Registration {
+    /// Actions to put first, each under the name it is registered by (its own, or that of
+    /// the registered action of the same kind it replaces in place).
+    put: Vec<ScheduledAction>,
+    /// offhours' actions of the other kind that hold a time a compiled action needs:
+    /// deleted after `put`, before `put_then` (a stop where a start must now go, or the
+    /// reverse, as when a schedule's windows are turned around).
+    delete_first: Vec<String>,
+    /// Actions put once `delete_first` has freed their times.
+    put_then: Vec<ScheduledAction>,
+    /// offhours' actions no longer wanted, deleted last.
+    delete: Vec<String>,
+    /// Puts under names the group does not have yet.
+    new_names: usize,
+    /// The direction of the last transition due within [`compile::START_TIME_LEAD`] that no
+    /// registered action will fire.
+    imminent: Option<Action>,
+}
+
+/// The direction of a registered offhours action: a start restores a size, a stop sets 0/0/0.
+fn kind_of(a: &ObservedAction) -> Action {
+    if a.capacity().is_some_and(|c| c.is_zero()) {
+        Action::Stop
+    } else {
+        Action::Start
+    }
+}
+
+/// Maps the compiled actions onto offhours' registered ones so that no put takes a time
+/// another action of the group holds (AWS rejects it; see [`observed_time`]):
+/// 1. a registered action with the same effect satisfies a compiled one, whatever its
+///    name (its own name first): nothing is written;
+/// 2. a compiled action whose time a registered one of the same kind holds replaces that
+///    one in place, under its name (when a holiday cuts a recurring action into segments,
+///    the segment that fires next takes over the old action's name); one of the other kind
+///    is deleted first (after every other put, so the group keeps its old start actions
+///    should a later step fail);
+/// 3. the rest are put under their own names (a fresh variant if that name is taken).
+///
+/// Every put then holds a time no other action of the group has, whatever order AWS
+/// applies a batch in, and nothing is ever renamed for its name's sake alone.
+/// A one-time action due within [`compile::START_TIME_LEAD`] is not put (it would arrive
+/// too late); unless already registered, its transition is applied directly.
+fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTime<Utc>) -> Registration {
+    let lead = now + compile::START_TIME_LEAD;
+    let mut left: Vec<Option<&ObservedAction>> = owned.iter().map(|a| Some(*a)).collect();
+    let mut todo: Vec<&ScheduledAction> = Vec::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // 1. Same effect: same name first, then any name.
+    let mut pending: Vec<&ScheduledAction> = Vec::new();
+    for d in desired {
+        match left
+            .iter_mut()
+            .find(|e| e.is_some_and(|e| e.name == d.name && same_effect(d, e, now)))
+        {
+            Some(slot) => {
+                taken.insert(slot.take().map(|e| e.name.clone()).unwrap_or_default());
+            }
+            None => pending.push(d),
+        }
+    }
+    for d in pending {
+        match left.iter_mut().find(|e| e.is_some_and(|e| same_effect(d, e, now))) {
+            Some(slot) => {
+                taken.insert(slot.take().map(|e| e.name.clone()).unwrap_or_default());
+            }
+            None => todo.push(d),
+        }
+    }
+    let mut out = Registration::default();
+    let soon = |d: &ScheduledAction| desired_time(d, now).is_some_and(|t| t <= lead);
+    let mut imminent: Vec<(DateTime<Utc>, Action)> = todo
+        .iter()
+        .filter(|d| soon(d))
+        .filter_map(|d| Some((desired_time(d, now)?, d.action)))
+        .collect();
+    imminent.sort();
+    out.imminent = imminent.last().map(|x| x.1);
+    // A one-time action that close cannot be registered in time.
+    todo.retain(|d| d.recurrence.is_some() || !soon(d));
+    // 2. A registered action holding the same time is replaced in place (same kind) or
+    //    deleted first (the other kind).
+    let mut rest = Vec::new();
+    let mut then = Vec::new();
+    for d in todo {
+        let t = desired_time(d, now);
+        match left
+            .iter_mut()
+            .find(|e| t.is_some() && e.is_some_and(|e| observed_time(e, now) == t))
+        {
+            Some(slot) => {
+                let e = slot.take().expect("found a registered action");
+                if kind_of(e) == d.action {
+                    taken.insert(e.name.clone());
+                    out.put.push(ScheduledAction {
+                        name: e.name.clone(),
+                        ..d.clone()
+                    });
+                } else {
+                    out.delete_first.push(e.name.clone());
+                    then.push(d);
+                }
+            }
+            None => rest.push(d),
+        }
+    }
+    // 3. Their own names, or a fresh variant of it.
+    let mut name_for = |d: &ScheduledAction, left: &mut Vec<Option<&ObservedAction>>| {
+        let mut name = d.name.clone();
+        if taken.contains(&name) {
+            let digest = Sha256::digest(format!("{d:?}").as_bytes());
+            name = format!(
+                "{}-{}",
+                d.name,
+                digest.iter().take(3).map(|b| format!("{b:02x}")).collect::<String>()
+            );
+        }
+        if let Some(slot) = left.iter_mut().find(|e| e.is_some_and(|e| e.name == name)) {
+            *slot = None; // replaced in place
+        } else if !out.delete_first.contains(&name) {
+            out.new_names += 1;
+        }
+        taken.insert(name.clone());
+        ScheduledAction { name, ..d.clone() }
+    };
+    let put: Vec<ScheduledAction> = rest.into_iter().map(|d| name_for(d, &mut left)).collect();
+    let put_then: Vec<ScheduledAction> = then.into_iter().map(|d| name_for(d, &mut left)).collect();
+    out.put.extend(put);
+    out.put_then = put_then;
+    out.delete = left.into_iter().flatten().map(|e| e.name.clone()).collect();
+    out.put.sort_by(|a, b| a.name.cmp(&b.name));
+    out.put_then.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Foreign actions (not offhours') that hold a time one of `puts` needs: AWS would refuse
+/// the put, and offhours never touches other people's actions. One message per clash,
+/// naming both actions and the time.
+fn foreign_clashes(puts: &[ScheduledAction], g: &Group, now: DateTime<Utc>, s: &Schedule) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in puts {
+        let Some(t) = desired_time(p, now) else { continue };
+        for f in g.actions.iter().filter(|a| !compile::is_owned(&a.name)) {
+            if observed_time(f, now) == Some(t) {
+                out.push(format!(
+                    "scheduled action `{}` already holds {} ({}) on this group, the time offhours' `{}` needs \
+                     (AWS allows one scheduled action per time in a group); move or delete `{}`, \
+                     or choose a schedule whose transitions fall on other minutes",
+                    f.name,
+                    t.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z"),
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    p.name,
+                    f.name
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -367,32 +367,37 @@ impl World {
             if names.len() != owned.len() {
                 bad.push(format!("{k:?} has duplicated action names: {names:?}"));
             }
-            let wanted: BTreeSet<&str> = want.iter().map(|a| a.name.as_str()).collect();
-            if names != wanted {
-                bad.push(format!(
-                    "{k:?}: registered {names:?}, compiled {wanted:?} (orphans {:?}, missing {:?})",
-                    names.difference(&wanted).collect::<Vec<_>>(),
-                    wanted.difference(&names).collect::<Vec<_>>()
-                ));
-            }
-            for w in &want {
-                let Some(h) = owned.iter().find(|a| a.name == w.name) else {
-                    continue;
-                };
+            // offhours may register an action under another name than the compiled one (it
+            // replaces the action that holds the same time in place): compare what the actions
+            // do, each registered action matching one compiled action.
+            let same = |w: &compile::ScheduledAction, h: &ObservedAction| {
                 let start_ok = match (&w.recurrence, w.start_time) {
                     // A recurring action whose start is past (or absent) fires on its cron alone.
                     (Some(_), None) => h.start_time.is_none_or(|t| t <= now),
                     (Some(_), Some(t)) if t <= now => h.start_time.is_none_or(|h| h <= now),
                     (_, t) => h.start_time == t,
                 };
-                let same = h.recurrence == w.recurrence
+                h.recurrence == w.recurrence
                     && (w.recurrence.is_none() || h.time_zone == w.time_zone)
                     && h.end_time == w.end_time
                     && h.capacity() == Some(w.capacity)
-                    && start_ok;
-                if !same {
-                    bad.push(format!("{k:?}: action {} is {h:?}, compiled {w:?}", w.name));
+                    && start_ok
+            };
+            let mut unmatched: Vec<&ObservedAction> = owned.clone();
+            let mut missing = Vec::new();
+            for w in &want {
+                match unmatched.iter().position(|h| same(w, h)) {
+                    Some(i) => {
+                        unmatched.remove(i);
+                    }
+                    None => missing.push(w),
                 }
+            }
+            if !missing.is_empty() || !unmatched.is_empty() {
+                bad.push(format!(
+                    "{k:?}: registered {:?}, compiled {:?} (orphans {unmatched:?}, missing {missing:?})",
+                    names, want
+                ));
             }
             if g.tags.get(TAG_SAVED) != Some(&original.to_string()) {
                 bad.push(format!("{k:?} is scheduled without its saved size: {:?}", g.tags));

@@ -57,8 +57,41 @@ impl Fixture for Group {
     }
 }
 
-/// The stateful fake: applies a plan to a group the way AWS would.
-fn apply(g: &mut Group, plan: &GroupPlan) {
+/// When a registered action fires next after `now`, by brute force (minute by minute in its
+/// zone, for a week and a day): the fake's own oracle, independent of offhours' evaluators.
+/// Knows the recurrences offhours and these tests write (`M H * * DOW`).
+fn brute_time(a: &ObservedAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::{Datelike, Timelike};
+    if let Some(s) = a.start_time.filter(|s| *s > now) {
+        return Some(s);
+    }
+    let r = a.recurrence.as_deref()?;
+    let f: Vec<&str> = r.split(' ').collect();
+    let (minute, hour): (u32, u32) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+    assert_eq!((f[2], f[3]), ("*", "*"), "{r}");
+    let mut days = [false; 7];
+    for part in f[4].split(',') {
+        match part.split_once('-') {
+            _ if part == "*" => days = [true; 7],
+            Some((x, y)) => (x.parse::<usize>().unwrap()..=y.parse().unwrap()).for_each(|d| days[d % 7] = true),
+            None => days[part.parse::<usize>().unwrap() % 7] = true,
+        }
+    }
+    let tz: chrono_tz::Tz = a.time_zone.as_deref().unwrap_or("UTC").parse().unwrap();
+    let mut t = now.with_second(0).unwrap().with_nanosecond(0).unwrap();
+    for _ in 0..(8 * 24 * 60) {
+        t += chrono::Duration::minutes(1);
+        let l = t.with_timezone(&tz);
+        if l.minute() == minute && l.hour() == hour && days[l.weekday().num_days_from_sunday() as usize] {
+            return a.end_time.is_none_or(|e| t <= e).then_some(t);
+        }
+    }
+    None
+}
+
+/// The stateful fake: applies a plan to a group the way AWS would, refusing (by panicking)
+/// a put at a time another action of the group holds, as AWS refuses it.
+fn apply(g: &mut Group, plan: &GroupPlan, now: DateTime<Utc>) {
     for step in &plan.steps {
         match &step.change {
             GroupChange::SaveCapacity { capacity } => {
@@ -66,8 +99,18 @@ fn apply(g: &mut Group, plan: &GroupPlan) {
             }
             GroupChange::PutScheduledActions { actions } => {
                 for a in actions {
+                    let new = ObservedAction::from(a);
+                    let t = brute_time(&new, now);
+                    for o in g.actions.iter().filter(|o| o.name != a.name) {
+                        assert!(
+                            t.is_none() || brute_time(o, now) != t,
+                            "AWS refuses `{}` at {t:?}: `{}` holds that time\n{plan:#?}",
+                            a.name,
+                            o.name
+                        );
+                    }
                     g.actions.retain(|o| o.name != a.name);
-                    g.actions.push(ObservedAction::from(a));
+                    g.actions.push(new);
                 }
             }
             GroupChange::DeleteScheduledActions { names } => g.actions.retain(|o| !names.contains(&o.name)),
@@ -85,7 +128,7 @@ fn kinds(p: &GroupPlan) -> Vec<&'static str> {
 /// Plans, applies, and checks that the next pass finds nothing to do.
 fn converge(c: &Config, g: &mut Group, now: &str) -> GroupPlan {
     let p = plan_group(c, g, at(now));
-    apply(g, &p);
+    apply(g, &p, at(now));
     let again = plan_group(c, g, at(now));
     assert!(again.steps.is_empty(), "second pass is not empty: {again:#?}");
     p
@@ -337,7 +380,7 @@ fn a_week_of_daily_passes_settles_after_each_and_holidays_move_in_at_the_edge() 
         let now = at("2026-11-20T12:00:00Z") + chrono::Duration::days(day);
         let p = plan_group(&c, &g, now);
         changed_days += usize::from(!p.steps.is_empty());
-        apply(&mut g, &p);
+        apply(&mut g, &p, now);
         assert!(plan_group(&c, &g, now).steps.is_empty());
     }
     // The first pass, the day Christmas enters the 21-day horizon, and the days its
@@ -400,4 +443,154 @@ fn an_invalid_group_override_is_an_error_and_changes_nothing() {
     let p = plan_group(&c, &g, at(DAY));
     assert_eq!(kinds(&p), vec!["set-tags"]);
     assert!(p.error.unwrap().contains("invalid override"));
+}
+
+fn recurring(name: &str, recurrence: &str, zone: &str, c: Capacity) -> ObservedAction {
+    ObservedAction {
+        name: name.into(),
+        recurrence: Some(recurrence.into()),
+        time_zone: Some(zone.into()),
+        min: Some(c.min),
+        max: Some(c.max),
+        desired: Some(c.desired),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_foreign_action_at_offhours_time_is_an_error_naming_both_and_the_size_is_still_saved() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2))
+        .tagged("Schedule", "office-hours")
+        .with_action(recurring("team-morning", "0 8 * * 1-5", "Asia/Seoul", size(2, 4, 2)));
+    let p = plan_group(&c, &g, at(DAY));
+    assert_eq!(kinds(&p), vec!["save-capacity", "set-tags"], "{p:#?}");
+    let e = p.error.clone().unwrap();
+    assert!(e.contains("`team-morning`"), "{e}");
+    assert!(e.contains("-start-0800-1-5`"), "{e}");
+    assert!(e.contains("2026-11-26 08:00 KST"), "{e}");
+    apply(&mut g, &p, at(DAY));
+    assert_eq!(g.tags[TAG_SAVED], "min=1 max=4 desired=2");
+    assert!(g.tags[TAG_ERROR].contains("team-morning"));
+    assert_eq!(g.capacity, size(1, 4, 2), "not scaled: nothing would start it again");
+    assert_eq!(g.actions.len(), 1, "the team's action is untouched");
+    // Moved to 07:30 by its owner: offhours schedules the group and clears the error.
+    g.actions[0] = recurring("team-morning", "30 7 * * 1-5", "Asia/Seoul", size(2, 4, 2));
+    converge(&c, &mut g, DAY);
+    assert!(!g.tags.contains_key(TAG_ERROR));
+    assert_eq!(g.actions.len(), 3);
+}
+
+#[test]
+fn a_holiday_cut_replaces_the_next_firing_in_place_and_never_collides() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    // Before Christmas is in the 21-day horizon: one start action, one stop action.
+    converge(&c, &mut g, "2026-12-01T12:00:00+09:00");
+    assert_eq!(g.actions.len(), 2);
+    let start = g
+        .actions
+        .iter()
+        .find(|a| a.name.contains("-start-"))
+        .unwrap()
+        .name
+        .clone();
+    // Christmas enters the horizon: the start splits; the segment that fires next keeps the
+    // registered name (an AWS-like apply panics on any put at a held time).
+    let p = converge(&c, &mut g, "2026-12-05T12:00:00+09:00");
+    assert_eq!(kinds(&p), vec!["put-scheduled-actions"], "{p:#?}");
+    let first = g.actions.iter().find(|a| a.name == start).unwrap();
+    assert_eq!(first.end_time, Some(at("2026-12-24T20:00:00+09:00")), "{first:#?}");
+    assert!(first.start_time.is_none());
+    let after = g
+        .actions
+        .iter()
+        .find(|a| a.name != start && a.name.contains("-start-"))
+        .unwrap();
+    assert_eq!(after.start_time, Some(at("2026-12-28T08:00:00+09:00")));
+}
+
+#[test]
+fn a_one_time_transition_too_near_to_register_is_applied_directly() {
+    let c = cfg();
+    // An override that ends at 21:00:30 KST, newly tagged at 21:00: a one-time stop is due
+    // in 30 s, too near to register (AWS refuses a StartTime in the past).
+    let mut g = group("web", size(1, 4, 2))
+        .tagged("Schedule", "office-hours")
+        .tagged("offhours:override", "running until 2026-11-25T21:00:30+09:00");
+    let now = at("2026-11-25T21:00:00+09:00");
+    let p = plan_group(&c, &g, now);
+    let puts: Vec<&ScheduledAction> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.change {
+            GroupChange::PutScheduledActions { actions } => Some(actions),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        puts.iter()
+            .all(|a| a.start_time.is_none_or(|t| t > now + compile::START_TIME_LEAD)),
+        "{puts:#?}"
+    );
+    assert!(
+        p.steps.iter().any(|s| s.change
+            == GroupChange::SetCapacity {
+                capacity: Capacity::ZERO
+            }),
+        "{p:#?}"
+    );
+    apply(&mut g, &p, now);
+    assert_eq!(g.capacity, Capacity::ZERO);
+}
+
+#[test]
+fn a_zone_link_is_registered_as_its_canonical_zone_and_a_zone_change_replaces_in_place() {
+    let text = "schedules:\n  us:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    timezone: US/Eastern\n";
+    let c = Config::parse(text, Path::new("t.yaml")).unwrap();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "us");
+    converge(&c, &mut g, "2026-11-25T15:00:00Z");
+    assert!(
+        g.actions
+            .iter()
+            .all(|a| a.time_zone.as_deref() == Some("America/New_York"))
+    );
+    let names: Vec<String> = g.actions.iter().map(|a| a.name.clone()).collect();
+    let c2 = Config::parse(&text.replace("US/Eastern", "America/Chicago"), Path::new("t.yaml")).unwrap();
+    let p = converge(&c2, &mut g, "2026-11-25T15:00:00Z");
+    assert_eq!(kinds(&p), vec!["put-scheduled-actions"]);
+    assert!(
+        g.actions
+            .iter()
+            .all(|a| a.time_zone.as_deref() == Some("America/Chicago"))
+    );
+    let mut now: Vec<String> = g.actions.iter().map(|a| a.name.clone()).collect();
+    now.sort();
+    let mut before = names;
+    before.sort();
+    assert_eq!(now, before, "replaced in place, nothing left behind");
+}
+
+#[test]
+fn a_schedule_turned_around_frees_each_time_before_the_other_direction_takes_it() {
+    // Running 08:00-20:00, then 20:00-08:00: each new action needs the time the old action
+    // of the other direction holds. An AWS-like apply panics on any put at a held time.
+    let day = "schedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\ntimezone: Asia/Seoul\n";
+    let night = "schedules:\n  s:\n    running: [\"Mon-Fri 20:00-08:00\"]\ntimezone: Asia/Seoul\n";
+    let c1 = Config::parse(day, Path::new("t.yaml")).unwrap();
+    let c2 = Config::parse(night, Path::new("t.yaml")).unwrap();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "s");
+    converge(&c1, &mut g, DAY);
+    let p = converge(&c2, &mut g, DAY);
+    assert_eq!(
+        kinds(&p),
+        vec!["delete-scheduled-actions", "put-scheduled-actions"],
+        "both times are held by the other direction: {p:#?}"
+    );
+    // Names still say what each action does.
+    for a in &g.actions {
+        let start = a.capacity() != Some(Capacity::ZERO);
+        assert_eq!(a.name.contains("-start-"), start, "{a:?}");
+    }
 }
