@@ -75,6 +75,7 @@ fn steady_instance(cfg: &Config, id: &str) -> Instance {
         instance_store_root: false,
         hibernation: false,
         instance_type: Some("t3.micro".into()),
+        state_reason: None,
     }
 }
 

@@ -94,6 +94,7 @@ async fn main() {
                         instance_store_root: false,
                         hibernation: false,
                         instance_type: Some("t3.micro".into()),
+                        state_reason: None,
                     })
                     .collect();
                 st.groups.insert(scope.clone(), groups);

@@ -274,8 +274,12 @@ fn record_instance(scope: &Scope, p: &InstancePlan, first: usize, out: &mut Scop
     slots
 }
 
-/// Calls `f` on `ids` in batches; a batch that fails is split in halves and retried, so
-/// one bad id cannot block the others. Throttling and access errors are not split.
+/// Calls `f` on `ids` in batches. A batch refused for one of its resources (access denied
+/// for one instance, stop protection, a state it cannot leave: see
+/// [`ErrorKind::is_per_resource`]) is split in halves and retried, so one bad id costs about
+/// log2(batch) extra calls and blocks none of the others. A batch that fails as a whole
+/// (throttling or a 5xx past the SDK's retries, a dropped connection) is not split: every
+/// id in it failed, and the next pass tries again.
 async fn batched<F, Fut>(ids: &[String], batch: usize, f: F) -> HashMap<String, Result<(), CloudError>>
 where
     F: Fn(Vec<String>) -> Fut,
@@ -286,7 +290,7 @@ where
     while let Some(chunk) = work.pop() {
         match f(chunk.clone()).await {
             Ok(()) => out.extend(chunk.into_iter().map(|id| (id, Ok(())))),
-            Err(e) if chunk.len() > 1 && !matches!(e.kind, ErrorKind::Throttled | ErrorKind::AccessDenied) => {
+            Err(e) if chunk.len() > 1 && e.kind.is_per_resource() => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
                 work.push(b.to_vec());
                 work.push(a.to_vec());
@@ -318,7 +322,7 @@ async fn apply_instances<A: InstanceApi>(
         if ids.is_empty() {
             continue;
         }
-        let r = batched(&ids, batch, |chunk| async move {
+        let mut r = batched(&ids, batch, |chunk| async move {
             match op {
                 PowerOp::Stop => api.stop_instances(&chunk, false).await,
                 PowerOp::Hibernate => api.stop_instances(&chunk, true).await,
@@ -326,6 +330,35 @@ async fn apply_instances<A: InstanceApi>(
             }
         })
         .await;
+        if op == PowerOp::Hibernate {
+            // Hibernation refused ("UnsupportedHibernationConfiguration": the instance is not
+            // enabled or not ready for hibernation, Amazon EC2 API Reference, Error codes):
+            // the schedule still wants it off, so it is stopped plainly, and that is said.
+            let refused: Vec<String> = r
+                .iter()
+                .filter(|(_, res)| res.as_ref().is_err_and(|e| e.kind == ErrorKind::HibernationRefused))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !refused.is_empty() {
+                let plain = batched(&refused, batch, |chunk| async move {
+                    api.stop_instances(&chunk, false).await
+                })
+                .await;
+                for (id, res) in plain {
+                    if res.is_ok() {
+                        notes.push(Note {
+                            account: scope.account.clone(),
+                            region: scope.region.clone(),
+                            resource_type: INSTANCE,
+                            resource_id: id.clone(),
+                            note: "hibernation refused by EC2 (UnsupportedHibernationConfiguration); stopped instead"
+                                .into(),
+                        });
+                    }
+                    r.insert(id, res);
+                }
+            }
+        }
         results.extend(r);
     }
 
@@ -637,6 +670,7 @@ mod tests {
             instance_store_root: false,
             hibernation: false,
             instance_type: None,
+            state_reason: None,
         }
     }
 

@@ -141,6 +141,37 @@ pub struct Instance {
     pub hibernation: bool,
     /// Its instance type, e.g. `t3.micro` (for cost estimates).
     pub instance_type: Option<String>,
+    /// Why it is in its state, as EC2 says (`stateReason`), e.g. a start that fell back.
+    pub state_reason: Option<StateReason>,
+}
+
+/// EC2's reason for an instance's last state change (`stateReason`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateReason {
+    /// E.g. `Client.InternalError`, `Client.UserInitiatedShutdown`.
+    pub code: String,
+    /// E.g. `Client.InternalError: Client error on launch`.
+    pub message: String,
+}
+
+impl StateReason {
+    /// Whether the reason says a start failed and the instance fell back to stopped.
+    ///
+    /// The codes are EC2's (API Reference, StateReason): `Server.InsufficientInstanceCapacity`,
+    /// `Server.InternalError`, `Client.InternalError` (an encrypted EBS volume whose KMS key
+    /// the caller may not use: "Client.InternalError: Client error on launch"),
+    /// `Client.VolumeLimitExceeded`, `Client.InvalidSnapshot.NotFound`.
+    #[must_use]
+    pub fn is_failed_start(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "Server.InsufficientInstanceCapacity"
+                | "Server.InternalError"
+                | "Client.InternalError"
+                | "Client.VolumeLimitExceeded"
+                | "Client.InvalidSnapshot.NotFound"
+        )
+    }
 }
 
 impl Instance {

@@ -26,10 +26,15 @@ fn from_aws(t: &AwsTime) -> Option<DateTime<Utc>> {
 impl GroupApi for AwsScope {
     async fn list_groups(&self) -> Result<Vec<Group>, CloudError> {
         let mut groups = Vec::new();
+        // 100 a page, AWS's maximum ("The maximum value is 100", API Reference,
+        // DescribeAutoScalingGroups, MaxRecords), and without the instance lists offhours
+        // never reads ("IncludeInstances: Specifies whether to include information about
+        // Amazon EC2 instances in the response", same page).
         let mut pages = self
             .asg
             .describe_auto_scaling_groups()
             .max_records(100)
+            .include_instances(false)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -53,9 +58,16 @@ impl GroupApi for AwsScope {
                 });
             }
         }
-        // One region-wide listing of scheduled actions instead of one call per group.
+        // One region-wide listing of scheduled actions instead of one call per group, 100 a
+        // page ("The default value is 50 and the maximum value is 100", API Reference,
+        // DescribeScheduledActions, MaxRecords), following NextToken to the end.
         let mut by_group: HashMap<String, Vec<ObservedAction>> = HashMap::new();
-        let mut pages = self.asg.describe_scheduled_actions().into_paginator().send();
+        let mut pages = self
+            .asg
+            .describe_scheduled_actions()
+            .max_records(100)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeScheduledActions", &e))?;
             for a in page.scheduled_update_group_actions() {

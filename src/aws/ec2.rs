@@ -276,6 +276,10 @@ mod tests {
             instance_store_root: i.root_device_type() == Some(&DeviceType::InstanceStore),
             hibernation: i.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
             instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+            state_reason: i.state_reason().map(|r| crate::model::StateReason {
+                code: r.code().unwrap_or_default().to_string(),
+                message: r.message().unwrap_or_default().to_string(),
+            }),
         }
     }
 
@@ -521,6 +525,7 @@ mod compact_tests {
         root: Option<&'static str>,
         hibernation: Option<bool>,
         instance_type: Option<String>,
+        reason: Option<(Option<String>, Option<String>)>,
     }
 
     fn text() -> impl Strategy<Value = String> {
@@ -562,9 +567,10 @@ mod compact_tests {
             root,
             prop::option::of(any::<bool>()),
             prop::option::of("[a-z0-9]{2,4}\\.[a-z0-9]{4,8}"),
+            prop::option::of((prop::option::of("[A-Za-z.]{1,30}"), prop::option::of(text()))),
         )
             .prop_map(
-                |(id, state, launch, tags, lifecycle, spot_request, root, hibernation, instance_type)| Gen {
+                |(id, state, launch, tags, lifecycle, spot_request, root, hibernation, instance_type, reason)| Gen {
                     id,
                     state,
                     launch,
@@ -574,6 +580,7 @@ mod compact_tests {
                     root,
                     hibernation,
                     instance_type,
+                    reason,
                 },
             )
     }
@@ -674,6 +681,16 @@ mod compact_tests {
                 }
                 if let Some(t) = &i.instance_type {
                     x += &leaf("instanceType", t);
+                }
+                if let Some((code, message)) = &i.reason {
+                    x += &format!("<stateReason>{nl}");
+                    if let Some(c) = code {
+                        x += &leaf("code", c);
+                    }
+                    if let Some(m) = message {
+                        x += &leaf("message", m);
+                    }
+                    x += &format!("</stateReason>{nl}");
                 }
                 x += &format!("<metadataOptions><state>applied</state></metadataOptions>{nl}</item>{nl}");
             }

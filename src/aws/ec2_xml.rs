@@ -3,7 +3,7 @@
 //! The SDK's decoder builds all of an instance's fields (about sixty, with its network
 //! interfaces, block devices and placement), matching each element's name against each
 //! field's name in turn: at 1,000 instances a page that was most of a pass's CPU. This
-//! reader keeps the ten fields offhours uses and skips every other subtree unread. The
+//! reader keeps the eleven fields offhours uses and skips every other subtree unread. The
 //! tests check it against the SDK's own decoder on the same bytes. A body it cannot read
 //! (cut short, not well-formed, not a DescribeInstances answer) is an error, never a short
 //! page; `ec2.rs` reports it as a response error, which the SDK retries.
@@ -39,6 +39,7 @@ enum At {
     Tags,
     Tag,
     Hibernation,
+    Reason,
 }
 
 /// The leaf elements whose text is kept.
@@ -55,6 +56,8 @@ enum Leaf {
     RootDeviceType,
     HibernationConfigured,
     InstanceType,
+    ReasonCode,
+    ReasonMessage,
 }
 
 enum Step {
@@ -80,6 +83,9 @@ fn step(at: At, name: &str) -> Step {
         (At::Instance, "rootDeviceType") => Read(Leaf::RootDeviceType),
         (At::Instance, "hibernationOptions") => Enter(At::Hibernation),
         (At::Instance, "instanceType") => Read(Leaf::InstanceType),
+        (At::Instance, "stateReason") => Enter(At::Reason),
+        (At::Reason, "code") => Read(Leaf::ReasonCode),
+        (At::Reason, "message") => Read(Leaf::ReasonMessage),
         (At::State, "name") => Read(Leaf::StateName),
         (At::Tags, "item") => Enter(At::Tag),
         (At::Tag, "key") => Read(Leaf::TagKey),
@@ -102,6 +108,8 @@ struct Fields {
     root_device_type: Option<String>,
     hibernation: Option<bool>,
     instance_type: Option<String>,
+    /// (code, message) once a `stateReason` element is seen.
+    reason: Option<(Option<String>, Option<String>)>,
 }
 
 impl Fields {
@@ -129,6 +137,10 @@ impl Fields {
             instance_store_root: self.root_device_type.as_deref() == Some("instance-store"),
             hibernation: self.hibernation.unwrap_or(false),
             instance_type: self.instance_type,
+            state_reason: self.reason.map(|(code, message)| crate::model::StateReason {
+                code: code.unwrap_or_default(),
+                message: message.unwrap_or_default(),
+            }),
         };
         Ok((instance, self.spot_request.filter(|_| spot)))
     }
@@ -169,6 +181,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
                         match next {
                             At::Instance => fields = Fields::default(),
                             At::Tag => fields.tag = (None, None),
+                            At::Reason => fields.reason = Some((None, None)),
                             _ => {}
                         }
                         stack.push(next);
@@ -190,6 +203,12 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
                             Leaf::SpotRequest => fields.spot_request = Some(value),
                             Leaf::RootDeviceType => fields.root_device_type = Some(value),
                             Leaf::InstanceType => fields.instance_type = Some(value),
+                            Leaf::ReasonCode => {
+                                fields.reason.get_or_insert_default().0 = Some(value);
+                            }
+                            Leaf::ReasonMessage => {
+                                fields.reason.get_or_insert_default().1 = Some(value);
+                            }
                             Leaf::HibernationConfigured => {
                                 fields.hibernation = Some(match value.as_str() {
                                     "true" => true,

@@ -130,9 +130,8 @@ where
             | "IncorrectInstanceState"
             | "InvalidInstanceID.Malformed",
         ) => ErrorKind::Invalid,
-        Some("OperationNotPermitted" | "UnsupportedOperation" | "UnsupportedHibernationConfiguration") => {
-            ErrorKind::NotPermitted
-        }
+        Some("OperationNotPermitted" | "UnsupportedOperation") => ErrorKind::NotPermitted,
+        Some("UnsupportedHibernationConfiguration") => ErrorKind::HibernationRefused,
         _ => ErrorKind::Other,
     };
     CloudError {

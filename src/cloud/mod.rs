@@ -30,11 +30,30 @@ pub enum ErrorKind {
     Invalid,
     /// The operation is refused for this resource (e.g. stop protection).
     NotPermitted,
+    /// Hibernation was refused for this instance (not configured or not ready for it).
+    HibernationRefused,
     /// Anything else (network, service error).
     Other,
 }
 
 impl ErrorKind {
+    /// Whether the error concerns the resources a call named, as opposed to the call as a
+    /// whole (throttling, a 5xx, a dropped connection). EC2 refuses a whole multi-resource
+    /// call for one resource it refuses ("UnauthorizedOperation", "IncorrectInstanceState",
+    /// "OperationNotPermitted": Amazon EC2 API Reference, Error codes), so only these are
+    /// worth splitting a batch for.
+    #[must_use]
+    pub fn is_per_resource(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::AccessDenied
+                | ErrorKind::NotFound
+                | ErrorKind::Invalid
+                | ErrorKind::NotPermitted
+                | ErrorKind::HibernationRefused
+        )
+    }
+
     /// A bounded label for metrics and reports.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -44,6 +63,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not-found",
             ErrorKind::Invalid => "invalid",
             ErrorKind::NotPermitted => "not-permitted",
+            ErrorKind::HibernationRefused => "hibernation-refused",
             ErrorKind::Other => "other",
         }
     }

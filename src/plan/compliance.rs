@@ -179,6 +179,7 @@ mod tests {
             instance_store_root: false,
             hibernation: false,
             instance_type: None,
+            state_reason: None,
         }
     }
 

@@ -102,6 +102,28 @@ fn recorded(value: &str) -> Option<DateTime<Utc>> {
 /// Plans one instance at `now`. Returns `None` for instances offhours has nothing to do with.
 #[must_use]
 pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Option<InstancePlan> {
+    plan_instance_steps(cfg, inst, now).map(|mut p| {
+        within_tag_budget(&mut p, inst);
+        p
+    })
+}
+
+/// Keeps a plan only if the tags it writes fit on the instance (see
+/// [`super::tag_budget_error`]): otherwise no power change and no tag write.
+pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
+    if let Some(e) = super::tag_budget_error(&inst.tags, plan.set_tags.keys().map(String::as_str)) {
+        plan.op = None;
+        plan.minutes_off = None;
+        plan.set_tags.clear();
+        plan.remove_tags.clear();
+        plan.error = Some(match plan.error.take() {
+            Some(first) => format!("{first}; {e}"),
+            None => e,
+        });
+    }
+}
+
+fn plan_instance_steps(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Option<InstancePlan> {
     if inst.tags.contains_key(TAG_ASG_MEMBER) || inst.state == InstanceState::Other {
         return None;
     }
@@ -226,8 +248,14 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
         remember(&mut plan, inst, &t);
         plan.tag_reason = format!("newly scheduled with `{}`; acts from the next transition", s.name);
     } else {
+        let why = inst
+            .state_reason
+            .as_ref()
+            .filter(|r| t.action == Action::Start && inst.state == InstanceState::Stopped && r.is_failed_start())
+            .map(|r| format!(" (the last start did not take: {})", r.message))
+            .unwrap_or_default();
         plan.notes.push(format!(
-            "missed the {} transition at {} by {} min (catch-up window {} min); not applied",
+            "missed the {} transition at {} by {} min (catch-up window {} min); not applied{why}",
             t.action,
             t.at.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z"),
             late.num_minutes(),
@@ -308,8 +336,9 @@ fn steer_to_schedule(
 }
 
 /// Moves the instance toward `action`'s state if it may be. Returns whether the
-/// transition counts as handled (acted on, already there, or never actionable), as
-/// opposed to waiting for a later pass (pending, stopping, grace period).
+/// transition counts as handled (stopped, already there, or never actionable), as
+/// opposed to waiting for a later pass (a start until the instance is seen running;
+/// pending, stopping, grace period).
 fn steer(
     plan: &mut InstancePlan,
     s: &Schedule,
@@ -359,8 +388,32 @@ fn steer(
             true
         }
         (Action::Start, InstanceState::Stopped) => {
+            // A start is done only when the instance is seen pending or running: StartInstances
+            // can answer success and the instance then fall back to stopped (an EBS volume
+            // encrypted with a customer managed KMS key the caller may not use: "the instance
+            // goes from pending to stopped ... Client.InternalError: Client error on launch",
+            // Amazon EBS User Guide, Amazon EBS encryption / Troubleshoot: instance terminates
+            // or stops immediately). So the transition is not recorded here; the next pass
+            // records it once the instance runs, or reports the failure and starts it again
+            // while the transition is inside the catch-up window.
+            if let Some(r) = inst.state_reason.as_ref().filter(|r| r.is_failed_start()) {
+                let hint = if r.code == "Client.InternalError" {
+                    "; an EBS volume encrypted with a customer managed KMS key needs kms:CreateGrant for \
+                     offhours' role in the key policy (deploy/ grants it via EC2 only)"
+                } else {
+                    ""
+                };
+                let e = format!(
+                    "not started: the instance fell back to stopped ({}: {}){hint}; offhours starts it again",
+                    r.code, r.message
+                );
+                plan.error = Some(match plan.error.take() {
+                    Some(first) => format!("{first}; {e}"),
+                    None => e,
+                });
+            }
             plan.op = Some((PowerOp::Start, why.to_string()));
-            true
+            false
         }
         (_, InstanceState::Other) => true,
     }

@@ -38,6 +38,7 @@ fn inst(id: &str, state: InstanceState, schedule: &str) -> Instance {
         instance_store_root: false,
         hibernation: false,
         instance_type: None,
+        state_reason: None,
     }
 }
 
@@ -73,8 +74,67 @@ fn stops_at_20_and_starts_at_08_recording_each_transition() {
     assert_eq!(plan_instance(&c, &i, at(STOP)), None, "steady state");
     let p = plan_instance(&c, &i, at(START));
     assert_eq!(op(&p), Some(PowerOp::Start));
+    assert!(
+        !p.as_ref().unwrap().set_tags.contains_key(TAG_LAST),
+        "a start is recorded once the instance is seen running"
+    );
+    apply(&mut i, &p);
+    let p = plan_instance(&c, &i, at("2026-11-26T08:06:00+09:00"));
+    assert_eq!(op(&p), None);
     apply(&mut i, &p);
     assert_eq!(i.tags[TAG_LAST], "start 2026-11-25T23:00:00Z");
+}
+
+#[test]
+fn a_start_that_fell_back_is_reported_and_retried_until_the_catch_up_window_ends() {
+    let c = cfg();
+    let mut i = inst("i-1", InstanceState::Stopped, "office-hours");
+    i.tags.insert(TAG_LAST.into(), "stop 2026-11-25T11:00:00Z".into());
+    i.state_reason = Some(crate::model::StateReason {
+        code: "Client.InternalError".into(),
+        message: "Client.InternalError: Client error on launch".into(),
+    });
+    let p = plan_instance(&c, &i, at("2026-11-26T08:05:00+09:00")).unwrap();
+    assert_eq!(p.op.as_ref().map(|o| o.0), Some(PowerOp::Start));
+    assert!(p.error.as_deref().unwrap().contains("Client error on launch"), "{p:?}");
+    assert!(p.set_tags.is_empty(), "not recorded as started");
+    // Past the window: recorded as missed, with the reason, not started again.
+    let p = plan_instance(&c, &i, at("2026-11-26T09:00:00+09:00")).unwrap();
+    assert_eq!(p.op, None);
+    assert!(p.notes[0].contains("did not take"), "{p:?}");
+    assert_eq!(p.set_tags[TAG_LAST], "start 2026-11-25T23:00:00Z");
+    // A person's stop is no failed start.
+    i.state_reason = Some(crate::model::StateReason {
+        code: "Client.UserInitiatedShutdown".into(),
+        message: "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+    });
+    assert!(
+        plan_instance(&c, &i, at("2026-11-26T08:05:00+09:00"))
+            .unwrap()
+            .error
+            .is_none()
+    );
+}
+
+#[test]
+fn an_instance_without_room_for_the_record_is_left_alone_and_reported() {
+    let c = cfg();
+    let mut i = inst("i-1", InstanceState::Running, "office-hours");
+    for n in 0..49 {
+        i.tags.insert(format!("team-{n}"), "x".into());
+    }
+    i.tags
+        .insert("aws:cloudformation:stack-name".into(), "not counted".into());
+    assert_eq!(i.tags.len(), 51);
+    let p = plan_instance(&c, &i, at(STOP)).unwrap();
+    assert_eq!((p.op.clone(), p.set_tags.len()), (None, 0), "{p:?}");
+    assert!(p.error.unwrap().contains("50 of AWS's 50"));
+    // One tag less: room for the record, and the stop goes ahead.
+    i.tags.remove("team-0");
+    i.tags.insert(TAG_LAST.into(), "start 2026-11-24T23:00:00Z".into());
+    i.tags.remove("team-1");
+    let p = plan_instance(&c, &i, at(STOP)).unwrap();
+    assert_eq!(p.op.map(|o| o.0), Some(PowerOp::Stop));
 }
 
 #[test]
