@@ -37,7 +37,8 @@ pub struct ChangeOutcome {
     /// The change.
     #[serde(flatten)]
     pub change: PolicyChange,
-    /// `planned`, `applied` or `failed`.
+    /// `planned`, `applied`, `failed`, `not-attempted`, or `waiting` (an attachment whose
+    /// policy type is still being enabled: made on a later run).
     pub status: &'static str,
     /// The failure.
     pub error: Option<String>,
@@ -91,7 +92,7 @@ pub fn desired(cfg: &Config) -> Result<Vec<Desired>, RenderError> {
 /// Reads the organization, and applies the difference when `apply` is set.
 pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<SyncReport, SyncError> {
     let wanted = desired(cfg)?;
-    let (root, enabled) = org.root().await?;
+    let (root, enabled, mut pending) = org.root_status().await?;
     let mut report = SyncReport {
         mode,
         root: root.clone(),
@@ -103,7 +104,8 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
         // A target may be given as "r-..." for the root; AWS lists the root by that id too.
         let observed = org.find(d.kind, &d.name).await?;
         let type_enabled = enabled.contains(&d.kind);
-        let changes = drift::diff(d, type_enabled, observed.as_ref());
+        // A type being enabled is on its way: never enabled twice (AWS refuses it).
+        let changes = drift::diff(d, type_enabled || pending.contains(&d.kind), observed.as_ref());
         let attached = observed.as_ref().map(|o| o.targets.clone()).unwrap_or_default();
         report.policies.push(PolicyStatus {
             kind: d.kind,
@@ -132,12 +134,26 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
                 continue;
             }
             let result = match &change {
-                PolicyChange::EnablePolicyType { kind } => org.enable(&root, *kind).await,
+                PolicyChange::EnablePolicyType { kind } => org.enable(&root, *kind).await.map(|()| {
+                    pending.insert(*kind);
+                }),
                 PolicyChange::CreatePolicy { kind, name } => org.create(*kind, name, &d.content).await.map(|new| {
                     id = Some(new);
                 }),
                 PolicyChange::UpdatePolicy { id, .. } => org.update(id, &d.content).await,
-                PolicyChange::Attach { target, .. } => org.attach(id.as_deref().unwrap_or_default(), target).await,
+                PolicyChange::Attach { target, kind } => {
+                    if pending.contains(kind) && !wait_enabled(org, *kind).await {
+                        info!(policy = %d.name, target = %target, "the policy type is still being enabled; attached on a later run");
+                        report.changes.push(ChangeOutcome {
+                            change,
+                            status: "waiting",
+                            error: None,
+                        });
+                        continue;
+                    }
+                    pending.remove(kind);
+                    org.attach(id.as_deref().unwrap_or_default(), target).await
+                }
                 PolicyChange::Detach { target, .. } => org.detach(id.as_deref().unwrap_or_default(), target).await,
             };
             match result {
@@ -162,6 +178,19 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
         }
     }
     Ok(report)
+}
+
+/// Waits a little for a policy type that is being enabled; whether it now is.
+async fn wait_enabled(org: &OrgClient, kind: crate::policy::drift::Kind) -> bool {
+    for _ in 0..10 {
+        match org.root_status().await {
+            Ok((_, enabled, _)) if enabled.contains(&kind) => return true,
+            Ok((_, _, pending)) if !pending.contains(&kind) => return false,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// What deciding an event needs from the organization: the management account, the SCPs
@@ -214,12 +243,22 @@ pub struct IntakeReport {
     pub allowed: usize,
     /// Messages that were not supported events; deleted so they never block the queue.
     pub rejected: Vec<Rejected>,
+    /// Handled messages whose delete failed: they come back and are decided again.
+    pub undeleted: Vec<Rejected>,
 }
 
 /// Drains up to `max` messages from the event queue: each event is decided as AWS would,
 /// denials are reported as violations, and every message is deleted once handled (an
 /// unreadable one too, after it is logged). A message whose account cannot be read
 /// from the organization is left for a later attempt.
+///
+/// Receives long-poll for `policy.event_wait_seconds`: "Short polling occurs when the
+/// WaitTimeSeconds parameter of a ReceiveMessage request is set to 0 ... Amazon SQS samples
+/// a subset of its servers ... you might not receive any messages" even while some wait;
+/// long polling queries all servers (Amazon SQS Developer Guide, "Amazon SQS short and long
+/// polling"). The drain ends after `policy.event_empty_receives` empty receives in a row.
+/// A delete that fails is reported (the message comes back after its visibility timeout
+/// and is decided again); it ends neither the drain nor the report.
 pub async fn intake(
     cfg: &Config,
     org: &OrgClient,
@@ -229,12 +268,21 @@ pub async fn intake(
     use std::collections::HashMap;
     let mut report = IntakeReport::default();
     let mut cache: HashMap<String, (String, crate::policy::check::Levels, Option<serde_json::Value>)> = HashMap::new();
-    while report.received < max {
-        let batch = queue.receive(0).await?;
+    let mut empty = 0;
+    // A message seen twice in one drain (left for later, or whose delete failed, and back
+    // after its visibility timeout) ends the drain: the queue has been gone through.
+    let mut seen = std::collections::HashSet::new();
+    'drain: while report.received < max && empty < cfg.policy.event_empty_receives {
+        let batch = queue.receive(cfg.policy.event_wait_seconds).await?;
         if batch.is_empty() {
-            break;
+            empty += 1;
+            continue;
         }
+        empty = 0;
         for m in batch {
+            if !seen.insert(m.id.clone()) {
+                break 'drain;
+            }
             report.received += 1;
             match crate::policy::event::parse(&m.body) {
                 Err(e) => {
@@ -266,7 +314,13 @@ pub async fn intake(
                     }
                 }
             }
-            queue.delete(&m.receipt).await?;
+            if let Err(e) = queue.delete(&m.receipt).await {
+                warn!(message_id = %m.id, error = %e, "event queue: handled message not deleted; it will be delivered again");
+                report.undeleted.push(Rejected {
+                    message_id: m.id.clone(),
+                    error: e.to_string(),
+                });
+            }
         }
     }
     Ok(report)

@@ -32,6 +32,10 @@ fn called() -> BTreeSet<String> {
     }
     // aws_config's AssumeRoleProvider calls STS itself, for member accounts.
     out.insert("sts:AssumeRole".into());
+    // EC2 calls KMS with the caller's permissions when StartInstances starts an instance whose
+    // EBS volumes use a customer managed key (Amazon EBS User Guide, "Required IAM
+    // permissions for Amazon EBS encryption").
+    out.insert("kms:CreateGrant".into());
     out
 }
 
@@ -79,10 +83,50 @@ fn the_central_role_grants_exactly_what_the_code_calls() {
 fn the_member_role_grants_exactly_the_ec2_and_auto_scaling_calls() {
     let want: BTreeSet<String> = called()
         .into_iter()
-        .filter(|a| a.starts_with("ec2:") || a.starts_with("autoscaling:"))
+        .filter(|a| a.starts_with("ec2:") || a.starts_with("autoscaling:") || a.starts_with("kms:"))
         .collect();
     assert!(want.len() > 10);
     assert_eq!(granted("member-role.yaml"), want);
+}
+
+/// The KMS grant is only for EC2, on behalf of its own resources, in both roles.
+#[test]
+fn kms_create_grant_is_limited_to_grants_ec2_makes_for_its_resources() {
+    for template in ["central-role.yaml", "member-role.yaml"] {
+        let v: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(root().join("deploy/cloudformation").join(template)).unwrap(),
+        )
+        .unwrap();
+        let mut found = 0;
+        for (_, res) in v["Resources"].as_mapping().unwrap() {
+            for policy in res["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+                for st in policy["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                {
+                    let mut acts = BTreeSet::new();
+                    actions(
+                        &Value::Mapping([(Value::from("Action"), st["Action"].clone())].into_iter().collect()),
+                        &mut acts,
+                    );
+                    if acts.iter().any(|a| a.starts_with("kms:")) {
+                        found += 1;
+                        assert_eq!(acts.into_iter().collect::<Vec<_>>(), ["kms:CreateGrant"], "{template}");
+                        assert_eq!(
+                            st["Condition"]["StringLike"]["kms:ViaService"], "ec2.*.amazonaws.com",
+                            "{template}"
+                        );
+                        assert_eq!(
+                            st["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true",
+                            "{template}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(found, 1, "{template}");
+    }
 }
 
 #[test]

@@ -50,6 +50,16 @@ impl OrgClient {
 
     /// The root id and the policy types enabled on it.
     pub async fn root(&self) -> Result<(String, BTreeSet<Kind>), CloudError> {
+        self.root_status().await.map(|(id, enabled, _)| (id, enabled))
+    }
+
+    /// The root id, the policy types enabled on it, and those still being enabled.
+    ///
+    /// Enabling is asynchronous: "EnablePolicyType ... This is an asynchronous request that
+    /// AWS performs in the background", and meanwhile the type's status is `PENDING_ENABLE`
+    /// (AWS Organizations API Reference, EnablePolicyType; PolicyTypeSummary, Status), during
+    /// which AttachPolicy fails with PolicyTypeNotEnabledException.
+    pub async fn root_status(&self) -> Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError> {
         let out = self
             .org
             .list_roots()
@@ -58,17 +68,22 @@ impl OrgClient {
             .map_err(|e| classify("ListRoots", &e))?;
         let root = out.roots().first().ok_or_else(|| missing("ListRoots", "root"))?;
         let id = root.id().ok_or_else(|| missing("ListRoots", "root id"))?.to_string();
-        let enabled = root
-            .policy_types()
-            .iter()
-            .filter(|t| t.status() == Some(&PolicyTypeStatus::Enabled))
-            .filter_map(|t| match t.r#type() {
-                Some(PolicyType::ServiceControlPolicy) => Some(Kind::Scp),
-                Some(PolicyType::TagPolicy) => Some(Kind::TagPolicy),
-                _ => None,
-            })
-            .collect();
-        Ok((id, enabled))
+        let with = |status: PolicyTypeStatus| {
+            root.policy_types()
+                .iter()
+                .filter(|t| t.status() == Some(&status))
+                .filter_map(|t| match t.r#type() {
+                    Some(PolicyType::ServiceControlPolicy) => Some(Kind::Scp),
+                    Some(PolicyType::TagPolicy) => Some(Kind::TagPolicy),
+                    _ => None,
+                })
+                .collect::<BTreeSet<Kind>>()
+        };
+        Ok((
+            id,
+            with(PolicyTypeStatus::Enabled),
+            with(PolicyTypeStatus::PendingEnable),
+        ))
     }
 
     /// Enables a policy type on the root.

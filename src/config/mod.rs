@@ -198,6 +198,10 @@ pub struct PolicySettings {
     pub untagged_grace: chrono::Duration,
     /// SQS queue of CloudTrail events.
     pub event_queue_url: Option<String>,
+    /// Long-polling wait of each receive from the queue, in seconds (1-20).
+    pub event_wait_seconds: i32,
+    /// Empty receives in a row that end a drain.
+    pub event_empty_receives: u32,
 }
 
 /// How the daemon runs.
@@ -792,6 +796,8 @@ impl Validator {
             on_untagged,
             untagged_grace: chrono::Duration::minutes(i64::from(raw.untagged_grace_minutes)),
             event_queue_url: raw.event_queue_url.clone(),
+            event_wait_seconds: raw.event_wait_seconds.clamp(1, 20) as i32,
+            event_empty_receives: raw.event_empty_receives.max(1),
         }
     }
 

@@ -237,6 +237,22 @@ pub struct RawPolicy {
     /// SQS queue fed by EventBridge with CloudTrail events, for violations within seconds.
     #[serde(default)]
     pub event_queue_url: Option<String>,
+    /// Seconds each receive from the event queue waits for messages (SQS long polling, 1-20).
+    #[serde(default = "default_event_wait")]
+    #[schemars(range(min = 1, max = 20))]
+    pub event_wait_seconds: u32,
+    /// Empty receives in a row after which a drain of the event queue stops.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 100))]
+    pub event_empty_receives: u32,
+}
+
+fn default_event_wait() -> u32 {
+    5
+}
+
+fn default_one() -> u32 {
+    1
 }
 
 impl Default for RawPolicy {
