@@ -237,6 +237,19 @@ pub struct RawPolicy {
     /// SQS queue fed by EventBridge with CloudTrail events, for violations within seconds.
     #[serde(default)]
     pub event_queue_url: Option<String>,
+    /// The partition of the ARNs in the rendered policies (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    /// Online commands take it from the organization's ARN instead.
+    #[serde(default = "default_partition")]
+    pub partition: String,
+    /// Principal ARN patterns that run offhours, the only ones allowed to write `offhours:` tags
+    /// (and exempt from the SCP's other statements). Empty: the member role, `accounts.role_name`
+    /// in every account.
+    #[serde(default)]
+    pub offhours_principals: Vec<String>,
+    /// A role for `policy apply` and drift repair (Organizations writes), assumed from the caller's
+    /// credentials, so that the pass reading member accounts does not hold organization-wide write.
+    #[serde(default)]
+    pub role_arn: Option<String>,
 }
 
 impl Default for RawPolicy {
@@ -251,6 +264,10 @@ fn default_scp_name() -> String {
 
 fn default_tag_policy_name() -> String {
     "offhours-schedule-values".into()
+}
+
+fn default_partition() -> String {
+    "aws".into()
 }
 
 fn default_enforced_for() -> Vec<String> {
