@@ -466,8 +466,14 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         }
     };
     println!("{text}");
-    if report.changes.iter().any(|c| c.status == "failed") {
-        return Err(Failure::Reported("some policy changes failed".into()));
+    if report
+        .changes
+        .iter()
+        .any(|c| c.status == "failed" || c.status == "refused")
+    {
+        return Err(Failure::Reported(
+            "some policy changes failed or were refused (a policy of that name that offhours did not create)".into(),
+        ));
     }
     Ok(())
 }
@@ -536,8 +542,13 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
                 (Some(p), None) => format!(" ({p})"),
                 _ => String::new(),
             };
+            let source = v
+                .tag_policy_source
+                .as_deref()
+                .map(|s| format!(" [tag policy: {s}]"))
+                .unwrap_or_default();
             println!(
-                "{}: {} {} in {}{by}: {}",
+                "{}: {} {} in {}{by}: {}{source}",
                 v.decision, ev.source, ev.name, ev.account, v.reason
             );
         }
