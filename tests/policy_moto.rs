@@ -41,6 +41,50 @@ fn render_matches_the_golden_files() {
     }
 }
 
+/// The policies follow the partition: rendered for aws-cn and aws-us-gov, the SCP is the
+/// reviewed aws document with only the partition of each ARN changed.
+#[test]
+fn render_puts_every_arn_in_the_requested_partition() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let golden = std::fs::read_to_string(dir.join("tests/golden/scp.json")).unwrap();
+    assert!(golden.contains("arn:aws:"));
+    for partition in ["aws-cn", "aws-us-gov"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+            .args([
+                "--config",
+                "config/offhours.yaml",
+                "policy",
+                "render",
+                "--kind",
+                "scp",
+                "--partition",
+                partition,
+            ])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            golden.replace("arn:aws:", &format!("arn:{partition}:")),
+            "{partition}"
+        );
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args([
+            "--config",
+            "config/offhours.yaml",
+            "policy",
+            "render",
+            "--partition",
+            "aws-mars",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 /// An organization with an OU `dev` under the root and the named member accounts (in the root).
 async fn organization(moto: &Moto, members: &[&str]) -> (Org, String, String, Vec<String>) {
     let org = Org::new(&moto.sdk("us-east-1").await);
@@ -145,6 +189,7 @@ async fn apply_is_idempotent_and_repairs_drift_across_nested_ous() {
     );
 
     let first = json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+    assert_eq!(first["partition"], "aws", "from the organization's ARN");
     let kinds: Vec<&str> = first["changes"]
         .as_array()
         .unwrap()
@@ -469,6 +514,7 @@ async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
     };
     for b in [
         body("eventbridge-run-untagged.json"),
+        body("run-untagged-refused.json"),
         body("run-tagged.json"),
         "{not an event".to_string(),
         body("unsupported-terminate.json"),
@@ -476,7 +522,8 @@ async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
         sqs.send_message().queue_url(&url).message_body(b).send().await.unwrap();
     }
     let r = json(&moto.offhours(&cfg, &["policy", "intake", "--output", "json"]));
-    assert_eq!(r["received"], 4, "{r:#}");
+    assert_eq!(r["received"], 5, "{r:#}");
+    assert_eq!(r["refused"], 1, "an event AWS refused is no violation: {r:#}");
     assert_eq!(r["violations"].as_array().unwrap().len(), 1, "{r:#}");
     assert_eq!(r["violations"][0]["statement"], "DenyRunInstancesWithoutScheduleTag");
     assert_eq!(r["violations"][0]["account"], member.as_str());
@@ -727,6 +774,9 @@ async fn a_renamed_schedule_in_use_stays_in_the_tag_policy_until_no_resource_car
             .unwrap()
             .contains("DenyRunInstancesWithoutScheduleTag")
     );
+    let scan = json(&moto.offhours(&before, &["policy", "scan", "--output", "json"]));
+    assert_eq!(scan["preflight"][0]["group"], "web", "{scan:#}");
+    assert_eq!(scan["preflight"].as_array().unwrap().len(), 1, "{scan:#}");
     json(&moto.offhours(&before, &["policy", "apply", "--output", "json"]));
 
     let values = || async {

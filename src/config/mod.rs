@@ -186,7 +186,7 @@ pub struct PolicySettings {
     pub tag_policy_name: String,
     /// Root, OU or account ids both policies are attached to.
     pub targets: Vec<Target>,
-    /// Principal ARN patterns exempted from the SCP.
+    /// Principal ARN patterns exempted from the SCP (`{partition}` is filled in when rendering).
     pub exempt_principals: Vec<String>,
     /// Resource types the tag policy enforces.
     pub enforced_for: Vec<String>,
@@ -226,6 +226,15 @@ impl PolicySettings {
     #[must_use]
     pub fn offhours_principals_in(&self, partition: &str) -> Vec<String> {
         self.offhours_principals
+            .iter()
+            .map(|p| p.replace("{partition}", partition))
+            .collect()
+    }
+
+    /// The exempt principals, with `{partition}` filled in.
+    #[must_use]
+    pub fn exempt_principals_in(&self, partition: &str) -> Vec<String> {
+        self.exempt_principals
             .iter()
             .map(|p| p.replace("{partition}", partition))
             .collect()

@@ -219,7 +219,8 @@ pub struct RawPolicy {
     /// Where both policies are attached: the root id, OU ids or account ids.
     #[serde(default)]
     pub targets: Vec<String>,
-    /// Principal ARN patterns the SCP exempts (break-glass roles, offhours' own role), matched as `aws:PrincipalArn`.
+    /// Principal ARN patterns the SCP exempts (break-glass roles), matched as `aws:PrincipalArn`;
+    /// `{partition}` stands for the partition the policies are rendered in.
     #[serde(default)]
     pub exempt_principals: Vec<String>,
     /// Resource types the tag policy enforces values for, e.g. `ec2:instance`.

@@ -143,7 +143,7 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
     let key = &cfg.tag_key;
     let arns = Arns::new(partition);
     let ours = cfg.policy.offhours_principals_in(partition);
-    let mut exempt: Vec<String> = cfg.policy.exempt_principals.clone();
+    let mut exempt: Vec<String> = cfg.policy.exempt_principals_in(partition);
     exempt.extend(ours.iter().cloned());
     let request_tag = format!("aws:RequestTag/{key}");
     let untagged = || {
