@@ -133,8 +133,9 @@ fn one_or_many(mut v: Vec<String>) -> Value {
 ///   delete all user-defined tags"), when `aws:TagKeys` is absent and a `ForAnyValue` test is
 ///   false (IAM User Guide, "Single-valued vs. multivalued context keys"), so a separate
 ///   statement denies it on instances that carry the tag (`aws:ResourceTag`). Auto Scaling's
-///   DeleteTags requires a key for every tag (Auto Scaling API Reference, DeleteTags / Tag:
-///   `Key` Required: Yes), so it has no such form.
+///   DeleteTags requires a key for every tag (Amazon EC2 Auto Scaling API Reference, DeleteTags:
+///   `Tags.member.N` Required: Yes, and Tag: `Key` Required: Yes; User Guide, "Delete tags": "You
+///   must specify the tag key"), so it has no such form.
 /// - Tagging at creation also authorizes `ec2:CreateTags` with `ec2:CreateAction` (EC2 User
 ///   Guide, "Grant permission to tag Amazon EC2 resources during creation"), so the `offhours:`
 ///   statement on `ec2:CreateTags` covers tags written by RunInstances too.

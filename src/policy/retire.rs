@@ -1,9 +1,10 @@
 //! Schedule values that leave the config while resources still carry them (pure).
 //!
-//! With tag policy enforcement, a group whose propagated tag value the tag policy no longer
-//! allows cannot launch instances, and service-linked roles are not exempt (tag policies are
-//! enforced on the tagging operation itself, not through IAM: Organizations User Guide, "Tag
-//! policies", enforcement and its notes on Auto Scaling). So a value is dropped from the
+//! With enforcement, a tag policy prevents creating a resource with a tag value it does not
+//! allow (Organizations User Guide, "Enforce tagging consistency": "you can prevent resource
+//! creation with tag values that do not meet the requirements"). It is not IAM, so the
+//! service-linked role Auto Scaling launches with is not exempt as it is from SCPs: a group whose
+//! propagated value is no longer allowed cannot launch instances. So a value is dropped from the
 //! attached tag policy only once no managed resource carries it; until then it is kept as
 //! *retired*, and reported with the resources.
 
