@@ -149,6 +149,8 @@ pub fn tag_policy_violation(policy: &Value, r: &AuthRequest) -> Option<String> {
                 ));
             }
             if let Some(allowed) = setting(rule, "tag_value") {
+                // A value is listed, or a prefix followed by `*` (AWS whitepaper "Tagging Best
+                // Practices", "AWS Organizations - Tag policies").
                 let allowed = strings(Some(allowed));
                 for v in values {
                     if !allowed
@@ -482,6 +484,15 @@ mod tests {
             &BTreeMap::from([("Schedule".to_string(), "office-hours".to_string())]),
         );
         assert_eq!(decide(&e, None, &levels(&c), None).decision, "allow");
+    }
+
+    #[test]
+    fn a_tag_policy_value_may_be_a_prefix_and_a_wildcard() {
+        let tp = serde_json::json!({"tags": {"schedule": {"tag_key": {"@@assign": "Schedule"}, "tag_value": {"@@assign": ["office-*"]}, "enforced_for": {"@@assign": ["ec2:instance"]}}}});
+        let ok = run(r#"{"key": "Schedule", "value": "office-hours"}"#, "Dev");
+        assert_eq!(tag_policy_violation(&tp, &ok.requests[0]), None);
+        let no = run(r#"{"key": "Schedule", "value": "weekend-off"}"#, "Dev");
+        assert!(tag_policy_violation(&tp, &no.requests[0]).is_some());
     }
 
     #[test]
