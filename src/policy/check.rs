@@ -131,7 +131,11 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 pub fn tag_policy_violation(policy: &Value, r: &AuthRequest) -> Option<String> {
     let tags = policy.get("tags")?.as_object()?;
     for (name, rule) in tags {
-        let assigned_key = setting(rule, "tag_key").and_then(Value::as_str).unwrap_or(name);
+        // Without a tag_key, the key's case treatment is lowercase (Organizations User Guide,
+        // "Tag policy syntax and examples": "If case treatment isn't defined, lowercase is the
+        // default case treatment for tag keys").
+        let lower = name.to_lowercase();
+        let assigned_key = setting(rule, "tag_key").and_then(Value::as_str).unwrap_or(&lower);
         let enforced_for = strings(setting(rule, "enforced_for"));
         if !enforced(r, &enforced_for) {
             continue;
@@ -493,6 +497,19 @@ mod tests {
         assert_eq!(tag_policy_violation(&tp, &ok.requests[0]), None);
         let no = run(r#"{"key": "Schedule", "value": "weekend-off"}"#, "Dev");
         assert!(tag_policy_violation(&tp, &no.requests[0]).is_some());
+    }
+
+    #[test]
+    fn without_a_tag_key_the_key_must_be_lowercase() {
+        let tp = serde_json::json!({"tags": {"Schedule": {"enforced_for": {"@@assign": ["ec2:instance"]}}}});
+        let upper = run(r#"{"key": "Schedule", "value": "office-hours"}"#, "Dev");
+        assert!(
+            tag_policy_violation(&tp, &upper.requests[0])
+                .unwrap()
+                .contains("must be written `schedule`")
+        );
+        let lower = run(r#"{"key": "schedule", "value": "office-hours"}"#, "Dev");
+        assert_eq!(tag_policy_violation(&tp, &lower.requests[0]), None);
     }
 
     #[test]
