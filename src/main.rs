@@ -657,7 +657,7 @@ fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
     let report = rt
         .block_on(async {
             let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max).await
+            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max, Some(&cloud)).await
         })
         .map_err(|e| Failure::Runtime(e.into()))?;
     match output {

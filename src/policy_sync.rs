@@ -374,7 +374,8 @@ pub struct IntakeReport {
     pub rejected: Vec<Rejected>,
 }
 
-/// Drains up to `max` messages from the event queue: each event is decided as AWS would,
+/// Drains up to `max` messages from the event queue: each event is decided as AWS would (the
+/// launch templates it names read through `cloud`, when given),
 /// denials are reported as violations, and every message is deleted once handled (an
 /// unreadable one too, after it is logged). A message whose account cannot be read
 /// from the organization is left for a later attempt.
@@ -383,9 +384,12 @@ pub async fn intake(
     org: &OrgClient,
     queue: &crate::aws::sqs::Queue,
     max: usize,
+    cloud: Option<&crate::aws::AwsCloud>,
 ) -> Result<IntakeReport, SyncError> {
     use std::collections::HashMap;
     let mut report = IntakeReport::default();
+    // Listed once, the first time an event names a launch template.
+    let mut scopes: Option<Vec<crate::cloud::ScopeHandle<crate::aws::AwsScope>>> = None;
     let mut cache: HashMap<String, Gathered> = HashMap::new();
     while report.received < max {
         let batch = queue.receive(0).await?;
@@ -402,7 +406,22 @@ pub async fn intake(
                         error: e.to_string(),
                     });
                 }
-                Ok(ev) => {
+                Ok(mut ev) => {
+                    if let Some(cloud) = cloud
+                        && !ev.templates().is_empty()
+                    {
+                        if scopes.is_none() {
+                            match cloud.scopes(cfg).await {
+                                Ok(s) => scopes = Some(s),
+                                Err(e) => {
+                                    warn!(error = %e, "event queue: cannot list the scopes to read launch templates")
+                                }
+                            }
+                        }
+                        if let Some(s) = &scopes {
+                            resolve_templates_in(s, &mut ev).await;
+                        }
+                    }
                     if !cache.contains_key(&ev.account) {
                         match gather(org, &ev.account).await {
                             Ok(g) => {
@@ -478,17 +497,24 @@ pub async fn repair<C: Cloud>(
 /// the `ec2:RunInstances` check AWS makes with them. A template that cannot be read is left
 /// unknown, and the verdict says so.
 pub async fn resolve_templates(cfg: &Config, cloud: &crate::aws::AwsCloud, ev: &mut crate::policy::event::Event) {
+    if ev.templates().is_empty() {
+        return;
+    }
+    match cloud.scopes(cfg).await {
+        Ok(scopes) => resolve_templates_in(&scopes, ev).await,
+        Err(e) => warn!(error = %e, "policy check: cannot reach the event's account to read its launch templates"),
+    }
+}
+
+/// [`resolve_templates`] with the scopes already listed (the event queue lists them once).
+pub async fn resolve_templates_in(
+    scopes: &[crate::cloud::ScopeHandle<crate::aws::AwsScope>],
+    ev: &mut crate::policy::event::Event,
+) {
     let templates = ev.templates();
     if templates.is_empty() {
         return;
     }
-    let scopes = match cloud.scopes(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "policy check: cannot reach the event's account to read its launch templates");
-            return;
-        }
-    };
     let Some((_, Ok(handle))) = scopes
         .iter()
         .find(|(s, _)| s.account == ev.account && s.region == ev.region)

@@ -483,8 +483,9 @@ async fn check_reads_the_policies_attached_along_the_accounts_path() {
     assert!(out.contains("management account"), "{out}");
 }
 
-/// CloudTrail events delivered by EventBridge to SQS: violations are seen at once, and
-/// messages that are not supported events are deleted rather than blocking the queue.
+/// CloudTrail events delivered by EventBridge to SQS: violations are seen at once (a group's
+/// launch template read in its account), events AWS refused are not violations, and messages
+/// that are not supported events are deleted rather than blocking the queue.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
     let moto = Moto::start();
@@ -502,9 +503,12 @@ async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
         .unwrap()
         .to_string();
     let (_d, cfg) = config(&format!(
-        "{CHECK_CONFIG}  targets: ['{root}']\n  event_queue_url: '{url}'\n"
+        "{CHECK_CONFIG}  targets: ['{root}']\n  event_queue_url: '{url}'\naccounts:\n  mode: organization\nregions: [ap-northeast-2]\n"
     ));
     json(&moto.offhours(&cfg, &["policy", "apply", "--output", "json"]));
+    // The group events name launch template `dev`: tagged in the member account; a second
+    // event names one that does not exist (so it has no tags).
+    template(&moto, &member, "ap-northeast-2", "dev", &[("Schedule", "weekend-off")]).await;
 
     let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events");
     let body = |f: &str| {
@@ -515,6 +519,8 @@ async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
     for b in [
         body("eventbridge-run-untagged.json"),
         body("run-untagged-refused.json"),
+        body("asg-tagged.json"),
+        body("asg-tagged.json").replace(r#""launchTemplateName": "dev""#, r#""launchTemplateName": "gone""#),
         body("run-tagged.json"),
         "{not an event".to_string(),
         body("unsupported-terminate.json"),
@@ -522,12 +528,23 @@ async fn the_event_queue_reports_violations_and_drops_malformed_messages() {
         sqs.send_message().queue_url(&url).message_body(b).send().await.unwrap();
     }
     let r = json(&moto.offhours(&cfg, &["policy", "intake", "--output", "json"]));
-    assert_eq!(r["received"], 5, "{r:#}");
+    assert_eq!(r["received"], 7, "{r:#}");
     assert_eq!(r["refused"], 1, "an event AWS refused is no violation: {r:#}");
-    assert_eq!(r["violations"].as_array().unwrap().len(), 1, "{r:#}");
-    assert_eq!(r["violations"][0]["statement"], "DenyRunInstancesWithoutScheduleTag");
-    assert_eq!(r["violations"][0]["account"], member.as_str());
-    assert_eq!(r["allowed"], 1);
+    assert!(r["unknown"].as_array().unwrap().is_empty(), "templates are read: {r:#}");
+    let violations = r["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 2, "{r:#}");
+    assert!(
+        violations
+            .iter()
+            .all(|v| v["statement"] == "DenyRunInstancesWithoutScheduleTag"),
+        "{r:#}"
+    );
+    assert!(
+        violations.iter().any(|v| v["event"] == "CreateAutoScalingGroup"),
+        "{r:#}"
+    );
+    assert_eq!(violations[0]["account"], member.as_str());
+    assert_eq!(r["allowed"], 2, "{r:#}");
     assert_eq!(r["rejected"].as_array().unwrap().len(), 2);
     let left = sqs
         .receive_message()
