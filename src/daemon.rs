@@ -133,9 +133,12 @@ async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, heal
     let now = Utc::now();
     let work = async {
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply: true }).await;
-        report.policy = crate::policy_sync::repair(&cfg, &cloud.organizations(), true).await;
+        // A shard sees only its accounts: it cannot show a schedule value unused (None keeps them).
+        report.policy =
+            crate::policy_sync::repair(&cfg, &cloud.organizations(), true, shard.is_none().then_some(&cloud)).await;
         if let Some(url) = &cfg.policy.event_queue_url {
-            match crate::policy_sync::intake(&cfg, &cloud.organizations(), &cloud.queue(url), 1000).await {
+            match crate::policy_sync::intake(&cfg, &cloud.organizations(), &cloud.queue(url), 1000, Some(&cloud)).await
+            {
                 Ok(i) if !i.violations.is_empty() => info!(violations = i.violations.len(), "event queue violations"),
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "event queue intake failed"),

@@ -92,9 +92,14 @@ enum PolicyCommand {
         /// Which document.
         #[arg(long, value_enum, default_value_t = PolicyKind::All)]
         kind: PolicyKind,
+        /// The partition of the ARNs (`aws`, `aws-cn`, `aws-us-gov`, ...); default
+        /// `policy.partition` from the config (`aws`).
+        #[arg(long)]
+        partition: Option<String>,
     },
     /// Create or update both policies, enable their types, attach and detach them; a
-    /// second run makes no writes.
+    /// second run makes no writes. `--dry-run` also reports the groups in the targets whose
+    /// launch templates the SCP would block.
     Apply {
         /// Show what would change, write nothing.
         #[arg(long)]
@@ -103,8 +108,9 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Decide a CloudTrail event as AWS would for its account: exit 0 allow, 3 deny,
-    /// 2 malformed or unsupported event.
+    /// Decide a CloudTrail event as AWS would for its account: exit 0 allow (or already
+    /// refused by AWS: the event has an errorCode), 3 deny, 4 unknown (it depends on a launch
+    /// template, not read offline), 2 malformed or unsupported event.
     Check {
         /// The event (CloudTrail record, or EventBridge envelope), as a JSON file; `-` for stdin.
         #[arg(long)]
@@ -242,6 +248,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate => {
             let cfg = Config::load(&cli.config)?;
+            for w in &cfg.policy.warnings {
+                eprintln!("{}: warning: {w}", cli.config.display());
+            }
             println!(
                 "{}: ok ({} schedules, {} holiday calendars, tag key `{}`)",
                 cli.config.display(),
@@ -325,7 +334,9 @@ fn pass(
             .await
             .with_shard(shard);
         let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
-        report.policy = offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply).await;
+        // A shard sees only its accounts: it cannot show a schedule value unused (None keeps them).
+        report.policy =
+            offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply, shard.is_none().then_some(&cloud)).await;
         report.api_calls = counter.by_operation();
         if apply && let Some(sent) = offhours::notify::spawn(&cfg, &report) {
             let _ = sent.await;
@@ -351,18 +362,26 @@ fn pass(
 fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) -> Result<(), Failure> {
     let cfg = Config::load(path)?;
     let (mode, output) = match command {
-        PolicyCommand::Render { kind } => {
+        PolicyCommand::Render { kind, partition } => {
+            let partition = partition.unwrap_or_else(|| cfg.policy.partition.clone());
+            if !config::PARTITIONS.contains(&partition.as_str()) {
+                return Err(Failure::Invalid(format!(
+                    "error: `{partition}` is not a partition; one of: {}",
+                    config::PARTITIONS.join(", ")
+                )));
+            }
             let render = |r: Result<String, offhours::policy::render::RenderError>| {
                 r.map_err(|e| Failure::Invalid(format!("error: {e}")))
             };
             let text = match kind {
-                PolicyKind::Scp => render(offhours::policy::render::scp(&cfg))?,
-                PolicyKind::TagPolicy => render(offhours::policy::render::tag_policy(&cfg))?,
+                PolicyKind::Scp => render(offhours::policy::render::scp(&cfg, &partition))?,
+                PolicyKind::TagPolicy => render(offhours::policy::render::tag_policy(&cfg, &[]))?,
                 PolicyKind::All => {
-                    let scp: serde_json::Value = serde_json::from_str(&render(offhours::policy::render::scp(&cfg))?)
-                        .context("re-reading the SCP")?;
+                    let scp: serde_json::Value =
+                        serde_json::from_str(&render(offhours::policy::render::scp(&cfg, &partition))?)
+                            .context("re-reading the SCP")?;
                     let tag: serde_json::Value =
-                        serde_json::from_str(&render(offhours::policy::render::tag_policy(&cfg))?)
+                        serde_json::from_str(&render(offhours::policy::render::tag_policy(&cfg, &[]))?)
                             .context("re-reading the tag policy")?;
                     serde_json::to_string_pretty(&serde_json::json!({ "scp": scp, "tag_policy": tag }))
                         .context("rendering JSON")?
@@ -380,7 +399,16 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
     let rt = one_shot_runtime()?;
     let report = rt.block_on(async {
         let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-        offhours::policy_sync::sync(&cfg, &cloud.organizations(), mode).await
+        let org = cloud.organizations();
+        let org = match &cfg.policy.role_arn {
+            Some(arn) if mode == "apply" => org.assuming(arn).await,
+            _ => org,
+        };
+        let mut report = offhours::policy_sync::sync(&cfg, &org, mode, Some(&cloud)).await?;
+        if mode == "dry-run" {
+            report.preflight = Some(offhours::policy_sync::preflight(&cfg, &org, &cloud, &report.partition).await?);
+        }
+        Ok::<_, offhours::policy_sync::SyncError>(report)
     });
     let report = match report {
         Ok(r) => r,
@@ -391,11 +419,29 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         Output::Json => serde_json::to_string_pretty(&report).context("rendering JSON")?,
         Output::Text => {
             let mut t = format!(
-                "policy {} (root {}): {}\n",
+                "policy {} (root {}, partition {}): {}\n",
                 report.mode,
                 report.root,
+                report.partition,
                 if report.drift { "drift found" } else { "in sync" }
             );
+            for b in report.preflight.iter().flatten() {
+                t.push_str(&format!(
+                    "  WOULD BLOCK group {} in {}/{} (launch template {}): {}\n",
+                    b.group, b.account, b.region, b.template, b.reason
+                ));
+            }
+            for r in &report.retired {
+                t.push_str(&format!(
+                    "  retired value `{}` kept in the tag policy: {}\n",
+                    r.value,
+                    if r.resources.is_empty() {
+                        "the inventory was incomplete, so it could not be shown unused".to_string()
+                    } else {
+                        format!("still carried by {}", r.resources.join(", "))
+                    }
+                ));
+            }
             for p in &report.policies {
                 t.push_str(&format!(
                     "  {:?} {} ({}): content {}, type {}, missing targets {:?}, extra targets {:?}\n",
@@ -420,8 +466,14 @@ fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) ->
         }
     };
     println!("{text}");
-    if report.changes.iter().any(|c| c.status == "failed") {
-        return Err(Failure::Reported("some policy changes failed".into()));
+    if report
+        .changes
+        .iter()
+        .any(|c| c.status == "failed" || c.status == "refused")
+    {
+        return Err(Failure::Reported(
+            "some policy changes failed or were refused (a policy of that name that offhours did not create)".into(),
+        ));
     }
     Ok(())
 }
@@ -435,8 +487,8 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
             .map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", path.display())))?
     };
     let ev = event::parse(&text).map_err(|e| Failure::Invalid(format!("error: {}: {e}", path.display())))?;
-    let (management, levels, tag_policy) = if offline {
-        let scp = render::scp(cfg).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let v = if offline {
+        let scp = render::scp(cfg, &ev.partition).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
         let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
         let levels = vec![(
             "(rendered)".to_string(),
@@ -451,17 +503,37 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
                 ),
             ],
         )];
-        (None, levels, Some(render::tag_policy_value(cfg)))
+        let tag_policy = render::tag_policy_value(cfg, &[]);
+        check::decide(
+            &ev,
+            &check::Facts {
+                management: None,
+                levels: &levels,
+                tag_policy: Some(&tag_policy),
+                tag_policy_source: "rendered",
+                tag_key: &cfg.tag_key,
+            },
+        )
     } else {
         let rt = one_shot_runtime()?;
+        let mut ev = ev.clone();
         let gathered = rt.block_on(async {
             let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-            offhours::policy_sync::gather(cfg, &cloud.organizations(), &ev.account).await
+            offhours::policy_sync::resolve_templates(cfg, &cloud, &mut ev).await;
+            offhours::policy_sync::gather(&cloud.organizations(), &ev.account).await
         });
-        let (m, l, t) = gathered.map_err(|e| Failure::Runtime(e.into()))?;
-        (Some(m), l, t)
+        let g = gathered.map_err(|e| Failure::Runtime(e.into()))?;
+        check::decide(
+            &ev,
+            &check::Facts {
+                management: Some(&g.management),
+                levels: &g.levels,
+                tag_policy: g.tag_policy.as_ref(),
+                tag_policy_source: &g.tag_policy_source,
+                tag_key: &cfg.tag_key,
+            },
+        )
     };
-    let v = check::decide(&ev, management.as_deref(), &levels, tag_policy.as_ref());
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&v).context("rendering JSON")?),
         Output::Text => {
@@ -470,27 +542,47 @@ fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) ->
                 (Some(p), None) => format!(" ({p})"),
                 _ => String::new(),
             };
+            let source = v
+                .tag_policy_source
+                .as_deref()
+                .map(|s| format!(" [tag policy: {s}]"))
+                .unwrap_or_default();
             println!(
-                "{}: {} {} in {}{by}: {}",
+                "{}: {} {} in {}{by}: {}{source}",
                 v.decision, ev.source, ev.name, ev.account, v.reason
             );
         }
     }
-    if v.decision == "deny" {
-        return Err(Failure::Exit(3));
+    match v.decision {
+        "deny" => Err(Failure::Exit(3)),
+        "unknown" => Err(Failure::Exit(4)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure> {
     let rt = one_shot_runtime()?;
-    let report = rt.block_on(async {
+    let (report, preflight) = rt.block_on(async {
         let counter = CallCounter::default();
         let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout).await;
         let mut r = controller::pass(cfg, &cloud, PassOptions { now, apply: false }).await;
+        // Pre-flight of the SCP on the groups' launch templates (organization mode only: it
+        // needs the organization's tree to find the accounts under the targets).
+        let preflight = if cfg.accounts.mode == config::AccountsMode::Organization && !cfg.policy.targets.is_empty() {
+            let org = cloud.organizations();
+            match org.organization().await {
+                Ok(o) => offhours::policy_sync::preflight(cfg, &org, &cloud, &o.partition)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        } else {
+            Ok(Vec::new())
+        };
         r.api_calls = counter.by_operation();
-        r
+        (r, preflight)
     });
+    let preflight = preflight.map_err(|e| Failure::Runtime(anyhow::anyhow!("pre-flight of the SCP: {e}")))?;
     let remediations: Vec<&offhours::report::ChangeReport> = report
         .changes
         .iter()
@@ -506,6 +598,7 @@ fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure>
             let v = serde_json::json!({
                 "scopes": report.scopes,
                 "violations": report.violations,
+                "preflight": preflight,
                 "remediations": remediations,
                 "api_calls": report.api_calls,
             });
@@ -521,6 +614,12 @@ fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure>
                 println!(
                     "  {}/{} {} {}: {} (tag {:?})",
                     v.account, v.region, v.resource_type, v.resource_id, v.problem, v.tag_value
+                );
+            }
+            for b in &preflight {
+                println!(
+                    "  SCP WOULD BLOCK group {} in {}/{} (launch template {}): {}",
+                    b.group, b.account, b.region, b.template, b.reason
                 );
             }
             for c in remediations {
@@ -558,17 +657,19 @@ fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
     let report = rt
         .block_on(async {
             let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max).await
+            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max, Some(&cloud)).await
         })
         .map_err(|e| Failure::Runtime(e.into()))?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report).context("rendering JSON")?),
         Output::Text => {
             println!(
-                "{} message(s): {} violation(s), {} allowed, {} rejected",
+                "{} message(s): {} violation(s), {} allowed, {} refused by AWS, {} unknown, {} rejected",
                 report.received,
                 report.violations.len(),
                 report.allowed,
+                report.refused,
+                report.unknown.len(),
                 report.rejected.len()
             );
             for v in &report.violations {

@@ -1,16 +1,19 @@
 //! Keeps the org policies applied: renders them, reads what the organization has, and
-//! (unless asked only for status or a dry run) writes the difference.
+//! (unless asked only for status or a dry run) writes the difference. Also gathers what
+//! deciding an event needs: the SCPs along an account's path and its effective tag policy.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::aws::organizations::OrgClient;
-use crate::cloud::CloudError;
+use crate::aws::organizations::{EffectiveTagPolicy, OrgClient};
+use crate::cloud::{Cloud, CloudError, GroupApi, InstanceApi};
 use crate::config::Config;
 use crate::policy::drift::{self, Desired, Kind, PolicyChange};
 use crate::policy::render::{self, RenderError};
+use crate::policy::retire::{self, Retired};
 
 /// The state of one managed policy.
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +24,8 @@ pub struct PolicyStatus {
     pub name: String,
     /// Its id, if it exists.
     pub id: Option<String>,
-    /// `in-sync`, `drifted` (content edited) or `missing`.
+    /// `in-sync`, `drifted` (content edited), `missing`, or `not-managed` (a policy of that
+    /// name that offhours did not create; left alone).
     pub content: &'static str,
     /// Whether its policy type is enabled on the root.
     pub type_enabled: bool,
@@ -37,8 +41,8 @@ pub struct ChangeOutcome {
     /// The change.
     #[serde(flatten)]
     pub change: PolicyChange,
-    /// `planned`, `applied`, `failed`, `not-attempted`, or `waiting` (an attachment whose
-    /// policy type is still being enabled: made on a later run).
+    /// `planned`, `applied`, `failed`, `not-attempted`, `refused`, or `waiting` (an
+    /// attachment whose policy type is still being enabled: made on a later run).
     pub status: &'static str,
     /// The failure.
     pub error: Option<String>,
@@ -51,10 +55,18 @@ pub struct SyncReport {
     pub mode: &'static str,
     /// The root id.
     pub root: String,
+    /// The partition of the rendered ARNs (from the organization's ARN).
+    pub partition: String,
     /// Each policy's state before the changes.
     pub policies: Vec<PolicyStatus>,
     /// The changes (planned, applied or failed).
     pub changes: Vec<ChangeOutcome>,
+    /// Schedule values no longer configured that the tag policy keeps, because managed
+    /// resources still carry them (or the inventory could not show they do not).
+    pub retired: Vec<Retired>,
+    /// Pre-flight (`--dry-run`): groups in the targets whose launch templates the SCP would block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Vec<crate::policy::preflight::Blocked>>,
     /// Whether anything differed from the config.
     pub drift: bool,
 }
@@ -70,39 +82,128 @@ pub enum SyncError {
     Cloud(#[from] CloudError),
 }
 
-/// The two policies as the config wants them.
-pub fn desired(cfg: &Config) -> Result<Vec<Desired>, RenderError> {
+/// The two policies as the config wants them, ARNs in `partition`, the tag policy keeping the
+/// `retained` values.
+pub fn desired(cfg: &Config, partition: &str, retained: &[String]) -> Result<Vec<Desired>, RenderError> {
     let targets: BTreeSet<String> = cfg.policy.targets.iter().map(|t| t.id().to_string()).collect();
     Ok(vec![
         Desired {
             kind: Kind::Scp,
             name: cfg.policy.scp_name.clone(),
-            content: render::scp(cfg)?,
+            content: render::scp(cfg, partition)?,
             targets: targets.clone(),
         },
         Desired {
             kind: Kind::TagPolicy,
             name: cfg.policy.tag_policy_name.clone(),
-            content: render::tag_policy(cfg)?,
+            content: render::tag_policy(cfg, retained)?,
             targets,
         },
     ])
 }
 
-/// Reads the organization, and applies the difference when `apply` is set.
-pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<SyncReport, SyncError> {
-    let wanted = desired(cfg)?;
+/// Where each of `values` is carried by a managed instance or group, read-only, in every
+/// scope the config works in: (value -> `account/region/kind/id`, complete?). A scope or a
+/// listing that fails makes the inventory incomplete.
+pub async fn values_in_use<C: Cloud>(
+    cfg: &Config,
+    cloud: &C,
+    values: &BTreeSet<String>,
+) -> (BTreeMap<String, Vec<String>>, bool) {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut complete = true;
+    let key = &cfg.tag_key;
+    let scopes = match cloud.scopes(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "policy: cannot list the scopes to find schedule values in use");
+            return (out, false);
+        }
+    };
+    for (scope, handle) in scopes {
+        let Ok(h) = handle else {
+            complete = false;
+            continue;
+        };
+        let at = |kind: &str, id: &str| format!("{}/{}/{kind}/{id}", scope.account, scope.region);
+        match h.list_groups().await {
+            Ok(groups) => {
+                for g in groups {
+                    if let Some(v) = g.tags.get(key).filter(|v| values.contains(*v)) {
+                        out.entry(v.clone())
+                            .or_default()
+                            .push(at("auto-scaling-group", &g.name));
+                    }
+                }
+            }
+            Err(_) => complete = false,
+        }
+        match h.list_instances(std::slice::from_ref(key)).await {
+            Ok(instances) => {
+                for i in instances {
+                    if let Some(v) = i.tags.get(key).filter(|v| values.contains(*v)) {
+                        out.entry(v.clone()).or_default().push(at("instance", &i.id));
+                    }
+                }
+            }
+            Err(_) => complete = false,
+        }
+    }
+    (out, complete)
+}
+
+/// Reads the organization, and applies the difference when `mode` is `apply`.
+///
+/// `cloud`, when given, is used read-only to find the resources that still carry a schedule
+/// value the config dropped; without it every dropped value is kept as retired.
+pub async fn sync<C: Cloud>(
+    cfg: &Config,
+    org: &OrgClient,
+    mode: &'static str,
+    cloud: Option<&C>,
+) -> Result<SyncReport, SyncError> {
+    let organization = org.organization().await?;
+    let partition = organization.partition;
     let (root, enabled, mut pending) = org.root_status().await?;
+    // Values the attached tag policy allows that the config no longer has: keep those in use.
+    let observed_tag = org.find(Kind::TagPolicy, &cfg.policy.tag_policy_name).await?;
+    let attached: Vec<String> = observed_tag
+        .as_ref()
+        .and_then(|o| serde_json::from_str::<Value>(&o.content).ok())
+        .map(|doc| retire::attached_values(&doc, &cfg.tag_key))
+        .unwrap_or_default();
+    let allowed = cfg.allowed_values();
+    let dropped: BTreeSet<String> = attached.iter().filter(|v| !allowed.contains(v)).cloned().collect();
+    let retired = if dropped.is_empty() || cfg.allow_inline {
+        Vec::new()
+    } else {
+        let (in_use, complete) = match cloud {
+            Some(c) => values_in_use(cfg, c, &dropped).await,
+            None => (BTreeMap::new(), false),
+        };
+        retire::retained(&allowed, &attached, &in_use, complete)
+    };
+    for r in &retired {
+        warn!(value = %r.value, resources = ?r.resources, "policy: schedule value removed from the config is kept in the tag policy while resources carry it");
+    }
+    let retained: Vec<String> = retired.iter().map(|r| r.value.clone()).collect();
+    let wanted = desired(cfg, &partition, &retained)?;
     let mut report = SyncReport {
         mode,
         root: root.clone(),
+        partition: partition.clone(),
         policies: Vec::new(),
         changes: Vec::new(),
+        retired,
+        preflight: None,
         drift: false,
     };
     for d in &wanted {
         // A target may be given as "r-..." for the root; AWS lists the root by that id too.
-        let observed = org.find(d.kind, &d.name).await?;
+        let observed = match d.kind {
+            Kind::TagPolicy => observed_tag.clone(),
+            Kind::Scp => org.find(d.kind, &d.name).await?,
+        };
         let type_enabled = enabled.contains(&d.kind);
         // A type being enabled is on its way: never enabled twice (AWS refuses it).
         let changes = drift::diff(d, type_enabled || pending.contains(&d.kind), observed.as_ref());
@@ -113,6 +214,7 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
             id: observed.as_ref().map(|o| o.id.clone()),
             content: match &observed {
                 None => "missing",
+                Some(o) if !o.managed => "not-managed",
                 Some(o) if drift::same_content(&o.content, &d.content) => "in-sync",
                 Some(_) => "drifted",
             },
@@ -121,9 +223,23 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
             extra_targets: attached.difference(&d.targets).cloned().collect(),
         });
         report.drift |= !changes.is_empty();
+        let description = render::description(cfg, d.kind);
         let mut id = observed.map(|o| o.id);
         let mut failed = false;
         for change in changes {
+            if let PolicyChange::NotManaged { id, .. } = &change {
+                report.changes.push(ChangeOutcome {
+                    status: "refused",
+                    error: Some(format!(
+                        "policy {id} is named `{}` but was not created by offhours (no tag {}={}); it is left alone: rename offhours' policy in the config, or tag {id} by hand to hand it over",
+                        d.name,
+                        drift::MANAGED_TAG.0,
+                        drift::MANAGED_TAG.1
+                    )),
+                    change,
+                });
+                continue;
+            }
             if mode != "apply" || failed {
                 let status = if failed { "not-attempted" } else { "planned" };
                 report.changes.push(ChangeOutcome {
@@ -137,10 +253,12 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
                 PolicyChange::EnablePolicyType { kind } => org.enable(&root, *kind).await.map(|()| {
                     pending.insert(*kind);
                 }),
-                PolicyChange::CreatePolicy { kind, name } => org.create(*kind, name, &d.content).await.map(|new| {
-                    id = Some(new);
-                }),
-                PolicyChange::UpdatePolicy { id, .. } => org.update(id, &d.content).await,
+                PolicyChange::CreatePolicy { kind, name } => {
+                    org.create(*kind, name, &description, &d.content).await.map(|new| {
+                        id = Some(new);
+                    })
+                }
+                PolicyChange::UpdatePolicy { id, .. } => org.update(id, &description, &d.content).await,
                 PolicyChange::Attach { target, kind } => {
                     if pending.contains(kind) && !wait_enabled(org, *kind).await {
                         info!(policy = %d.name, target = %target, "the policy type is still being enabled; attached on a later run");
@@ -155,6 +273,7 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
                     org.attach(id.as_deref().unwrap_or_default(), target).await
                 }
                 PolicyChange::Detach { target, .. } => org.detach(id.as_deref().unwrap_or_default(), target).await,
+                PolicyChange::NotManaged { .. } => Ok(()),
             };
             match result {
                 Ok(()) => {
@@ -181,7 +300,7 @@ pub async fn sync(cfg: &Config, org: &OrgClient, mode: &'static str) -> Result<S
 }
 
 /// Waits a little for a policy type that is being enabled; whether it now is.
-async fn wait_enabled(org: &OrgClient, kind: crate::policy::drift::Kind) -> bool {
+async fn wait_enabled(org: &OrgClient, kind: Kind) -> bool {
     for _ in 0..10 {
         match org.root_status().await {
             Ok((_, enabled, _)) if enabled.contains(&kind) => return true,
@@ -193,15 +312,26 @@ async fn wait_enabled(org: &OrgClient, kind: crate::policy::drift::Kind) -> bool
     false
 }
 
+/// What deciding an event needs from the organization.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The management account.
+    pub management: String,
+    /// The SCPs along the account's path.
+    pub levels: crate::policy::check::Levels,
+    /// The account's effective tag policy, if any applies.
+    pub tag_policy: Option<Value>,
+    /// `describe-effective-policy` or `computed-from-attachments`.
+    pub tag_policy_source: String,
+}
+
 /// What deciding an event needs from the organization: the management account, the SCPs
-/// along the account's path, and offhours' tag policy if it is attached on that path.
-pub async fn gather(
-    cfg: &Config,
-    org: &OrgClient,
-    account: &str,
-) -> Result<(String, crate::policy::check::Levels, Option<serde_json::Value>), SyncError> {
+/// along the account's path, and the account's effective tag policy: from
+/// DescribeEffectivePolicy where the API answers (other teams' tag policies merge with
+/// offhours' there), else computed from the tag policies attached root -> OUs -> account.
+pub async fn gather(org: &OrgClient, account: &str) -> Result<Gathered, SyncError> {
     use crate::policy::eval::Policy;
-    let management = org.management_account().await?;
+    let management = org.organization().await?.management;
     let path = org.path_to_root(account).await?;
     let mut levels = Vec::new();
     for target in &path {
@@ -216,11 +346,35 @@ pub async fn gather(
         }
         levels.push((target.clone(), policies));
     }
-    let tag_policy = match org.find(Kind::TagPolicy, &cfg.policy.tag_policy_name).await? {
-        Some(o) if o.targets.iter().any(|t| path.contains(t)) => serde_json::from_str(&o.content).ok(),
-        _ => None,
+    let (tag_policy, tag_policy_source) = match org.effective_tag_policy(account).await {
+        EffectiveTagPolicy::Described(content) => (
+            content.and_then(|c| serde_json::from_str(&c).ok()),
+            "describe-effective-policy".to_string(),
+        ),
+        EffectiveTagPolicy::Unavailable(why) => {
+            info!(account, reason = %why, "DescribeEffectivePolicy unavailable; computing the effective tag policy from the attachments");
+            let mut docs = Vec::new();
+            for target in path.iter().rev() {
+                let mut level = Vec::new();
+                for (_, content) in org.tag_policies_for(target).await? {
+                    if let Ok(v) = serde_json::from_str::<Value>(&content) {
+                        level.push(v);
+                    }
+                }
+                docs.push(level);
+            }
+            (
+                crate::policy::effective::merge(&docs),
+                "computed-from-attachments".to_string(),
+            )
+        }
     };
-    Ok((management, levels, tag_policy))
+    Ok(Gathered {
+        management,
+        levels,
+        tag_policy,
+        tag_policy_source,
+    })
 }
 
 /// A message that could not be read as a supported event (deleted, never retried).
@@ -241,13 +395,18 @@ pub struct IntakeReport {
     pub violations: Vec<crate::policy::check::Verdict>,
     /// Events allowed.
     pub allowed: usize,
+    /// Events AWS had already refused (CloudTrail `errorCode`): no violation.
+    pub refused: usize,
+    /// Events whose outcome depends on something the checker could not read.
+    pub unknown: Vec<crate::policy::check::Verdict>,
     /// Messages that were not supported events; deleted so they never block the queue.
     pub rejected: Vec<Rejected>,
     /// Handled messages whose delete failed: they come back and are decided again.
     pub undeleted: Vec<Rejected>,
 }
 
-/// Drains up to `max` messages from the event queue: each event is decided as AWS would,
+/// Drains up to `max` messages from the event queue: each event is decided as AWS would (the
+/// launch templates it names read through `cloud`, when given),
 /// denials are reported as violations, and every message is deleted once handled (an
 /// unreadable one too, after it is logged). A message whose account cannot be read
 /// from the organization is left for a later attempt.
@@ -256,21 +415,23 @@ pub struct IntakeReport {
 /// WaitTimeSeconds parameter of a ReceiveMessage request is set to 0 ... Amazon SQS samples
 /// a subset of its servers ... you might not receive any messages" even while some wait;
 /// long polling queries all servers (Amazon SQS Developer Guide, "Amazon SQS short and long
-/// polling"). The drain ends after `policy.event_empty_receives` empty receives in a row.
-/// A delete that fails is reported (the message comes back after its visibility timeout
-/// and is decided again); it ends neither the drain nor the report.
+/// polling"). The drain ends after `policy.event_empty_receives` empty receives in a row, or
+/// at a message seen twice (left for later, or not deleted, and back after its visibility
+/// timeout). A delete that fails is reported (the message comes back and is decided
+/// again); it ends neither the drain nor the report.
 pub async fn intake(
     cfg: &Config,
     org: &OrgClient,
     queue: &crate::aws::sqs::Queue,
     max: usize,
+    cloud: Option<&crate::aws::AwsCloud>,
 ) -> Result<IntakeReport, SyncError> {
     use std::collections::HashMap;
     let mut report = IntakeReport::default();
-    let mut cache: HashMap<String, (String, crate::policy::check::Levels, Option<serde_json::Value>)> = HashMap::new();
+    // Listed once, the first time an event names a launch template.
+    let mut scopes: Option<Vec<crate::cloud::ScopeHandle<crate::aws::AwsScope>>> = None;
+    let mut cache: HashMap<String, Gathered> = HashMap::new();
     let mut empty = 0;
-    // A message seen twice in one drain (left for later, or whose delete failed, and back
-    // after its visibility timeout) ends the drain: the queue has been gone through.
     let mut seen = std::collections::HashSet::new();
     'drain: while report.received < max && empty < cfg.policy.event_empty_receives {
         let batch = queue.receive(cfg.policy.event_wait_seconds).await?;
@@ -292,9 +453,24 @@ pub async fn intake(
                         error: e.to_string(),
                     });
                 }
-                Ok(ev) => {
+                Ok(mut ev) => {
+                    if let Some(cloud) = cloud
+                        && !ev.templates().is_empty()
+                    {
+                        if scopes.is_none() {
+                            match cloud.scopes(cfg).await {
+                                Ok(s) => scopes = Some(s),
+                                Err(e) => {
+                                    warn!(error = %e, "event queue: cannot list the scopes to read launch templates")
+                                }
+                            }
+                        }
+                        if let Some(s) = &scopes {
+                            resolve_templates_in(s, &mut ev).await;
+                        }
+                    }
                     if !cache.contains_key(&ev.account) {
-                        match gather(cfg, org, &ev.account).await {
+                        match gather(org, &ev.account).await {
                             Ok(g) => {
                                 cache.insert(ev.account.clone(), g);
                             }
@@ -304,13 +480,25 @@ pub async fn intake(
                             }
                         }
                     }
-                    let (management, levels, tag_policy) = &cache[&ev.account];
-                    let v = crate::policy::check::decide(&ev, Some(management), levels, tag_policy.as_ref());
-                    if v.decision == "deny" {
-                        warn!(account = %v.account, event = %v.event, principal = ?v.principal_arn, reason = %v.reason, "policy violation");
-                        report.violations.push(v);
-                    } else {
-                        report.allowed += 1;
+                    let g = &cache[&ev.account];
+                    let v = crate::policy::check::decide(
+                        &ev,
+                        &crate::policy::check::Facts {
+                            management: Some(&g.management),
+                            levels: &g.levels,
+                            tag_policy: g.tag_policy.as_ref(),
+                            tag_policy_source: &g.tag_policy_source,
+                            tag_key: &cfg.tag_key,
+                        },
+                    );
+                    match v.decision {
+                        "deny" => {
+                            warn!(account = %v.account, event = %v.event, principal = ?v.principal_arn, reason = %v.reason, "policy violation");
+                            report.violations.push(v);
+                        }
+                        "refused" => report.refused += 1,
+                        "unknown" => report.unknown.push(v),
+                        _ => report.allowed += 1,
                     }
                 }
             }
@@ -329,12 +517,21 @@ pub async fn intake(
 /// The pass's policy step: in organization mode with `repair_drift` on, reads both
 /// policies and (when `apply`) repairs drift, reporting every change. `None` when the
 /// config does not ask for it.
-pub async fn repair(cfg: &Config, org: &OrgClient, apply: bool) -> Option<serde_json::Value> {
+pub async fn repair<C: Cloud>(
+    cfg: &Config,
+    org: &OrgClient,
+    apply: bool,
+    cloud: Option<&C>,
+) -> Option<serde_json::Value> {
     if cfg.accounts.mode != crate::config::AccountsMode::Organization || !cfg.policy.repair_drift {
         return None;
     }
     let mode = if apply { "apply" } else { "dry-run" };
-    Some(match sync(cfg, org, mode).await {
+    let writer = match &cfg.policy.role_arn {
+        Some(arn) if apply => org.assuming(arn).await,
+        _ => org.clone(),
+    };
+    Some(match sync(cfg, &writer, mode, cloud).await {
         Ok(r) => {
             for c in r.changes.iter().filter(|c| c.status == "applied") {
                 info!(change = ?c.change, "policy drift repaired");
@@ -346,4 +543,99 @@ pub async fn repair(cfg: &Config, org: &OrgClient, apply: bool) -> Option<serde_
             serde_json::json!({ "error": e.to_string() })
         }
     })
+}
+
+/// Reads the instance tags of the launch templates an event names, in the event's account and
+/// region (through the member role, as the pass reaches it), so that the checker can decide
+/// the `ec2:RunInstances` check AWS makes with them. A template that cannot be read is left
+/// unknown, and the verdict says so.
+pub async fn resolve_templates(cfg: &Config, cloud: &crate::aws::AwsCloud, ev: &mut crate::policy::event::Event) {
+    if ev.templates().is_empty() {
+        return;
+    }
+    match cloud.scopes(cfg).await {
+        Ok(scopes) => resolve_templates_in(&scopes, ev).await,
+        Err(e) => warn!(error = %e, "policy check: cannot reach the event's account to read its launch templates"),
+    }
+}
+
+/// [`resolve_templates`] with the scopes already listed (the event queue lists them once).
+pub async fn resolve_templates_in(
+    scopes: &[crate::cloud::ScopeHandle<crate::aws::AwsScope>],
+    ev: &mut crate::policy::event::Event,
+) {
+    let templates = ev.templates();
+    if templates.is_empty() {
+        return;
+    }
+    let Some((_, Ok(handle))) = scopes
+        .iter()
+        .find(|(s, _)| s.account == ev.account && s.region == ev.region)
+    else {
+        warn!(account = %ev.account, region = %ev.region, "policy check: the event's account and region are not among the configured scopes; its launch templates stay unknown");
+        return;
+    };
+    for t in templates {
+        match crate::aws::launch_templates::instance_tags(handle, &t).await {
+            Ok(Some(tags)) => ev.resolve_template(&t, &tags),
+            Ok(None) => ev.resolve_template(&t, &BTreeMap::new()),
+            Err(e) => warn!(template = %t, error = %e, "policy check: cannot read the launch template"),
+        }
+    }
+}
+
+/// Pre-flight: the groups in the policy's targets whose launch templates the SCP would block
+/// (their next create or update by a team would fail), before anything is attached. Scopes are
+/// the accounts and regions offhours works in, kept to those under a configured target.
+pub async fn preflight(
+    cfg: &Config,
+    org: &OrgClient,
+    cloud: &crate::aws::AwsCloud,
+    partition: &str,
+) -> Result<Vec<crate::policy::preflight::Blocked>, SyncError> {
+    use crate::policy::preflight::{Blocked, rendered_scp, template_blocked};
+    let scp = rendered_scp(cfg, partition).map_err(|message| CloudError {
+        operation: "Render".into(),
+        kind: crate::cloud::ErrorKind::Invalid,
+        message,
+    })?;
+    let targets: BTreeSet<&str> = cfg.policy.targets.iter().map(|t| t.id()).collect();
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    let mut under: BTreeMap<String, bool> = BTreeMap::new();
+    for (scope, handle) in cloud.scopes(cfg).await? {
+        if !under.contains_key(&scope.account) {
+            let path = org.path_to_root(&scope.account).await?;
+            under.insert(scope.account.clone(), path.iter().any(|p| targets.contains(p.as_str())));
+        }
+        if !under[&scope.account] {
+            continue;
+        }
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(account = %scope.account, region = %scope.region, error = %e, "pre-flight: scope unreachable");
+                continue;
+            }
+        };
+        let mut cache: BTreeMap<crate::policy::event::TemplateRef, Option<BTreeMap<String, String>>> = BTreeMap::new();
+        for (group, t) in crate::aws::launch_templates::groups_with_templates(&handle).await? {
+            if !cache.contains_key(&t) {
+                let tags = crate::aws::launch_templates::instance_tags(&handle, &t).await?;
+                cache.insert(t.clone(), tags);
+            }
+            if let Some(reason) = template_blocked(&scp, partition, &scope.account, &scope.region, cache[&t].as_ref()) {
+                out.push(Blocked {
+                    account: scope.account.clone(),
+                    region: scope.region.clone(),
+                    group,
+                    template: t.to_string(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

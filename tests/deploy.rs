@@ -23,6 +23,8 @@ fn called() -> BTreeSet<String> {
                 (_, "GetCallerIdentity") => "sts",
                 ("autoscaling", _) => "autoscaling",
                 ("ec2", _) => "ec2",
+                ("launch_templates", "DescribeAutoScalingGroups") => "autoscaling",
+                ("launch_templates", _) => "ec2",
                 ("organizations" | "accounts", _) => "organizations",
                 ("sqs", _) => "sqs",
                 (f, op) => panic!("classify(\"{op}\") in src/aws/{f}.rs: which service?"),
@@ -36,6 +38,10 @@ fn called() -> BTreeSet<String> {
     // EBS volumes use a customer managed key (Amazon EBS User Guide, "Required IAM
     // permissions for Amazon EBS encryption").
     out.insert("kms:CreateGrant".into());
+    // CreatePolicy with Tags (offhours:managed=true) also needs organizations:TagResource
+    // (Organizations API Reference, CreatePolicy: "If the request includes tags, then the
+    // requester must have the organizations:TagResource permission").
+    out.insert("organizations:TagResource".into());
     out
 }
 
@@ -70,6 +76,9 @@ fn granted(template: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (_, res) in v["Resources"].as_mapping().unwrap() {
         actions(&res["Properties"]["Policies"], &mut out);
+        if res["Type"].as_str() == Some("AWS::IAM::ManagedPolicy") {
+            actions(&res["Properties"]["PolicyDocument"], &mut out);
+        }
     }
     out
 }
@@ -77,6 +86,51 @@ fn granted(template: &str) -> BTreeSet<String> {
 #[test]
 fn the_central_role_grants_exactly_what_the_code_calls() {
     assert_eq!(granted("central-role.yaml"), called());
+}
+
+/// Every statement of the central template that grants an Organizations write is scoped:
+/// CreatePolicy and TagResource to requests tagged offhours:managed=true, the policy changes to
+/// policies carrying that tag, attachments and EnablePolicyType to SCPs and tag policies.
+#[test]
+fn the_organizations_writes_touch_only_policies_offhours_created() {
+    let v: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/cloudformation/central-role.yaml")).unwrap())
+            .unwrap();
+    let writes = &v["Resources"]["OrganizationWrites"]["Properties"]["PolicyDocument"]["Statement"];
+    let mut seen = BTreeSet::new();
+    for st in writes.as_sequence().unwrap() {
+        let mut acts = BTreeSet::new();
+        actions(st, &mut acts);
+        let cond = serde_yaml::to_string(&st["Condition"]).unwrap();
+        for a in &acts {
+            seen.insert(a.clone());
+            let scoped = match a.as_str() {
+                "organizations:CreatePolicy" | "organizations:TagResource" => {
+                    cond.contains("aws:RequestTag/offhours:managed")
+                }
+                "organizations:UpdatePolicy" => cond.contains("aws:ResourceTag/offhours:managed"),
+                "organizations:AttachPolicy" | "organizations:DetachPolicy" => {
+                    cond.contains("aws:ResourceTag/offhours:managed") || cond.contains("organizations:PolicyType")
+                }
+                "organizations:EnablePolicyType" => cond.contains("organizations:PolicyType"),
+                other => panic!("unexpected write {other}"),
+            };
+            assert!(scoped, "{a} is not scoped: {cond}");
+        }
+        // CreatePolicy has no resource (Service Authorization Reference); everything else names one.
+        if !acts.contains("organizations:CreatePolicy") {
+            assert_ne!(st["Resource"].as_str(), Some("*"), "{acts:?}");
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let read = serde_yaml::to_string(&v["Resources"]["CentralRole"]).unwrap();
+    for w in [
+        "organizations:UpdatePolicy",
+        "organizations:AttachPolicy",
+        "organizations:CreatePolicy",
+    ] {
+        assert!(!read.contains(w), "{w} is granted outside the scoped statements");
+    }
 }
 
 #[test]

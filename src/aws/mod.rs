@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod autoscaling;
 pub mod ec2;
 mod ec2_xml;
+pub mod launch_templates;
 pub mod organizations;
 pub mod sqs;
 

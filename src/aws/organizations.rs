@@ -1,20 +1,43 @@
-//! AWS Organizations through the SDK: the root, policies, attachments and the OU path of
-//! an account (moto has no DescribeEffectivePolicy, and offhours does not need it).
+//! AWS Organizations through the SDK: the organization, policies (tagged as offhours'),
+//! attachments, the OU path of an account, and an account's effective tag policy.
 
 use std::collections::BTreeSet;
 
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_organizations::Client;
-use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
+use aws_sdk_organizations::types::{EffectivePolicyType, PolicyType, PolicyTypeStatus, Tag};
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use super::{CallCounter, classify};
 use crate::cloud::{CloudError, ErrorKind};
-use crate::policy::drift::{Kind, Observed};
+use crate::policy::drift::{Kind, MANAGED_TAG, Observed};
 
 /// Organizations, from the management (or delegated administrator) account.
 #[derive(Debug, Clone)]
 pub struct OrgClient {
     org: Client,
+    base: SdkConfig,
+    counter: CallCounter,
+}
+
+/// The organization as offhours needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// The management account (SCPs do not apply to it).
+    pub management: String,
+    /// The partition of its ARNs (`arn:aws-cn:organizations::...` -> `aws-cn`).
+    pub partition: String,
+}
+
+/// Where an account's effective tag policy came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EffectiveTagPolicy {
+    /// `DescribeEffectivePolicy` answered: the content (`None`: no tag policy applies).
+    Described(Option<String>),
+    /// `DescribeEffectivePolicy` could not answer (the reason); compute it from the attachments.
+    Unavailable(String),
 }
 
 fn policy_type(kind: Kind) -> PolicyType {
@@ -32,9 +55,6 @@ fn missing(operation: &str, what: &str) -> CloudError {
     }
 }
 
-/// What offhours writes in the description of the policies it manages.
-pub const DESCRIPTION: &str = "Managed by offhours from its config; edits by hand are reverted.";
-
 impl OrgClient {
     /// A client reporting to `counter`.
     #[must_use]
@@ -45,7 +65,50 @@ impl OrgClient {
                     .interceptor(counter.clone())
                     .build(),
             ),
+            base: base.clone(),
+            counter: counter.clone(),
         }
+    }
+
+    /// The same client under `role_arn` (assumed from this client's credentials), for the
+    /// Organizations writes when `policy.role_arn` is set.
+    pub async fn assuming(&self, role_arn: &str) -> OrgClient {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("offhours-policy")
+            .configure(&self.base)
+            .build()
+            .await;
+        let sdk = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        OrgClient::new(&sdk, &self.counter)
+    }
+
+    /// The management account and the partition, from DescribeOrganization.
+    pub async fn organization(&self) -> Result<Organization, CloudError> {
+        let out = self
+            .org
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| classify("DescribeOrganization", &e))?;
+        let o = out
+            .organization()
+            .ok_or_else(|| missing("DescribeOrganization", "organization"))?;
+        Ok(Organization {
+            management: o
+                .master_account_id()
+                .map(String::from)
+                .ok_or_else(|| missing("DescribeOrganization", "management account"))?,
+            partition: o
+                .arn()
+                .and_then(|a| a.split(':').nth(1))
+                .filter(|p| !p.is_empty())
+                .unwrap_or("aws")
+                .to_string(),
+        })
     }
 
     /// The root id and the policy types enabled on it.
@@ -116,7 +179,34 @@ impl OrgClient {
         let Some(id) = id else { return Ok(None) };
         let content = self.content(&id).await?;
         let targets = self.targets(&id).await?;
-        Ok(Some(Observed { id, content, targets }))
+        let managed = self.managed(&id).await?;
+        Ok(Some(Observed {
+            id,
+            content,
+            targets,
+            managed,
+        }))
+    }
+
+    /// Whether a policy carries offhours' `offhours:managed=true` tag.
+    async fn managed(&self, id: &str) -> Result<bool, CloudError> {
+        let mut pages = self
+            .org
+            .list_tags_for_resource()
+            .resource_id(id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListTagsForResource", &e))?;
+            if page
+                .tags()
+                .iter()
+                .any(|t| t.key() == MANAGED_TAG.0 && t.value() == MANAGED_TAG.1)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn content(&self, id: &str) -> Result<String, CloudError> {
@@ -140,15 +230,26 @@ impl OrgClient {
         Ok(out)
     }
 
-    /// Creates a policy; returns its id.
-    pub async fn create(&self, kind: Kind, name: &str, content: &str) -> Result<String, CloudError> {
+    /// Creates a policy, tagged `offhours:managed=true` (tagging on create needs
+    /// `organizations:TagResource`: Organizations API Reference, CreatePolicy); returns its id.
+    pub async fn create(&self, kind: Kind, name: &str, description: &str, content: &str) -> Result<String, CloudError> {
+        let tag = Tag::builder()
+            .key(MANAGED_TAG.0)
+            .value(MANAGED_TAG.1)
+            .build()
+            .map_err(|e| CloudError {
+                operation: "CreatePolicy".into(),
+                kind: ErrorKind::Invalid,
+                message: e.to_string(),
+            })?;
         let out = self
             .org
             .create_policy()
             .name(name)
-            .description(DESCRIPTION)
+            .description(description)
             .content(content)
             .r#type(policy_type(kind))
+            .tags(tag)
             .send()
             .await
             .map_err(|e| classify("CreatePolicy", &e))?;
@@ -159,13 +260,13 @@ impl OrgClient {
             .ok_or_else(|| missing("CreatePolicy", "policy id"))
     }
 
-    /// Replaces a policy's content.
-    pub async fn update(&self, id: &str, content: &str) -> Result<(), CloudError> {
+    /// Replaces a policy's content and description.
+    pub async fn update(&self, id: &str, description: &str, content: &str) -> Result<(), CloudError> {
         self.org
             .update_policy()
             .policy_id(id)
             .content(content)
-            .description(DESCRIPTION)
+            .description(description)
             .send()
             .await
             .map_err(|e| classify("UpdatePolicy", &e))?;
@@ -196,20 +297,6 @@ impl OrgClient {
         Ok(())
     }
 
-    /// The organization's management account id.
-    pub async fn management_account(&self) -> Result<String, CloudError> {
-        let out = self
-            .org
-            .describe_organization()
-            .send()
-            .await
-            .map_err(|e| classify("DescribeOrganization", &e))?;
-        out.organization()
-            .and_then(|o| o.master_account_id())
-            .map(String::from)
-            .ok_or_else(|| missing("DescribeOrganization", "management account"))
-    }
-
     /// The targets whose policies apply to an account: the account, its OUs, the root.
     pub async fn path_to_root(&self, account: &str) -> Result<Vec<String>, CloudError> {
         let mut path = vec![account.to_string()];
@@ -236,12 +323,53 @@ impl OrgClient {
 
     /// The SCPs attached directly to a target: (name, content).
     pub async fn scps_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
+        self.policies_for(target, Kind::Scp).await
+    }
+
+    /// The account's effective tag policy from DescribeEffectivePolicy, called once (no
+    /// retries): an answer that is not the API's (a 5xx, an endpoint that does not implement
+    /// it, as moto answers with HTTP 500 and an HTML page) or a refusal makes it
+    /// [`EffectiveTagPolicy::Unavailable`], and the caller computes it from the attachments.
+    /// `EffectivePolicyNotFoundException` means no tag policy applies to the account
+    /// (Organizations API Reference, DescribeEffectivePolicy).
+    pub async fn effective_tag_policy(&self, account: &str) -> EffectiveTagPolicy {
+        let result = self
+            .org
+            .describe_effective_policy()
+            .policy_type(EffectivePolicyType::TagPolicy)
+            .target_id(account)
+            .customize()
+            .config_override(
+                aws_sdk_organizations::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(out) => EffectiveTagPolicy::Described(
+                out.effective_policy()
+                    .and_then(|p| p.policy_content())
+                    .map(String::from),
+            ),
+            Err(SdkError::ServiceError(e)) if e.err().is_effective_policy_not_found_exception() => {
+                EffectiveTagPolicy::Described(None)
+            }
+            Err(e) => EffectiveTagPolicy::Unavailable(classify("DescribeEffectivePolicy", &e).to_string()),
+        }
+    }
+
+    /// The tag policies attached directly to a target: (name, content).
+    pub async fn tag_policies_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
+        self.policies_for(target, Kind::TagPolicy).await
+    }
+
+    async fn policies_for(&self, target: &str, kind: Kind) -> Result<Vec<(String, String)>, CloudError> {
         let mut out = Vec::new();
         let mut pages = self
             .org
             .list_policies_for_target()
             .target_id(target)
-            .filter(PolicyType::ServiceControlPolicy)
+            .filter(policy_type(kind))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

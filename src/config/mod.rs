@@ -186,7 +186,7 @@ pub struct PolicySettings {
     pub tag_policy_name: String,
     /// Root, OU or account ids both policies are attached to.
     pub targets: Vec<Target>,
-    /// Principal ARN patterns exempted from the SCP.
+    /// Principal ARN patterns exempted from the SCP (`{partition}` is filled in when rendering).
     pub exempt_principals: Vec<String>,
     /// Resource types the tag policy enforces.
     pub enforced_for: Vec<String>,
@@ -202,6 +202,59 @@ pub struct PolicySettings {
     pub event_wait_seconds: i32,
     /// Empty receives in a row that end a drain.
     pub event_empty_receives: u32,
+    /// Partition of the rendered ARNs when no organization says otherwise (`aws` by default).
+    pub partition: String,
+    /// Principal ARN patterns that run offhours: the only ones that may write `offhours:` tags.
+    /// Configured, or derived from `accounts.role_name` (with `{partition}` for the partition).
+    pub offhours_principals: Vec<String>,
+    /// Role for the Organizations writes of `policy apply` and drift repair, if any.
+    pub role_arn: Option<String>,
+    /// Things that are valid but probably not what was meant (`validate` prints them).
+    pub warnings: Vec<String>,
+}
+
+/// Partitions whose ARNs the rendered policies may use (AWS General Reference, "Amazon
+/// Resource Names (ARNs)": `aws`, `aws-cn`, `aws-us-gov`; the ISO partitions likewise).
+pub const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+];
+
+impl PolicySettings {
+    /// The principals that run offhours, with `{partition}` filled in.
+    #[must_use]
+    pub fn offhours_principals_in(&self, partition: &str) -> Vec<String> {
+        self.offhours_principals
+            .iter()
+            .map(|p| p.replace("{partition}", partition))
+            .collect()
+    }
+
+    /// The exempt principals, with `{partition}` filled in.
+    #[must_use]
+    pub fn exempt_principals_in(&self, partition: &str) -> Vec<String> {
+        self.exempt_principals
+            .iter()
+            .map(|p| p.replace("{partition}", partition))
+            .collect()
+    }
+}
+
+/// Whether an IAM principal ARN pattern names a role by its bare name under an account
+/// wildcard (`arn:aws:iam::*:role/BreakGlass`): any member-account administrator can create
+/// a role of that name and claim the exemption. A path (`role/platform/BreakGlass`) narrows it
+/// to roles created under that path, which an SCP can reserve.
+#[must_use]
+pub fn is_bare_role_under_wildcard(pattern: &str) -> bool {
+    let parts: Vec<&str> = pattern.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[4].contains(['*', '?'])
+        && parts[5].strip_prefix("role/").is_some_and(|name| !name.contains('/'))
 }
 
 /// How the daemon runs.
@@ -639,7 +692,7 @@ impl Validator {
         }
 
         let accounts = self.accounts(&raw.accounts);
-        let policy = self.policy(&raw.policy, &schedules);
+        let policy = self.policy(&raw.policy, &raw.accounts.role_name, &schedules);
         let regions = self.regions(&raw.regions);
         let listen = match raw.server.listen.parse() {
             Ok(a) => a,
@@ -720,7 +773,13 @@ impl Validator {
         }
     }
 
-    fn policy(&mut self, raw: &raw::RawPolicy, schedules: &BTreeMap<String, Schedule>) -> PolicySettings {
+    fn policy(
+        &mut self,
+        raw: &raw::RawPolicy,
+        member_role: &str,
+        schedules: &BTreeMap<String, Schedule>,
+    ) -> PolicySettings {
+        let mut warnings = Vec::new();
         let mut targets = Vec::new();
         for (i, id) in raw.targets.iter().enumerate() {
             match Target::parse(id) {
@@ -733,15 +792,54 @@ impl Validator {
                 ),
             }
         }
-        for (i, p) in raw.exempt_principals.iter().enumerate() {
-            let parts: Vec<&str> = p.splitn(6, ':').collect();
-            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" {
+        for (field, list) in [
+            ("exempt_principals", &raw.exempt_principals),
+            ("offhours_principals", &raw.offhours_principals),
+        ] {
+            for (i, p) in list.iter().enumerate() {
+                let parts: Vec<&str> = p.splitn(6, ':').collect();
+                if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" {
+                    self.at_value(
+                        &format!("/policy/{field}/{i}"),
+                        format!(
+                            "`{p}` is not an IAM principal ARN pattern such as arn:aws:iam::*:role/platform/BreakGlass"
+                        ),
+                    );
+                } else if is_bare_role_under_wildcard(p) {
+                    warnings.push(format!(
+                        "policy.{field}[{i}]: `{p}` names a role by its bare name in every account: any member-account administrator can create a role with that name and be exempt; use a path reserved for the platform team, e.g. {}",
+                        p.replacen(":role/", ":role/platform/", 1)
+                    ));
+                }
+            }
+        }
+        if !PARTITIONS.contains(&raw.partition.as_str()) {
+            self.at_value(
+                "/policy/partition",
+                format!(
+                    "`{}` is not a partition; one of: {}",
+                    raw.partition,
+                    PARTITIONS.join(", ")
+                ),
+            );
+        }
+        if let Some(arn) = &raw.role_arn {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" || !parts[5].starts_with("role/") {
                 self.at_value(
-                    &format!("/policy/exempt_principals/{i}"),
-                    format!("`{p}` is not an IAM principal ARN pattern such as arn:aws:iam::*:role/BreakGlass"),
+                    "/policy/role_arn",
+                    format!("`{arn}` is not an IAM role ARN such as arn:aws:iam::111122223333:role/offhours-policy"),
                 );
             }
         }
+        let offhours_principals = if raw.offhours_principals.is_empty() {
+            vec![format!(
+                "arn:{{partition}}:iam::*:role/{}",
+                member_role.trim_start_matches('/')
+            )]
+        } else {
+            raw.offhours_principals.clone()
+        };
         for (i, r) in raw.enforced_for.iter().enumerate() {
             let ok = r.split_once(':').is_some_and(|(svc, res)| {
                 !svc.is_empty()
@@ -798,6 +896,10 @@ impl Validator {
             event_queue_url: raw.event_queue_url.clone(),
             event_wait_seconds: raw.event_wait_seconds.clamp(1, 20) as i32,
             event_empty_receives: raw.event_empty_receives.max(1),
+            partition: raw.partition.clone(),
+            offhours_principals,
+            role_arn: raw.role_arn.clone(),
+            warnings,
         }
     }
 

@@ -219,7 +219,8 @@ pub struct RawPolicy {
     /// Where both policies are attached: the root id, OU ids or account ids.
     #[serde(default)]
     pub targets: Vec<String>,
-    /// Principal ARN patterns the SCP exempts (break-glass roles, offhours' own role), matched as `aws:PrincipalArn`.
+    /// Principal ARN patterns the SCP exempts (break-glass roles), matched as `aws:PrincipalArn`;
+    /// `{partition}` stands for the partition the policies are rendered in.
     #[serde(default)]
     pub exempt_principals: Vec<String>,
     /// Resource types the tag policy enforces values for, e.g. `ec2:instance`.
@@ -245,6 +246,19 @@ pub struct RawPolicy {
     #[serde(default = "default_one")]
     #[schemars(range(min = 1, max = 100))]
     pub event_empty_receives: u32,
+    /// The partition of the ARNs in the rendered policies (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    /// Online commands take it from the organization's ARN instead.
+    #[serde(default = "default_partition")]
+    pub partition: String,
+    /// Principal ARN patterns that run offhours, the only ones allowed to write `offhours:` tags
+    /// (and exempt from the SCP's other statements). Empty: the member role, `accounts.role_name`
+    /// in every account.
+    #[serde(default)]
+    pub offhours_principals: Vec<String>,
+    /// A role for `policy apply` and drift repair (Organizations writes), assumed from the caller's
+    /// credentials, so that the pass reading member accounts does not hold organization-wide write.
+    #[serde(default)]
+    pub role_arn: Option<String>,
 }
 
 fn default_event_wait() -> u32 {
@@ -267,6 +281,10 @@ fn default_scp_name() -> String {
 
 fn default_tag_policy_name() -> String {
     "offhours-schedule-values".into()
+}
+
+fn default_partition() -> String {
+    "aws".into()
 }
 
 fn default_enforced_for() -> Vec<String> {

@@ -308,3 +308,43 @@ fn accounts_and_regions_are_validated() {
     assert!(e[1].contains("regions[0]: `Seoul` is not a region"), "{e:?}");
     assert!(e[2].contains("regions[2]: region `us-east-1` is listed twice"), "{e:?}");
 }
+
+#[test]
+fn a_bare_role_name_under_an_account_wildcard_is_a_warning_and_a_path_is_not() {
+    let cfg = Config::parse(
+        "schedules: {}\npolicy:\n  exempt_principals: ['arn:aws:iam::*:role/BreakGlass', 'arn:aws:iam::*:role/platform/BreakGlass', 'arn:aws:iam::111122223333:role/Ops']\n",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap();
+    assert_eq!(cfg.policy.warnings.len(), 1, "{:?}", cfg.policy.warnings);
+    assert!(cfg.policy.warnings[0].contains("exempt_principals[0]"));
+    assert!(cfg.policy.warnings[0].contains("role/platform/BreakGlass"));
+}
+
+#[test]
+fn offhours_principals_default_to_the_member_role_and_partitions_are_checked() {
+    let cfg = Config::parse(
+        "schedules: {}\naccounts:\n  role_name: offhours/offhours-member\n",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.policy.offhours_principals_in("aws-cn"),
+        vec!["arn:aws-cn:iam::*:role/offhours/offhours-member".to_string()]
+    );
+    assert_eq!(cfg.policy.partition, "aws");
+    let err = Config::parse(
+        "schedules: {}\npolicy:\n  partition: aws-mars\n",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("policy.partition") && err.contains("aws-mars"), "{err}");
+    let err = Config::parse(
+        "schedules: {}\npolicy:\n  role_arn: offhours\n",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("policy.role_arn"), "{err}");
+}

@@ -6,12 +6,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::eval::{self, Decision, Denial, Policy, Request};
-use super::event::{AuthRequest, Event};
+use super::event::{AuthRequest, Event, Unknown};
 
 /// The verdict on one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `allow` or `deny`.
+    /// `allow`, `deny`, `refused` (AWS already refused the call: CloudTrail has an `errorCode`)
+    /// or `unknown` (it depends on something the checker could not read, named in `reason`).
     pub decision: &'static str,
     /// The policy that denies.
     pub policy: Option<String>,
@@ -25,28 +26,30 @@ pub struct Verdict {
     pub event: String,
     /// The principal as SCPs see it.
     pub principal_arn: Option<String>,
+    /// Where the tag policy came from: `describe-effective-policy`, `computed-from-attachments`
+    /// or `rendered`; `None` if no tag policy applies.
+    pub tag_policy_source: Option<String>,
 }
 
 impl Verdict {
-    fn allow(e: &Event, reason: impl Into<String>) -> Self {
+    fn new(e: &Event, f: &Facts<'_>, decision: &'static str, reason: impl Into<String>) -> Self {
         Verdict {
-            decision: "allow",
+            decision,
             policy: None,
             statement: None,
             reason: reason.into(),
             account: e.account.clone(),
             event: e.name.clone(),
             principal_arn: e.caller.principal_arn.clone(),
+            tag_policy_source: f.tag_policy.map(|_| f.tag_policy_source.to_string()),
         }
     }
 
-    fn deny(e: &Event, policy: Option<String>, statement: Option<String>, reason: String) -> Self {
+    fn deny(e: &Event, f: &Facts<'_>, policy: Option<String>, statement: Option<String>, reason: String) -> Self {
         Verdict {
-            decision: "deny",
             policy,
             statement,
-            reason,
-            ..Verdict::allow(e, "")
+            ..Verdict::new(e, f, "deny", reason)
         }
     }
 }
@@ -54,6 +57,21 @@ impl Verdict {
 /// The SCPs that apply to the account: (target id, [(policy name, policy)]) from the account
 /// up to the root.
 pub type Levels = Vec<(String, Vec<(String, Policy)>)>;
+
+/// What deciding an event needs besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The organization's management account (SCPs do not apply to it), if known.
+    pub management: Option<&'a str>,
+    /// The SCPs attached along the account's path.
+    pub levels: &'a Levels,
+    /// The account's effective tag policy (or offhours' own), if one applies.
+    pub tag_policy: Option<&'a Value>,
+    /// Where `tag_policy` came from.
+    pub tag_policy_source: &'a str,
+    /// The schedule tag key (for what an event cannot tell: a resource's own tags).
+    pub tag_key: &'a str,
+}
 
 fn request(r: &AuthRequest) -> Request {
     Request {
@@ -63,36 +81,62 @@ fn request(r: &AuthRequest) -> Request {
     }
 }
 
-/// Whether a request's resource is one the tag policy enforces (`ec2:instance`,
-/// `autoscaling:autoScalingGroup`).
-fn enforced(r: &AuthRequest, enforced_for: &[String]) -> bool {
-    let kind = if r.resource.starts_with("arn:aws:ec2:") && r.resource.contains(":instance/") {
-        "ec2:instance"
-    } else if r.resource.starts_with("arn:aws:autoscaling:") {
-        "autoscaling:autoScalingGroup"
-    } else {
-        return false;
-    };
-    enforced_for.iter().any(|e| {
-        e.eq_ignore_ascii_case(kind)
-            || e.eq_ignore_ascii_case(&format!("{}:ALL_SUPPORTED", kind.split(':').next().unwrap_or("")))
-    })
+/// The service and resource type of an ARN: (`ec2`, `instance`), (`autoscaling`,
+/// `autoScalingGroup`), whatever the partition.
+fn arn_kind(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" {
+        return None;
+    }
+    let resource = parts[5].split(['/', ':']).next().unwrap_or("");
+    Some((parts[2], resource))
 }
 
-/// Checks the request tags against a tag policy document (`tags.<key>.tag_key/tag_value/enforced_for`).
-/// Returns the reason for noncompliance, if any.
+/// Whether a request's resource is one the tag policy enforces (`ec2:instance`,
+/// `autoscaling:autoScalingGroup`, or a service's `ALL_SUPPORTED`).
+fn enforced(r: &AuthRequest, enforced_for: &[String]) -> bool {
+    let Some((service, resource)) = arn_kind(&r.resource) else {
+        return false;
+    };
+    if resource == "*" {
+        return false;
+    }
+    let kind = format!("{service}:{resource}");
+    enforced_for
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&kind) || e.eq_ignore_ascii_case(&format!("{service}:ALL_SUPPORTED")))
+}
+
+/// A tag policy setting, written with an operator (`{"@@assign": x}`, as in an attached policy)
+/// or plain (as `DescribeEffectivePolicy` returns it, the operators applied).
+fn setting<'v>(rule: &'v Value, name: &str) -> Option<&'v Value> {
+    let v = rule.get(name)?;
+    match v.get("@@assign") {
+        Some(a) => Some(a),
+        None if v.is_object() => None,
+        None => Some(v),
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the request tags against a tag policy document (`tags.<key>.tag_key/tag_value/enforced_for`,
+/// attached or effective form). Returns the reason for noncompliance, if any.
 pub fn tag_policy_violation(policy: &Value, r: &AuthRequest) -> Option<String> {
     let tags = policy.get("tags")?.as_object()?;
     for (name, rule) in tags {
-        let assigned_key = rule
-            .pointer("/tag_key/@@assign")
-            .and_then(Value::as_str)
-            .unwrap_or(name);
-        let enforced_for: Vec<String> = rule
-            .pointer("/enforced_for/@@assign")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default();
+        // Without a tag_key, the key's case treatment is lowercase (Organizations User Guide,
+        // "Tag policy syntax and examples": "If case treatment isn't defined, lowercase is the
+        // default case treatment for tag keys").
+        let lower = name.to_lowercase();
+        let assigned_key = setting(rule, "tag_key").and_then(Value::as_str).unwrap_or(&lower);
+        let enforced_for = strings(setting(rule, "enforced_for"));
         if !enforced(r, &enforced_for) {
             continue;
         }
@@ -108,9 +152,15 @@ pub fn tag_policy_violation(policy: &Value, r: &AuthRequest) -> Option<String> {
                     "tag policy: the key must be written `{assigned_key}`, not `{key}`"
                 ));
             }
-            if let Some(allowed) = rule.pointer("/tag_value/@@assign").and_then(Value::as_array) {
+            if let Some(allowed) = setting(rule, "tag_value") {
+                // A value is listed, or a prefix followed by `*` (AWS whitepaper "Tagging Best
+                // Practices", "AWS Organizations - Tag policies").
+                let allowed = strings(Some(allowed));
                 for v in values {
-                    if !allowed.iter().any(|a| a.as_str() == Some(v.as_str())) {
+                    if !allowed
+                        .iter()
+                        .any(|a| a == v || (a.ends_with('*') && v.starts_with(a.trim_end_matches('*'))))
+                    {
                         return Some(format!("tag policy: `{v}` is not an allowed value of `{assigned_key}`"));
                     }
                 }
@@ -120,47 +170,126 @@ pub fn tag_policy_violation(policy: &Value, r: &AuthRequest) -> Option<String> {
     None
 }
 
-/// Decides an event. `management` is the organization's management account (SCPs do not
-/// apply to it); `levels` are the SCPs attached along its path; `tag_policy` is offhours'
-/// tag policy, if it applies to the account.
+fn scp_denial(targets: &[(&str, Vec<(&str, &Policy)>)], r: &Request) -> Option<Denial> {
+    match eval::evaluate_scp_targets(targets, r) {
+        Decision::Deny(d) => Some(d),
+        Decision::Allow => None,
+    }
+}
+
+/// Decides an event as AWS would for its account.
+///
+/// An event with an `errorCode` is `refused`: AWS already turned it down (or it failed), so
+/// nothing was created or changed and it is no violation (CloudTrail User Guide, "CloudTrail
+/// record contents": `errorCode` is "the AWS service error if the request returns an error").
+/// A `DeleteTags` without keys is decided as if the instance carried the schedule tag when
+/// that changes the outcome (CloudTrail does not record a resource's tags), and the reason
+/// says so. A launch template whose tags are not known leaves the decision `unknown` unless
+/// something else already denies.
 #[must_use]
-pub fn decide(e: &Event, management: Option<&str>, levels: &Levels, tag_policy: Option<&Value>) -> Verdict {
+pub fn decide(e: &Event, f: &Facts<'_>) -> Verdict {
+    if let Some(code) = &e.error_code {
+        return Verdict::new(
+            e,
+            f,
+            "refused",
+            format!(
+                "AWS refused the call ({code}{}); nothing was created or changed",
+                e.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ),
+        );
+    }
     let scp_exempt = if e.caller.service_linked {
         Some("service-linked roles are not restricted by SCPs")
     } else if e.caller.kind == "AWSService" {
         Some("calls made by AWS services are not restricted by SCPs")
-    } else if management == Some(e.account.as_str()) {
+    } else if f.management == Some(e.account.as_str()) {
         Some("SCPs do not apply to the management account (the detective scan covers it)")
     } else {
         None
     };
+    let tag = format!("aws:RequestTag/{}", f.tag_key);
+    let mut waiting: Vec<String> = Vec::new();
+    let known = |r: &AuthRequest| match &r.unknown {
+        // A request that already carries the schedule tag does not wait for the template.
+        Some(Unknown::TemplateTags { template }) if !r.context.keys().any(|k| k.eq_ignore_ascii_case(&tag)) => {
+            Err(template.clone())
+        }
+        _ => Ok(()),
+    };
     if scp_exempt.is_none() {
-        let targets: Vec<(&str, Vec<(&str, &Policy)>)> = levels
+        let targets: Vec<(&str, Vec<(&str, &Policy)>)> = f
+            .levels
             .iter()
             .map(|(t, ps)| (t.as_str(), ps.iter().map(|(n, p)| (n.as_str(), p)).collect()))
             .collect();
         for r in &e.requests {
-            if let Decision::Deny(d) = eval::evaluate_scp_targets(&targets, &request(r)) {
+            if let Err(t) = known(r) {
+                waiting.push(format!(
+                    "the instance tags of launch template {t} (AWS checks ec2:RunInstances with them)"
+                ));
+                continue;
+            }
+            let mut denial = scp_denial(&targets, &request(r)).map(|d| (d, String::new()));
+            if denial.is_none() && r.unknown == Some(Unknown::ResourceTags) {
+                let mut assumed = request(r);
+                assumed
+                    .context
+                    .insert(format!("aws:ResourceTag/{}", f.tag_key), vec!["(any value)".into()]);
+                denial = scp_denial(&targets, &assumed).map(|d| {
+                    (
+                        d,
+                        format!(
+                            " (if the resource carries the `{}` tag: CloudTrail does not record its tags)",
+                            f.tag_key
+                        ),
+                    )
+                });
+            }
+            if let Some((d, note)) = denial {
                 return match d {
                     Denial::Explicit {
                         policy,
                         statement,
                         reason,
-                    } => Verdict::deny(e, Some(policy), Some(statement.to_string()), reason),
-                    Denial::Implicit { scope, reason } => Verdict::deny(e, Some(scope), None, reason),
+                    } => Verdict::deny(
+                        e,
+                        f,
+                        Some(policy),
+                        Some(statement.to_string()),
+                        format!("{reason}{note}"),
+                    ),
+                    Denial::Implicit { scope, reason } => {
+                        Verdict::deny(e, f, Some(scope), None, format!("{reason}{note}"))
+                    }
                 };
             }
         }
     }
-    if let Some(tp) = tag_policy {
-        for r in &e.requests {
+    if let Some(tp) = f.tag_policy {
+        for r in e.requests.iter().filter(|r| known(r).is_ok()) {
             if let Some(why) = tag_policy_violation(tp, r) {
-                return Verdict::deny(e, Some("tag policy".into()), None, why);
+                return Verdict::deny(e, f, Some("tag policy".into()), None, why);
             }
         }
     }
-    Verdict::allow(
+    if !waiting.is_empty() {
+        waiting.sort();
+        waiting.dedup();
+        return Verdict::new(
+            e,
+            f,
+            "unknown",
+            format!(
+                "cannot know without {}: offline they are not read; `policy check` without --offline reads them",
+                waiting.join(", ")
+            ),
+        );
+    }
+    Verdict::new(
         e,
+        f,
+        "allow",
         scp_exempt.unwrap_or("no statement denies it, and every level of the organization allows it"),
     )
 }
@@ -170,20 +299,34 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::policy::{event, render};
+    use std::collections::BTreeMap;
     use std::path::Path;
 
     const FULL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
     fn cfg() -> Config {
         Config::parse(
-            "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  exempt_principals: ['arn:aws:iam::*:role/BreakGlass']\n",
+            "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  exempt_principals: ['arn:aws:iam::*:role/platform/BreakGlass']\n",
             Path::new("t.yaml"),
         )
         .unwrap()
     }
 
+    fn decide(e: &Event, management: Option<&str>, levels: &Levels, tag_policy: Option<&Value>) -> Verdict {
+        super::decide(
+            e,
+            &Facts {
+                management,
+                levels,
+                tag_policy,
+                tag_policy_source: "rendered",
+                tag_key: "Schedule",
+            },
+        )
+    }
+
     fn levels(c: &Config) -> Levels {
-        let ours = Policy::parse(&render::scp(c).unwrap()).unwrap();
+        let ours = Policy::parse(&render::scp(c, "aws").unwrap()).unwrap();
         vec![
             (
                 "111122223333".into(),
@@ -213,7 +356,7 @@ mod tests {
     #[test]
     fn tagged_creation_is_allowed_and_untagged_denied_by_the_named_statement() {
         let c = cfg();
-        let tp = render::tag_policy_value(&c);
+        let tp = render::tag_policy_value(&c, &[]);
         let ok = decide(
             &run(r#"{"key": "Schedule", "value": "office-hours"}"#, "Dev"),
             None,
@@ -235,7 +378,7 @@ mod tests {
     #[test]
     fn unknown_values_and_wrong_case_keys_are_denied() {
         let c = cfg();
-        let tp = render::tag_policy_value(&c);
+        let tp = render::tag_policy_value(&c, &[]);
         let v = decide(
             &run(r#"{"key": "Schedule", "value": "all-night"}"#, "Dev"),
             None,
@@ -262,7 +405,7 @@ mod tests {
         let c = cfg();
         let untagged = r#"{"key": "Team", "value": "a"}"#;
         assert_eq!(
-            decide(&run(untagged, "BreakGlass"), None, &levels(&c), None).decision,
+            decide(&run(untagged, "platform/BreakGlass"), None, &levels(&c), None).decision,
             "allow"
         );
         let slr = run(
@@ -273,6 +416,112 @@ mod tests {
         let v = decide(&run(untagged, "Dev"), Some("111122223333"), &levels(&c), None);
         assert_eq!(v.decision, "allow");
         assert!(v.reason.contains("management account"));
+    }
+
+    #[test]
+    fn an_event_aws_refused_is_no_violation() {
+        let c = cfg();
+        let mut e = run(r#"{"key": "Team", "value": "a"}"#, "Dev");
+        e.error_code = Some("Client.UnauthorizedOperation".into());
+        let v = decide(&e, None, &levels(&c), None);
+        assert_eq!(v.decision, "refused");
+        assert!(v.reason.contains("Client.UnauthorizedOperation"), "{v:?}");
+    }
+
+    #[test]
+    fn the_partition_decides_which_statements_match() {
+        let c = cfg();
+        let mut e = run(r#"{"key": "Team", "value": "a"}"#, "Dev");
+        for r in &mut e.requests {
+            r.resource = r.resource.replacen("arn:aws:", "arn:aws-cn:", 1);
+        }
+        assert_eq!(
+            decide(&e, None, &levels(&c), None).decision,
+            "allow",
+            "an SCP written for arn:aws: does not govern aws-cn"
+        );
+        let cn = vec![(
+            "r-root".to_string(),
+            vec![
+                ("FullAWSAccess".to_string(), Policy::parse(FULL).unwrap()),
+                (
+                    "ours".to_string(),
+                    Policy::parse(&render::scp(&c, "aws-cn").unwrap()).unwrap(),
+                ),
+            ],
+        )];
+        assert_eq!(decide(&e, None, &cn, None).decision, "deny");
+    }
+
+    #[test]
+    fn delete_tags_without_keys_is_denied_assuming_the_instance_carries_the_tag() {
+        let c = cfg();
+        let e = event::parse(
+            r#"{"userIdentity": {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/Dev"}}},
+              "eventSource": "ec2.amazonaws.com", "eventName": "DeleteTags", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+              "requestParameters": {"resourcesSet": {"items": [{"resourceId": "i-1"}]}}}"#,
+        )
+        .unwrap();
+        let v = decide(&e, None, &levels(&c), None);
+        assert_eq!(v.statement.as_deref(), Some(render::sid::DELETE_ALL_TAGS), "{v:?}");
+        assert!(v.reason.contains("CloudTrail does not record"), "{v:?}");
+    }
+
+    #[test]
+    fn a_launch_template_decides_once_its_tags_are_known() {
+        let c = cfg();
+        let text = r#"{"userIdentity": {"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/Dev"}}},
+              "eventSource": "autoscaling.amazonaws.com", "eventName": "CreateAutoScalingGroup", "awsRegion": "us-east-1",
+              "recipientAccountId": "111122223333", "requestParameters": {"autoScalingGroupName": "g",
+              "launchTemplate": {"launchTemplateId": "lt-1"}, "tags": [{"key": "Schedule", "value": "office-hours"}]}}"#;
+        let mut e = event::parse(text).unwrap();
+        let v = decide(&e, None, &levels(&c), None);
+        assert_eq!(v.decision, "unknown", "{v:?}");
+        assert!(v.reason.contains("launch template lt-1"), "{v:?}");
+        let t = e.templates()[0].clone();
+        let mut untagged = e.clone();
+        untagged.resolve_template(&t, &BTreeMap::from([("Team".to_string(), "a".to_string())]));
+        let v = decide(&untagged, None, &levels(&c), None);
+        assert_eq!(v.statement.as_deref(), Some(render::sid::RUN_UNTAGGED), "{v:?}");
+        e.resolve_template(
+            &t,
+            &BTreeMap::from([("Schedule".to_string(), "office-hours".to_string())]),
+        );
+        assert_eq!(decide(&e, None, &levels(&c), None).decision, "allow");
+    }
+
+    #[test]
+    fn a_tag_policy_value_may_be_a_prefix_and_a_wildcard() {
+        let tp = serde_json::json!({"tags": {"schedule": {"tag_key": {"@@assign": "Schedule"}, "tag_value": {"@@assign": ["office-*"]}, "enforced_for": {"@@assign": ["ec2:instance"]}}}});
+        let ok = run(r#"{"key": "Schedule", "value": "office-hours"}"#, "Dev");
+        assert_eq!(tag_policy_violation(&tp, &ok.requests[0]), None);
+        let no = run(r#"{"key": "Schedule", "value": "weekend-off"}"#, "Dev");
+        assert!(tag_policy_violation(&tp, &no.requests[0]).is_some());
+    }
+
+    #[test]
+    fn without_a_tag_key_the_key_must_be_lowercase() {
+        let tp = serde_json::json!({"tags": {"Schedule": {"enforced_for": {"@@assign": ["ec2:instance"]}}}});
+        let upper = run(r#"{"key": "Schedule", "value": "office-hours"}"#, "Dev");
+        assert!(
+            tag_policy_violation(&tp, &upper.requests[0])
+                .unwrap()
+                .contains("must be written `schedule`")
+        );
+        let lower = run(r#"{"key": "schedule", "value": "office-hours"}"#, "Dev");
+        assert_eq!(tag_policy_violation(&tp, &lower.requests[0]), None);
+    }
+
+    #[test]
+    fn an_effective_tag_policy_without_operators_is_read_too() {
+        let effective = serde_json::json!({"tags": {"schedule": {"tag_key": "Schedule", "tag_value": ["office-hours"], "enforced_for": ["ec2:instance"]}}});
+        let e = run(r#"{"key": "Schedule", "value": "weekend-off"}"#, "Dev");
+        let r = &e.requests[0];
+        assert!(
+            tag_policy_violation(&effective, r)
+                .unwrap()
+                .contains("`weekend-off` is not an allowed value")
+        );
     }
 
     #[test]

@@ -35,7 +35,14 @@ pub struct Observed {
     pub content: String,
     /// Root, OU and account ids it is attached to.
     pub targets: BTreeSet<String>,
+    /// Whether it carries offhours' tag (`offhours:managed=true`): offhours changes only the
+    /// policies it created, and its IAM role can touch no other.
+    pub managed: bool,
 }
+
+/// The tag that marks a policy offhours created (CreatePolicy `Tags`); the roles' Organizations
+/// write statements are conditioned on it (`aws:ResourceTag/offhours:managed`).
+pub const MANAGED_TAG: (&str, &str) = ("offhours:managed", "true");
 
 /// A policy as offhours wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +94,14 @@ pub enum PolicyChange {
         /// Root, OU or account id.
         target: String,
     },
+    /// A policy of that name exists but offhours did not create it (no `offhours:managed=true`
+    /// tag): it is left alone. Tag it by hand to hand it over.
+    NotManaged {
+        /// Which.
+        kind: Kind,
+        /// Its id.
+        id: String,
+    },
 }
 
 /// Whether two policy documents say the same thing (whitespace and key order aside).
@@ -99,11 +114,19 @@ pub fn same_content(a: &str, b: &str) -> bool {
 }
 
 /// The changes that make the organization match `desired`, in the order to apply them.
+///
+/// The policy type is enabled only when the policy is to be attached somewhere; a policy that
+/// offhours did not create is never changed (one [`PolicyChange::NotManaged`] instead).
 #[must_use]
 pub fn diff(desired: &Desired, enabled: bool, observed: Option<&Observed>) -> Vec<PolicyChange> {
     let kind = desired.kind;
     let mut out = Vec::new();
-    if !enabled {
+    if let Some(o) = observed
+        && !o.managed
+    {
+        return vec![PolicyChange::NotManaged { kind, id: o.id.clone() }];
+    }
+    if !enabled && !desired.targets.is_empty() {
         out.push(PolicyChange::EnablePolicyType { kind });
     }
     let attached = match observed {
@@ -173,6 +196,7 @@ mod tests {
             id: "p-1".into(),
             content: "{\"Statement\":[],\"Version\":\"2012-10-17\"}".into(),
             targets: ["ou-a".to_string(), "ou-b".to_string()].into(),
+            managed: true,
         };
         assert!(diff(&desired(), true, Some(&o)).is_empty());
     }
@@ -183,6 +207,7 @@ mod tests {
             id: "p-1".into(),
             content: "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\"}]}".into(),
             targets: ["ou-a".to_string(), "r-root".to_string()].into(),
+            managed: true,
         };
         assert_eq!(
             diff(&desired(), true, Some(&o)),
@@ -200,6 +225,36 @@ mod tests {
                     target: "r-root".into()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn no_target_enables_no_policy_type() {
+        let mut d = desired();
+        d.targets.clear();
+        assert_eq!(
+            diff(&d, false, None),
+            vec![PolicyChange::CreatePolicy {
+                kind: Kind::Scp,
+                name: "offhours".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_policy_offhours_did_not_create_is_left_alone_even_if_it_differs() {
+        let o = Observed {
+            id: "p-team".into(),
+            content: "{}".into(),
+            targets: ["r-root".to_string()].into(),
+            managed: false,
+        };
+        assert_eq!(
+            diff(&desired(), false, Some(&o)),
+            vec![PolicyChange::NotManaged {
+                kind: Kind::Scp,
+                id: "p-team".into()
+            }]
         );
     }
 }

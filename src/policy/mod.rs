@@ -1,8 +1,12 @@
 //! The org-level policy checker: render the SCP and tag policy from the config, evaluate
-//! requests against them, and diff what is attached for drift. Pure: no I/O.
+//! requests against them, merge effective tag policies, and diff what is attached for drift.
+//! Pure: no I/O.
 
 pub mod check;
 pub mod drift;
+pub mod effective;
 pub mod eval;
 pub mod event;
+pub mod preflight;
 pub mod render;
+pub mod retire;

@@ -115,8 +115,10 @@ pub enum After {
     AddStarted(Vec<String>),
     /// DescribeInstances: show the KMS fallback's state reason.
     StateReasons,
-    /// ListRoots / EnablePolicyType: show pending policy types.
+    /// ListRoots: show pending policy types.
     PendingTypes,
+    /// EnablePolicyType: once moto has enabled this type, it is pending for a while.
+    Enabled(String),
 }
 
 /// Sends a request to moto with the caller's credentials (moto does not check signatures):
@@ -714,13 +716,7 @@ impl Strict {
                 "The specified policy type is already being enabled in the specified root.",
             ));
         }
-        let d = self.pending_for.lock().unwrap().unwrap_or(PENDING_FOR);
-        self.pending
-            .lock()
-            .unwrap()
-            .insert(kind.to_string(), Instant::now() + d);
-        self.fire("organizations.pending-enable");
-        Verdict::Forward(None, After::PendingTypes)
+        Verdict::Forward(None, After::Enabled(kind.to_string()))
     }
 
     async fn attach_policy(&self, call: &Call<'_>, upstream: Upstream<'_>) -> Verdict {
@@ -759,9 +755,15 @@ impl Strict {
         if !status.is_success() {
             return body;
         }
+        if let After::Enabled(kind) = after {
+            let d = self.pending_for.lock().unwrap().unwrap_or(PENDING_FOR);
+            self.pending.lock().unwrap().insert(kind.clone(), Instant::now() + d);
+            self.fire("organizations.pending-enable");
+            return self.after(&After::PendingTypes, status, body);
+        }
         let text = || String::from_utf8_lossy(&body).into_owned();
         match after {
-            After::Nothing => body,
+            After::Nothing | After::Enabled(_) => body,
             After::Page { offset, max } => {
                 let xml = text();
                 let members = elements(&xml, "member");
