@@ -284,6 +284,29 @@ pub async fn sync<C: Cloud>(
                         error: None,
                     });
                 }
+                // An attachment refused while the organization is still settling a policy
+                // type or another change: "PolicyTypeNotEnabledException",
+                // "PolicyChangesInProgressException" ("Changes to the effective policy are in
+                // progress ... Try the operation again later"), "ConcurrentModificationException"
+                // (AWS Organizations API Reference, AttachPolicy, Errors). It waits for a later
+                // run instead of failing.
+                Err(e)
+                    if matches!(change, PolicyChange::Attach { .. })
+                        && [
+                            "PolicyTypeNotEnabledException",
+                            "PolicyChangesInProgressException",
+                            "ConcurrentModificationException",
+                        ]
+                        .iter()
+                        .any(|c| e.message.contains(c)) =>
+                {
+                    info!(policy = %d.name, change = ?change, error = %e, "attachment waits for a later run");
+                    report.changes.push(ChangeOutcome {
+                        change,
+                        status: "waiting",
+                        error: Some(e.to_string()),
+                    });
+                }
                 Err(e) => {
                     warn!(policy = %d.name, change = ?change, error = %e, "policy change failed");
                     report.changes.push(ChangeOutcome {

@@ -167,9 +167,12 @@ fn kms_create_grant_is_limited_to_grants_ec2_makes_for_its_resources() {
                     if acts.iter().any(|a| a.starts_with("kms:")) {
                         found += 1;
                         assert_eq!(acts.into_iter().collect::<Vec<_>>(), ["kms:CreateGrant"], "{template}");
-                        assert_eq!(
-                            st["Condition"]["StringLike"]["kms:ViaService"], "ec2.*.amazonaws.com",
-                            "{template}"
+                        // ec2.<region>.amazonaws.com, or .amazonaws.com.cn in China: the partition's suffix.
+                        let via = &st["Condition"]["StringLike"]["kms:ViaService"];
+                        assert!(via.is_tagged(), "{template}: {via:?}");
+                        assert!(
+                            format!("{via:?}").contains("ec2.*.${AWS::URLSuffix}"),
+                            "{template}: {via:?}"
                         );
                         assert_eq!(
                             st["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true",

@@ -66,7 +66,11 @@ async fn a_scheduled_action_needs_a_time_of_its_own_in_its_group() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("ValidationError"));
+    assert_eq!(e.code(), Some("AlreadyExists"));
+    assert!(
+        e.message().unwrap().contains("scheduled start time already exists"),
+        "{e:?}"
+    );
     assert!(e.message().unwrap().contains("team-morning"), "{e:?}");
     // The same name is an update of itself; another group is another namespace.
     asg.put_scheduled_update_group_action()
@@ -103,6 +107,11 @@ async fn a_scheduled_action_needs_a_time_of_its_own_in_its_group() {
         .filter_map(|f| f.scheduled_action_name())
         .collect();
     assert_eq!(failed, ["clash", "evening-twin"]);
+    assert!(
+        out.failed_scheduled_update_group_actions()
+            .iter()
+            .all(|f| f.error_code() == Some("AlreadyExists"))
+    );
     assert_eq!(names(&asg, "web").await, ["evening", "team-morning"]);
     assert!(moto.rules().fired()["autoscaling.unique-time"] >= 3);
 }
@@ -204,6 +213,38 @@ async fn scheduled_actions_are_described_at_most_a_hundred_a_page() {
         count += 1;
     }
     assert_eq!((all, count), (140, 2));
+    // 125 actions per group at most.
+    group(&sdk, "full", (1, 2, 1), &[]).await;
+    for chunk in (0..125).collect::<Vec<u32>>().chunks(50) {
+        let mut req = asg
+            .batch_put_scheduled_update_group_action()
+            .auto_scaling_group_name("full");
+        for i in chunk {
+            req = req.scheduled_update_group_actions(put(
+                &format!("f{i}"),
+                &format!("{} {} * * *", i % 60, i / 60),
+                "Etc/UTC",
+            ));
+        }
+        assert!(
+            req.send()
+                .await
+                .unwrap()
+                .failed_scheduled_update_group_actions()
+                .is_empty()
+        );
+    }
+    let e = asg
+        .put_scheduled_update_group_action()
+        .auto_scaling_group_name("full")
+        .scheduled_action_name("one-more")
+        .recurrence("0 23 * * *")
+        .time_zone("Etc/UTC")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("LimitExceeded"));
 }
 
 async fn instance(ec2: &aws_sdk_ec2::Client) -> String {
@@ -250,9 +291,11 @@ async fn a_start_without_the_kms_key_answers_success_and_falls_back_to_stopped()
         .unwrap();
     assert_eq!(out.starting_instances().len(), 2, "AWS answers success for both");
     assert_eq!(state(&ec2, &plain).await.0, "running");
+    assert_eq!(state(&ec2, &locked).await.0, "pending", "first pending");
     assert_eq!(
         state(&ec2, &locked).await,
-        ("stopped".to_string(), Some("Client.InternalError".to_string()))
+        ("stopped".to_string(), Some("Client.InternalError".to_string())),
+        "then back to stopped"
     );
 }
 

@@ -352,14 +352,16 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("`{s}` is not an RFC 3339 time such as 2026-11-26T02:00:00+09:00"))
 }
 
-/// The canonical IANA name of a zone: the zone itself, or the zone a link (`US/Eastern`,
-/// `Asia/Calcutta`, `UTC`) stands for.
+/// The canonical IANA name of a zone: the zone itself, or the zone an old alias
+/// (`US/Eastern`, `ROK`, `UTC`) stands for.
 ///
-/// AWS takes only canonical names in a scheduled action's `TimeZone`: "Valid values are
-/// the canonical names of the IANA time zones, derived from the IANA Time Zone Database
-/// (such as `Etc/GMT+9` or `Pacific/Tahiti`)" (Amazon EC2 Auto Scaling API Reference,
-/// PutScheduledUpdateGroupAction, `TimeZone`). A link and its target keep the same
-/// rules since 1970 (tzdata's `backward` file), so the schedule is unchanged.
+/// AWS takes canonical names in a scheduled action's `TimeZone`: "Valid values are the
+/// canonical names of the IANA time zones, derived from the IANA Time Zone Database (such
+/// as `Etc/GMT+9` or `Pacific/Tahiti`)" (Amazon EC2 Auto Scaling API Reference,
+/// PutScheduledUpdateGroupAction, `TimeZone`). An alias and its target keep the same rules
+/// since 1970 (tzdata's `backward` file), so the schedule is unchanged. Zones renamed or
+/// merged in recent tzdata (`Europe/Kiev`, `Europe/Amsterdam`) are sent as written: see
+/// `scripts/gen-tzlinks.py`.
 #[must_use]
 pub fn canonical_zone(tz: Tz) -> &'static str {
     let name = tz.name();

@@ -337,7 +337,9 @@ mod zones {
     fn links_are_sent_as_their_canonical_zone() {
         let z = |s: &str| canonical_zone(s.parse::<Tz>().unwrap());
         assert_eq!(z("US/Eastern"), "America/New_York");
-        assert_eq!(z("Asia/Calcutta"), "Asia/Kolkata");
+        // Renamed or merged since: sent as written (AWS's zone data may predate the new name).
+        assert_eq!(z("Asia/Calcutta"), "Asia/Calcutta");
+        assert_eq!(z("Europe/Kiev"), "Europe/Kiev");
         assert_eq!(z("ROK"), "Asia/Seoul");
         assert_eq!(z("UTC"), "Etc/UTC");
         assert_eq!(z("Asia/Seoul"), "Asia/Seoul");
@@ -369,6 +371,6 @@ mod zones {
             }
             checked += 1;
         }
-        assert!(checked > 200, "only {checked} links");
+        assert!(checked > 80, "only {checked} aliases");
     }
 }

@@ -132,6 +132,8 @@ pub struct Strict {
     now: Mutex<Option<DateTime<Utc>>>,
     kms_denied: Mutex<BTreeSet<String>>,
     kms_attempted: Mutex<BTreeSet<String>>,
+    /// Instances whose failed start DescribeInstances still shows as pending (once).
+    kms_pending: Mutex<BTreeSet<String>>,
     unauthorized: Mutex<BTreeSet<String>>,
     no_hibernate: Mutex<BTreeSet<String>>,
     pending: Mutex<BTreeMap<String, Instant>>,
@@ -260,8 +262,40 @@ pub fn next_firing(recurrence: &str, zone: Option<&str>, after: DateTime<Utc>) -
     first(f[2], f[4])
 }
 
+/// The next firing of a `M H * * DOW` recurrence (numbers, lists and ranges), found by
+/// walking the minutes of the next eight days in the zone: an evaluator independent of
+/// the `cron` crate and of offhours' own. `None` for other forms.
+fn brute_firing(recurrence: &str, zone: Option<&str>, after: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+    use chrono::{Datelike, Timelike};
+    let f: Vec<&str> = recurrence.split_whitespace().collect();
+    let [m, h, "*", "*", dow] = f.as_slice() else {
+        return None;
+    };
+    let (minute, hour): (u32, u32) = (m.parse().ok()?, h.parse().ok()?);
+    let mut days = [false; 7];
+    for part in dow.split(',') {
+        match part.split_once('-') {
+            _ if part == "*" => days = [true; 7],
+            Some((x, y)) => (x.parse::<usize>().ok()?..=y.parse::<usize>().ok()?).for_each(|d| days[d % 7] = true),
+            None => days[part.parse::<usize>().ok()? % 7] = true,
+        }
+    }
+    let tz: chrono_tz::Tz = zone.unwrap_or("UTC").parse().ok()?;
+    let mut t = after.with_second(0)?.with_nanosecond(0)?;
+    for _ in 0..(8 * 24 * 60) {
+        t += chrono::Duration::minutes(1);
+        let l = t.with_timezone(&tz);
+        if l.minute() == minute && l.hour() == hour && days[l.weekday().num_days_from_sunday() as usize] {
+            return Some(Some(t));
+        }
+    }
+    Some(None)
+}
+
 /// An action's time value: its `StartTime` if ahead, else its recurrence's next firing
-/// (none past its `EndTime`).
+/// (none at or past its `EndTime`: "If a recurrence time exactly matches the end time,
+/// Amazon EC2 Auto Scaling will not perform the scheduled action at the end time", User
+/// Guide, Scheduled scaling, Recurring schedules).
 pub fn time_value(
     start: Option<DateTime<Utc>>,
     recurrence: Option<&str>,
@@ -272,20 +306,33 @@ pub fn time_value(
     if let Some(s) = start.filter(|s| *s > now) {
         return Some(s);
     }
-    let t = next_firing(recurrence?, zone, now)?;
-    end.is_none_or(|e| t <= e).then_some(t)
+    let r = recurrence?;
+    let t = match brute_firing(r, zone, now) {
+        Some(t) => t?,
+        None => next_firing(r, zone, now)?,
+    };
+    end.is_none_or(|e| t < e).then_some(t)
 }
 
-/// Zone names that are links, not canonical zones, in the system's tzdata (Debian's
-/// `tzdata` package: `L target link` lines of /usr/share/zoneinfo/tzdata.zi). An oracle
-/// independent of offhours' own table.
-pub fn zone_links() -> BTreeSet<String> {
+/// Old alias names of zones that are links, not canonical zones, in the system's tzdata
+/// (Debian's `tzdata` package: `L target link` lines of /usr/share/zoneinfo/tzdata.zi):
+/// the links without a region (`UTC`, `ROK`, `GB`) or under the pre-1993 regions (`US/`,
+/// `Canada/`, `Mexico/`, `Brazil/`, `Chile/`, `Etc/`). An oracle independent of offhours'
+/// own table. (Names renamed or merged in recent tzdata are left alone: AWS's zone data
+/// may predate the new names; see scripts/gen-tzlinks.py.)
+pub fn zone_aliases() -> BTreeSet<String> {
     let text = std::fs::read_to_string("/usr/share/zoneinfo/tzdata.zi")
         .expect("/usr/share/zoneinfo/tzdata.zi (Debian's tzdata package) is needed by the strict layer");
+    let legacy = |n: &str| {
+        !n.contains('/')
+            || ["US/", "Canada/", "Mexico/", "Brazil/", "Chile/", "Etc/"]
+                .iter()
+                .any(|p| n.starts_with(p))
+    };
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.first() == Some(&"L") && f.len() >= 3).then(|| f[2].to_string())
+            (f.first() == Some(&"L") && f.len() >= 3 && legacy(f[2])).then(|| f[2].to_string())
         })
         .collect()
 }
@@ -402,7 +449,7 @@ impl Strict {
         // canonical names of the IANA time zones, derived from the IANA Time Zone Database
         // (such as Etc/GMT+9 or Pacific/Tahiti)" (API Reference, PutScheduledUpdateGroupAction).
         if let Some(z) = zone
-            && (z.parse::<chrono_tz::Tz>().is_err() || zone_links().contains(z))
+            && (z.parse::<chrono_tz::Tz>().is_err() || zone_aliases().contains(z))
         {
             self.fire("autoscaling.time-zone-not-canonical");
             return Some((
@@ -410,23 +457,36 @@ impl Strict {
                 format!("Time zone `{z}` is not a canonical IANA time zone name"),
             ));
         }
-        // "A scheduled action must have a unique date and time value. If you attempt to
-        // schedule an activity at a time when another scaling activity is already scheduled,
-        // the call is rejected and returns an error message noting the conflict" (Amazon EC2
-        // Auto Scaling User Guide, Scheduled scaling, Considerations). The time value of a
-        // recurring action without StartTime is its next firing.
-        let t = time_value(start, recurrence, zone, end, now)?;
         let mut others: Vec<(String, Option<DateTime<Utc>>)> = earlier.to_vec();
         for (n, o) in self.group_actions(group, upstream).await {
             if !earlier.iter().any(|(e, _)| *e == n) {
                 others.push((n, o));
             }
         }
+        // "Scheduled actions per Auto Scaling group: 125" (Amazon EC2 Auto Scaling User
+        // Guide, Quotas); over it, LimitExceeded (LimitExceededFault in the service model).
+        if !others.iter().any(|(n, _)| *n == name) && others.len() >= 125 {
+            self.fire("autoscaling.actions-quota");
+            return Some((
+                "LimitExceeded".into(),
+                format!("Scheduled action `{name}` would be the 126th of group {group} (quota 125)"),
+            ));
+        }
+        // A put at the time of another action of the group is refused: "...returns an error
+        // indicating that a scheduled action with this scheduled start time already exists"
+        // (Amazon EC2 Auto Scaling User Guide, Scheduled scaling, Limitations), AlreadyExists
+        // (AlreadyExistsFault in the service model for both puts). The time of a recurring
+        // action without StartTime is its next firing (the guide's describe-scheduled-actions
+        // example shows it as StartTime). The guide also allows identical crons in an
+        // undefined order; the stricter reading is modelled, which offhours must meet anyway.
+        let t = time_value(start, recurrence, zone, end, now)?;
         if let Some((other, _)) = others.iter().find(|(n, o)| *n != name && *o == Some(t)) {
             self.fire("autoscaling.unique-time");
             return Some((
-                "ValidationError".into(),
-                format!("Scheduled action `{name}` conflicts with `{other}`: both at {t} in group {group}"),
+                "AlreadyExists".into(),
+                format!(
+                    "Scheduled action with this scheduled start time already exists (`{name}` at {t}: `{other}` in group {group})"
+                ),
             ));
         }
         None
@@ -601,7 +661,7 @@ impl Strict {
         };
         // EC2 authorizes every resource a call names; one the caller may not act on fails
         // the whole call: "UnauthorizedOperation: You are not authorized to perform this
-        // operation" (Amazon EC2 API Reference, Error codes, Common client error codes).
+        // operation" (Amazon EC2 Developer Guide, Error codes for the Amazon EC2 API, Common client error codes).
         if let Some(id) = ids.iter().find(|i| self.unauthorized.lock().unwrap().contains(*i)) {
             self.fire("ec2.unauthorized-all-or-nothing");
             return Verdict::Respond(ec2_error(
@@ -613,8 +673,8 @@ impl Strict {
         match call.action.as_str() {
             "StopInstances" if call.get("Hibernate") == Some("true") => {
                 // "UnsupportedHibernationConfiguration: The instance could not be hibernated"
-                // for an instance that is not enabled or not ready for hibernation (Amazon EC2
-                // API Reference, Error codes, client error codes for specific actions).
+                // for an instance that is not enabled or not ready for hibernation (Amazon EC2 Developer
+                // Guide, Error codes for the Amazon EC2 API, client error codes for specific actions).
                 let refused: Vec<&String> = ids
                     .iter()
                     .filter(|i| self.no_hibernate.lock().unwrap().contains(*i))
@@ -646,6 +706,7 @@ impl Strict {
                 }
                 self.fire("ec2.kms-start-falls-back");
                 self.kms_attempted.lock().unwrap().extend(denied.iter().cloned());
+                self.kms_pending.lock().unwrap().extend(denied.iter().cloned());
                 let rest: Vec<&String> = ids.iter().filter(|i| !denied.contains(i)).collect();
                 if rest.is_empty() {
                     return Verdict::Respond(reply(StatusCode::OK, "text/xml;charset=UTF-8", started(&denied)));
@@ -664,7 +725,7 @@ impl Strict {
             "CreateTags" => {
                 // "Maximum number of tags per resource: 50"; tags with the aws: prefix do
                 // not count (Amazon EC2 User Guide, Tag your Amazon EC2 resources, Tag
-                // restrictions). Over it: TagLimitExceeded (API Reference, Error codes).
+                // restrictions). Over it: TagLimitExceeded (EC2 Developer Guide, Error codes for the Amazon EC2 API).
                 let new: BTreeSet<String> = (1..)
                     .map_while(|n| call.get(&format!("Tag.{n}.Key")).map(String::from))
                     .collect();
@@ -812,7 +873,11 @@ impl Strict {
                 if attempted.is_empty() {
                     return body;
                 }
-                Bytes::from(rewrite_state_reasons(&text(), &attempted))
+                // The first look at it after the start shows it pending; later ones, stopped.
+                let pending = self.kms_pending.lock().unwrap().clone();
+                let (xml, shown) = rewrite_state_reasons(&text(), &attempted, &pending);
+                self.kms_pending.lock().unwrap().retain(|id| !shown.contains(id));
+                Bytes::from(xml)
             }
             After::PendingTypes => {
                 let pending = self.pending_types();
@@ -867,9 +932,11 @@ fn started(ids: &[String]) -> String {
     )
 }
 
-/// In a DescribeInstances answer, gives each stopped instance of `ids` the state reason of
-/// a start that fell back for want of the KMS key.
-fn rewrite_state_reasons(xml: &str, ids: &BTreeSet<String>) -> String {
+/// In a DescribeInstances answer, shows each stopped instance of `pending` as pending (the
+/// first look after its start), and gives each other stopped instance of `ids` the state
+/// reason of a start that fell back for want of the KMS key.
+fn rewrite_state_reasons(xml: &str, ids: &BTreeSet<String>, pending: &BTreeSet<String>) -> (String, BTreeSet<String>) {
+    let mut shown = BTreeSet::new();
     let reason = "<stateReason><code>Client.InternalError</code><message>Client.InternalError: Client error on launch</message></stateReason>";
     let mut out = String::with_capacity(xml.len() + 256);
     let mut rest = xml;
@@ -886,7 +953,14 @@ fn rewrite_state_reasons(xml: &str, ids: &BTreeSet<String>) -> String {
         for item in top_items(set) {
             let id = direct_child(item, "instanceId");
             let stopped = direct_child(item, "instanceState").is_some_and(|s| s.contains("<name>stopped</name>"));
-            if id.is_some_and(|id| ids.contains(&id)) && stopped {
+            if let Some(id) = id.as_ref().filter(|id| pending.contains(*id) && stopped) {
+                shown.insert(id.clone());
+                out.push_str(&item.replacen(
+                    "<instanceState><code>80</code><name>stopped</name></instanceState>",
+                    "<instanceState><code>0</code><name>pending</name></instanceState>",
+                    1,
+                ));
+            } else if id.is_some_and(|id| ids.contains(&id)) && stopped {
                 let cleaned = match (item.find("<stateReason>"), item.find("</stateReason>")) {
                     (Some(a), Some(b)) => format!("{}{}", &item[..a], &item[b + "</stateReason>".len()..]),
                     _ => item.to_string(),
@@ -902,7 +976,7 @@ fn rewrite_state_reasons(xml: &str, ids: &BTreeSet<String>) -> String {
         rest = &rest[end..];
     }
     out.push_str(rest);
-    out
+    (out, shown)
 }
 
 /// The top-level `<item>...</item>` elements of a set's content, nesting respected.
