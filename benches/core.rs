@@ -16,8 +16,14 @@ use offhours::model::{Group, Instance, InstanceState, Market, ObservedAction, TA
 use offhours::plan::groups::plan_group;
 use offhours::plan::instances::plan_instance;
 
+fn key() -> offhours::seal::StateKey {
+    offhours::seal::StateKey::new(b"benchmark-state-key", "bench").unwrap()
+}
+
 fn config() -> Config {
-    Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/offhours.yaml")).unwrap()
+    Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/offhours.yaml"))
+        .unwrap()
+        .with_state_key(key())
 }
 
 /// Wednesday noon in Seoul, mid-December (holidays ahead in the horizon).
@@ -44,14 +50,16 @@ fn steady_group(cfg: &Config, name: &str, now: DateTime<Utc>) -> Group {
         hold: None,
     })
     .unwrap();
+    let arn = format!("arn:aws:autoscaling:ap-northeast-2:111122223333:autoScalingGroup:u:autoScalingGroupName/{name}");
     Group {
         name: name.into(),
-        capacity: RUNNING,
         tags: BTreeMap::from([
             (cfg.tag_key.clone(), "office-hours".into()),
-            (TAG_SAVED.into(), RUNNING.to_string()),
+            (TAG_SAVED.into(), offhours::seal::seal_capacity(&key(), &arn, RUNNING)),
             (TAG_SCHEDULE.into(), "office-hours".into()),
         ]),
+        arn,
+        capacity: RUNNING,
         actions: actions
             .iter()
             .map(|a| ObservedAction::from(&a.normalized(now)))

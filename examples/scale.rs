@@ -75,6 +75,10 @@ async fn main() {
                 let groups = (0..per_scope / 2)
                     .map(|i| Group {
                         name: format!("g{i}"),
+                        arn: format!(
+                            "arn:aws:autoscaling:{}:{}:autoScalingGroup:00000000-0000-4000-8000-{i:012}:autoScalingGroupName/g{i}",
+                            scope.region, scope.account
+                        ),
                         capacity: Capacity {
                             min: 1,
                             max: 2,
@@ -106,7 +110,8 @@ async fn main() {
         "timezone: Asia/Seoul\nconcurrency: 256\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
         std::path::Path::new("scale.yaml"),
     )
-    .unwrap();
+    .unwrap()
+    .with_state_key(offhours::seal::StateKey::new(b"scale-simulation-state-key", "example").unwrap());
     println!(
         "{accounts} accounts x {regions} regions x {per_scope} resources; 50 ms per call, 20 calls/s per account, 256 scopes at once"
     );

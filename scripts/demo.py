@@ -122,7 +122,9 @@ def run(endpoint):
         shipped += "\ninstances:\n  grace_minutes: 0\n"
         open(cfg, "w").write(shipped)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="demo",
-                   AWS_SECRET_ACCESS_KEY="demo", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn")
+                   AWS_SECRET_ACCESS_KEY="demo", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn",
+                   # the key that seals saved sizes; a real deployment keeps it in a secret
+                   OFFHOURS_STATE_KEY=os.environ.get("OFFHOURS_STATE_KEY", "demo-state-key-not-secret"))
 
         def offhours(*args):
             r = subprocess.run([BIN, "--config", cfg, *args], env=env, capture_output=True, text=True)

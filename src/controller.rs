@@ -50,10 +50,24 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
             return report;
         }
     };
+    // Where on_untagged may act; asked only when it may act at all. If that cannot be
+    // known, it acts nowhere this pass.
+    let remediation = if cfg.policy.on_untagged == crate::config::OnUntagged::Report {
+        Ok(crate::cloud::RemediationScope::default())
+    } else {
+        cloud.remediation(cfg).await.map_err(|e| {
+            warn!(error = %e, "cannot tell where on_untagged may act; no remediation this pass");
+            format!("no remediation this pass: cannot tell where it may act ({e})")
+        })
+    };
     let results: Vec<ScopeResult> = futures::stream::iter(scopes)
         .map(|(scope, api)| {
             let span = info_span!("scope", account = %scope.account, region = %scope.region);
-            async move { work_scope(cfg, scope, api, opts).await }.instrument(span)
+            let block = match &remediation {
+                Ok(r) => r.block(cfg, &scope.account),
+                Err(e) => Some(e.clone()),
+            };
+            async move { work_scope(cfg, scope, api, opts, block).await }.instrument(span)
         })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect()
@@ -78,7 +92,7 @@ struct ScopeResult {
 }
 
 fn violation(scope: &Scope, v: Violation) -> ViolationReport {
-    info!(resource_type = v.resource_type, resource = %v.resource_id, tag_value = ?v.tag_value, problem = v.problem, "no valid schedule tag");
+    info!(resource_type = v.resource_type, resource = ?v.resource_id, tag_value = ?v.tag_value, problem = v.problem, not_remediated = ?v.not_remediated, "no valid schedule tag");
     ViolationReport {
         account: scope.account.clone(),
         region: scope.region.clone(),
@@ -86,6 +100,7 @@ fn violation(scope: &Scope, v: Violation) -> ViolationReport {
         resource_id: v.resource_id,
         tag_value: v.tag_value,
         problem: v.problem,
+        not_remediated: v.not_remediated,
     }
 }
 
@@ -94,6 +109,7 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     scope: Scope,
     api: Result<A, CloudError>,
     opts: PassOptions,
+    block: Option<String>,
 ) -> ScopeResult {
     let mut out = ScopeResult {
         scope: ScopeReport {
@@ -146,7 +162,7 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     }
     for g in &groups {
         let mut plan = plan_group(cfg, g, opts.now);
-        if let Some((v, remedy)) = scan_group(cfg, g, opts.now) {
+        if let Some((v, remedy)) = scan_group(cfg, g, opts.now, block.as_deref()) {
             out.violations.push(violation(&scope, v));
             if let Some(r) = remedy.filter(|_| plan.steps.is_empty()) {
                 plan.steps = r.steps;
@@ -160,7 +176,7 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     let mut plans: Vec<InstancePlan> = Vec::new();
     for i in &instances {
         let plan = plan_instance(cfg, i, opts.now);
-        let remedy = match scan_instance(cfg, i, opts.now) {
+        let remedy = match scan_instance(cfg, i, opts.now, block.as_deref()) {
             Some((v, remedy)) => {
                 out.violations.push(violation(&scope, v));
                 remedy
@@ -332,11 +348,17 @@ async fn apply_instances<A: InstanceApi>(
         .await;
         if op == PowerOp::Hibernate {
             // Hibernation refused ("UnsupportedHibernationConfiguration": the instance is not
-            // enabled or not ready for hibernation, Amazon EC2 API Reference, Error codes):
+            // enabled or not ready for hibernation, Amazon EC2 Developer Guide, Error codes for the Amazon EC2 API):
             // the schedule still wants it off, so it is stopped plainly, and that is said.
             let refused: Vec<String> = r
                 .iter()
-                .filter(|(_, res)| res.as_ref().is_err_and(|e| e.kind == ErrorKind::HibernationRefused))
+                // AWS's own Instance Scheduler treats "UnsupportedOperation" on a hibernating
+                // stop the same way (instance-scheduler-on-aws, ec2_service.py).
+                .filter(|(_, res)| {
+                    res.as_ref().is_err_and(|e| {
+                        e.kind == ErrorKind::HibernationRefused || e.message.contains("UnsupportedOperation")
+                    })
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             if !refused.is_empty() {
@@ -501,8 +523,8 @@ async fn apply_group<A: GroupApi>(api: &A, scope: &Scope, plan: &GroupPlan, chan
         }
         let g = plan.group.as_str();
         let result: Result<Option<String>, CloudError> = match &step.change {
-            GroupChange::SaveCapacity { capacity } => api
-                .set_tags(g, &[(crate::model::TAG_SAVED.to_string(), capacity.to_string())].into())
+            GroupChange::SaveCapacity { tag, .. } => api
+                .set_tags(g, &[(crate::model::TAG_SAVED.to_string(), tag.clone())].into())
                 .await
                 .map(|()| None),
             GroupChange::PutScheduledActions { actions } => api
@@ -551,6 +573,7 @@ mod tests {
             Path::new("t.yaml"),
         )
         .unwrap()
+        .with_state_key(crate::seal::StateKey::new(b"unit-test-state-key", "test").unwrap())
     }
 
     fn scope(a: &str, r: &str) -> Scope {
@@ -614,7 +637,11 @@ mod tests {
             "the healthy scope is applied"
         );
         let b = cloud.group(&throttled, "b").unwrap();
-        assert_eq!(b, tagged("b"), "nothing is applied where the inventory failed");
+        assert_eq!(
+            (b.capacity, b.tags, b.actions),
+            (tagged("b").capacity, tagged("b").tags, tagged("b").actions),
+            "nothing is applied where the inventory failed"
+        );
     }
 
     #[tokio::test]
@@ -651,7 +678,7 @@ mod tests {
             },
             "not scaled down without its actions"
         );
-        assert_eq!(broken.tags[TAG_SAVED], "min=1 max=2 desired=1");
+        assert!(broken.tags[TAG_SAVED].starts_with("min=1 max=2 desired=1 mac="));
         assert_eq!(cloud.group(&s, "fine").unwrap().capacity, Capacity::ZERO);
         assert_eq!(r.summary.failed, 1);
     }

@@ -93,11 +93,15 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     spawn_signals(path, config.clone(), stop.clone(), wake.clone())?;
 
     let mut passes = 0u64;
+    // What the webhook has been told, so each standing error is posted once.
+    let standing = Arc::new(std::sync::Mutex::new(crate::notify::Standing::default()));
     while !stop.is_cancelled() {
         let cfg = config.read().expect("config lock").clone();
         passes += 1;
         let span = info_span!("pass", n = passes);
-        let work = tokio::spawn(one_pass(cfg.clone(), shard, metrics.clone(), health.clone()).instrument(span));
+        let work = tokio::spawn(
+            one_pass(cfg.clone(), shard, metrics.clone(), health.clone(), standing.clone()).instrument(span),
+        );
         tokio::pin!(work);
         tokio::select! {
             _ = &mut work => {}
@@ -124,7 +128,13 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     Ok(())
 }
 
-async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, health: Arc<Health>) {
+async fn one_pass(
+    cfg: Config,
+    shard: Option<Shard>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    standing: Arc<std::sync::Mutex<crate::notify::Standing>>,
+) {
     let started = Instant::now();
     let counter = CallCounter::default();
     let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
@@ -152,7 +162,11 @@ async fn one_pass(cfg: Config, shard: Option<Shard>, metrics: Arc<Metrics>, heal
             let saved = crate::metrics::savings(&report, &cfg.raw.instance_hour_prices);
             metrics.record(&report, started.elapsed().as_secs_f64(), saved);
             log_summary(&report);
-            if let Some(sent) = crate::notify::spawn(&cfg, &report) {
+            let sent = match standing.lock() {
+                Ok(mut st) => crate::notify::spawn(&cfg, &report, Some(&mut st)),
+                Err(_) => crate::notify::spawn(&cfg, &report, None),
+            };
+            if let Some(sent) = sent {
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
                     if !sent.await.unwrap_or(false) {

@@ -19,7 +19,9 @@ pub mod policy;
 pub mod policy_sync;
 pub mod report;
 pub mod schedule;
+pub mod seal;
 pub mod shard;
+pub mod telemetry;
 
 /// Cases per property test: `default`, or `OFFHOURS_FUZZ_CASES` for a long run
 /// (README: "Fuzzing").

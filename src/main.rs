@@ -234,12 +234,14 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "offhours=info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // Untrusted text (tag values, group names) cannot forge lines or drive a terminal.
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .with_writer(offhours::telemetry::SafeStderr)
+            .init(),
+        LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
     }
 }
 
@@ -250,6 +252,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = Config::load(&cli.config)?;
             for w in &cfg.policy.warnings {
                 eprintln!("{}: warning: {w}", cli.config.display());
+            }
+            if cfg.state_key.is_none() {
+                eprintln!(
+                    "{}: warning: no state key ({}state_key_file): offhours will schedule no Auto Scaling group, \
+                     since it cannot seal their saved sizes (README: \"Tags offhours trusts\")",
+                    cli.config.display(),
+                    cfg.raw
+                        .state_key_env
+                        .as_deref()
+                        .map(|v| format!("${v} is not set, and no "))
+                        .unwrap_or_default()
+                );
             }
             println!(
                 "{}: ok ({} schedules, {} holiday calendars, tag key `{}`)",
@@ -338,7 +352,7 @@ fn pass(
         report.policy =
             offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply, shard.is_none().then_some(&cloud)).await;
         report.api_calls = counter.by_operation();
-        if apply && let Some(sent) = offhours::notify::spawn(&cfg, &report) {
+        if apply && let Some(sent) = offhours::notify::spawn(&cfg, &report, None) {
             let _ = sent.await;
         }
         report

@@ -76,6 +76,9 @@ impl ObservedAction {
 pub struct Group {
     /// Its name.
     pub name: String,
+    /// Its ARN (`arn:aws:autoscaling:REGION:ACCOUNT:autoScalingGroup:UUID:autoScalingGroupName/NAME`):
+    /// what offhours' sealed state tags are bound to.
+    pub arn: String,
     /// Current min/max/desired.
     pub capacity: Capacity,
     /// All its tags.

@@ -2,6 +2,12 @@
 //! actions taken, errors and policy violations. The URL comes from an environment
 //! variable or a file, never from plain config, and never appears in a log. A webhook
 //! that fails is retried and reported; it never blocks a pass.
+//!
+//! Everything in a message that comes from a tag, a group's name or an AWS error is
+//! escaped as Slack asks ("&", "<" and ">" as HTML entities), so that a group named
+//! `<!channel>` cannot page a channel nor a tag value forge a link. The daemon posts a
+//! standing error or violation once when it appears and once when it clears ([`Standing`]),
+//! not on every pass.
 
 use std::time::Duration;
 
@@ -48,6 +54,52 @@ pub fn webhook_url(cfg: &Config) -> Result<Option<String>, NotifyError> {
     Ok(None)
 }
 
+/// Escapes text for a Slack message: "You shouldn't HTML entity-encode the entire text, as
+/// only the following characters need to be encoded: & replaced with &amp;, < replaced with
+/// &lt;, > replaced with &gt;" (Slack API, Formatting text for app surfaces, "Escaping
+/// text"). Control characters other than none are dropped to a visible `\u{..}`.
+#[must_use]
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Errors and violations already posted, by what they concern, so that the daemon posts
+/// each once when it appears and once when it clears.
+#[derive(Debug, Default, Clone)]
+pub struct Standing {
+    posted: std::collections::BTreeMap<String, String>,
+}
+
+impl Standing {
+    /// Splits this pass's lines (key -> text) into those not posted before, and those posted
+    /// before that are gone now; remembers this pass's.
+    fn update(&mut self, now: std::collections::BTreeMap<String, String>) -> (Vec<String>, Vec<String>) {
+        let new = now
+            .iter()
+            .filter(|(k, _)| !self.posted.contains_key(*k))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let cleared = self
+            .posted
+            .iter()
+            .filter(|(k, _)| !now.contains_key(*k))
+            .map(|(_, v)| v.clone())
+            .collect();
+        self.posted = now;
+        (new, cleared)
+    }
+}
+
 fn section(title: &str, lines: Vec<String>) -> Option<String> {
     if lines.is_empty() {
         return None;
@@ -63,9 +115,11 @@ fn section(title: &str, lines: Vec<String>) -> Option<String> {
     Some(s)
 }
 
-/// The message for a pass, or `None` when there is nothing to tell.
+/// The message for a pass, or `None` when there is nothing to tell. With `standing` (the
+/// daemon's memory of what it posted), errors and violations already posted are left out,
+/// and those gone since are listed as resolved.
 #[must_use]
-pub fn message(r: &PassReport) -> Option<Value> {
+pub fn message(r: &PassReport, standing: Option<&mut Standing>) -> Option<Value> {
     let applied: Vec<String> = r
         .changes
         .iter()
@@ -81,11 +135,21 @@ pub fn message(r: &PassReport) -> Option<Value> {
             )
         })
         .collect();
-    let mut errors: Vec<String> = r
-        .changes
-        .iter()
-        .filter(|c| c.status == ChangeStatus::Failed)
-        .map(|c| {
+    let mut standing_now: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut keyed = |key: String, line: String, into: &mut Vec<String>| {
+        into.push(line.clone());
+        standing_now.insert(key, line);
+    };
+    for c in r.changes.iter().filter(|c| c.status == ChangeStatus::Failed) {
+        keyed(
+            format!(
+                "change {} {} {} {}",
+                c.account,
+                c.region,
+                c.resource_id,
+                c.change.kind()
+            ),
             format!(
                 "{}/{} {} {} failed: {}",
                 c.account,
@@ -93,36 +157,53 @@ pub fn message(r: &PassReport) -> Option<Value> {
                 c.resource_id,
                 c.change.kind(),
                 c.error.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
-    errors.extend(
-        r.errors
-            .iter()
-            .map(|e| format!("{}/{} {}: {}", e.account, e.region, e.resource_id, e.error)),
-    );
-    errors.extend(r.scopes.iter().filter(|s| s.status != "ok").map(|s| {
-        format!(
-            "{}/{} skipped: {}",
-            s.account,
-            s.region,
-            s.error.as_deref().unwrap_or("")
-        )
-    }));
-    let violations: Vec<String> = r
-        .violations
-        .iter()
-        .map(|v| {
+            ),
+            &mut errors,
+        );
+    }
+    for e in &r.errors {
+        keyed(
+            format!("error {} {} {} {}", e.account, e.region, e.resource_id, e.error),
+            format!("{}/{} {}: {}", e.account, e.region, e.resource_id, e.error),
+            &mut errors,
+        );
+    }
+    for s in r.scopes.iter().filter(|s| s.status != "ok") {
+        keyed(
+            format!("scope {} {}", s.account, s.region),
+            format!(
+                "{}/{} skipped: {}",
+                s.account,
+                s.region,
+                s.error.as_deref().unwrap_or("")
+            ),
+            &mut errors,
+        );
+    }
+    let mut violations = Vec::new();
+    for v in &r.violations {
+        keyed(
+            format!("violation {} {} {} {}", v.account, v.region, v.resource_id, v.problem),
             format!(
                 "{}/{} {} {}: {}",
                 v.account, v.region, v.resource_type, v.resource_id, v.problem
-            )
-        })
-        .collect();
+            ),
+            &mut violations,
+        );
+    }
+    let mut resolved = Vec::new();
+    if let Some(st) = standing {
+        let (new, cleared) = st.update(standing_now);
+        errors.retain(|l| new.contains(l));
+        violations.retain(|l| new.contains(l));
+        resolved = cleared;
+    }
+    let escaped = |lines: Vec<String>| lines.iter().map(|l| slack_escape(l)).collect::<Vec<_>>();
     let parts: Vec<String> = [
-        section("Actions taken", applied),
-        section("Errors", errors),
-        section("Policy violations", violations),
+        section("Actions taken", escaped(applied)),
+        section("Errors", escaped(errors)),
+        section("Policy violations", escaped(violations)),
+        section("Resolved", escaped(resolved)),
     ]
     .into_iter()
     .flatten()
@@ -174,8 +255,8 @@ pub async fn post(url: &str, payload: &Value) -> Result<(), NotifyError> {
 }
 
 /// Sends the pass's message in the background, if a webhook is configured; failures are
-/// logged (without the URL), never returned.
-pub fn spawn(cfg: &Config, r: &PassReport) -> Option<tokio::task::JoinHandle<bool>> {
+/// logged (without the URL), never returned. `standing` as in [`message`].
+pub fn spawn(cfg: &Config, r: &PassReport, standing: Option<&mut Standing>) -> Option<tokio::task::JoinHandle<bool>> {
     let url = match webhook_url(cfg) {
         Ok(Some(u)) => u,
         Ok(None) => return None,
@@ -184,7 +265,7 @@ pub fn spawn(cfg: &Config, r: &PassReport) -> Option<tokio::task::JoinHandle<boo
             return None;
         }
     };
-    let payload = message(r)?;
+    let payload = message(r, standing)?;
     Some(tokio::spawn(async move {
         match post(&url, &payload).await {
             Ok(()) => true,
@@ -204,7 +285,7 @@ mod tests {
     #[test]
     fn a_quiet_pass_sends_nothing_and_a_busy_one_is_batched() {
         let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
-        assert!(message(&r).is_none());
+        assert!(message(&r, None).is_none());
         for i in 0..20 {
             r.changes.push(ChangeReport {
                 account: "111122223333".into(),
@@ -219,9 +300,64 @@ mod tests {
                 instance_type: None,
             });
         }
-        let text = message(&r).unwrap()["text"].as_str().unwrap().to_string();
+        let text = message(&r, None).unwrap()["text"].as_str().unwrap().to_string();
         assert!(text.contains("*Actions taken* (20)"), "{text}");
         assert!(text.contains("and 5 more"), "{text}");
         assert!(text.contains("i-0 stop-instance"), "{text}");
+    }
+
+    fn error(id: &str, msg: &str) -> crate::report::ResourceError {
+        crate::report::ResourceError {
+            account: "111122223333".into(),
+            region: "ap-northeast-2".into(),
+            resource_type: crate::report::GROUP,
+            resource_id: id.into(),
+            tag_value: Some("office-hour".into()),
+            error: msg.into(),
+        }
+    }
+
+    #[test]
+    fn names_and_tag_values_cannot_mention_a_channel_or_forge_a_link() {
+        let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
+        r.errors.push(error(
+            "<!channel> web",
+            "unknown schedule `<https://evil|click> & co`\nFAKE LINE",
+        ));
+        let text = message(&r, None).unwrap()["text"].as_str().unwrap().to_string();
+        assert!(text.contains("&lt;!channel&gt; web"), "{text}");
+        assert!(text.contains("&lt;https://evil|click&gt; &amp; co"), "{text}");
+        assert!(!text.contains("<!") && !text.contains("<http"), "{text}");
+        assert!(!text.contains("\nFAKE LINE"), "no line injected: {text}");
+        assert_eq!(slack_escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+
+    #[test]
+    fn a_standing_error_is_posted_when_it_appears_and_when_it_clears_only() {
+        let mut st = Standing::default();
+        let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
+        r.errors.push(error("web", "unknown schedule"));
+        let first = message(&r, Some(&mut st)).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            first.contains("*Errors* (1)") && first.contains("web: unknown schedule"),
+            "{first}"
+        );
+        assert!(
+            message(&r, Some(&mut st)).is_none(),
+            "the same error again: nothing to say"
+        );
+        r.errors.clear();
+        let cleared = message(&r, Some(&mut st)).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            cleared.contains("*Resolved* (1)") && cleared.contains("web: unknown schedule"),
+            "{cleared}"
+        );
+        assert!(message(&r, Some(&mut st)).is_none());
     }
 }

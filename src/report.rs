@@ -75,7 +75,7 @@ impl Change {
 
     fn detail(&self) -> String {
         match self {
-            Change::Group(GroupChange::SaveCapacity { capacity } | GroupChange::SetCapacity { capacity }) => {
+            Change::Group(GroupChange::SaveCapacity { capacity, .. } | GroupChange::SetCapacity { capacity }) => {
                 capacity.to_string()
             }
             Change::Group(GroupChange::PutScheduledActions { actions }) => {
@@ -171,6 +171,10 @@ pub struct ViolationReport {
     pub tag_value: Option<String>,
     /// `untagged` or `invalid-value`.
     pub problem: &'static str,
+    /// Why `on_untagged` leaves it alone, when it could otherwise act (absent from the JSON
+    /// when nothing holds it back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_remediated: Option<String>,
 }
 
 /// Something worth telling about a resource that needs no change.

@@ -156,25 +156,50 @@ async fn tag_mode_applies_the_default_schedule_and_records_it() {
     let moto = Moto::start();
     let seeded = organization(&moto).await;
     let (_d, cfg) = config(&cfg_text("tag:office-hours"));
-    let r = moto.pass(&cfg, "reconcile", &Utc::now().to_rfc3339());
+    // Inside the grace period, tagging waits too.
+    moto.pass(&cfg, "reconcile", &Utc::now().to_rfc3339());
+    let (_, tags) = instance(&moto, &seeded[1].account, &seeded[1].untagged_instance).await;
+    assert!(!tags.contains_key("Schedule"), "{tags:?}");
+    let later = (Utc::now() + Duration::hours(1)).to_rfc3339();
+    let r = moto.pass(&cfg, "reconcile", &later);
     assert_eq!(r["summary"]["failed"], 0, "{r:#}");
-    for s in &seeded {
-        let (_, tags) = instance(&moto, &s.account, &s.untagged_instance).await;
-        assert_eq!(tags["Schedule"], "office-hours");
-        assert!(tags["offhours:remediated"].starts_with("tagged office-hours at"));
-        let (_, gtags) = group(&moto, &s.account).await;
-        assert_eq!(gtags["Schedule"], "office-hours");
-    }
-    // From then on they are scheduled like any other: no violations remain.
-    let r = moto.pass(&cfg, "plan", &Utc::now().to_rfc3339());
-    assert!(r["violations"].as_array().unwrap().is_empty(), "{:#}", r["violations"]);
+    // The management account is not remediated unless configured; the member account is.
+    let (_, tags) = instance(&moto, MANAGEMENT, &seeded[0].untagged_instance).await;
+    assert!(!tags.contains_key("Schedule"));
+    let v = r["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["resource_id"] == seeded[0].untagged_instance.as_str())
+        .unwrap();
+    assert!(
+        v["not_remediated"].as_str().unwrap().contains("management account"),
+        "{v}"
+    );
+    let s = &seeded[1];
+    let (_, tags) = instance(&moto, &s.account, &s.untagged_instance).await;
+    assert_eq!(tags["Schedule"], "office-hours");
+    assert!(tags["offhours:remediated"].starts_with("tagged office-hours at"));
+    let (_, gtags) = group(&moto, &s.account).await;
+    assert_eq!(gtags["Schedule"], "office-hours");
+    // From then on they are scheduled like any other: no violations remain there.
+    let r = moto.pass(&cfg, "plan", &later);
+    assert!(
+        r["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["account"] == MANAGEMENT),
+        "{:#}",
+        r["violations"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_mode_stops_after_the_grace_period_keeps_the_size_and_is_reversible() {
     let moto = Moto::start();
     let seeded = organization(&moto).await;
-    let (_d, cfg) = config(&cfg_text("stop"));
+    let (_d, cfg) = config(&format!("{}  remediate_management_account: true\n", cfg_text("stop")));
     // Inside the grace period: nothing stopped yet.
     moto.pass(&cfg, "reconcile", &Utc::now().to_rfc3339());
     assert_eq!(
@@ -198,7 +223,8 @@ async fn stop_mode_stops_after_the_grace_period_keeps_the_size_and_is_reversible
         let (desired, gtags) = group(&moto, &s.account).await;
         assert_eq!(desired, 0);
         assert_eq!(
-            gtags["offhours:saved-capacity"], "min=1 max=2 desired=1",
+            support::moto::sealed_size(gtags.get("offhours:saved-capacity")),
+            Some("min=1 max=2 desired=1"),
             "the size is kept to reverse it"
         );
     }

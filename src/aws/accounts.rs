@@ -86,6 +86,40 @@ pub async fn discover(base: &SdkConfig, counter: &CallCounter, cfg: &Config) -> 
     Ok(out)
 }
 
+/// Where `on_untagged` may act: the management account (DescribeOrganization answers it in
+/// any account of an organization; outside one there is none), and the accounts
+/// `policy.remediate_in` covers.
+pub async fn remediation(
+    base: &SdkConfig,
+    counter: &CallCounter,
+    cfg: &Config,
+) -> Result<crate::cloud::RemediationScope, CloudError> {
+    let org = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(base)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let management = match org.describe_organization().send().await {
+        Ok(out) => out.organization().and_then(|o| o.master_account_id()).map(String::from),
+        Err(e) => {
+            let e = classify("DescribeOrganization", &e);
+            // Not in an organization: no management account to spare.
+            if e.message.contains("AWSOrganizationsNotInUseException") {
+                None
+            } else {
+                return Err(e);
+            }
+        }
+    };
+    let only = if cfg.policy.remediate_in.is_empty() {
+        None
+    } else {
+        let all = list_active(&org).await?;
+        Some(resolve(&org, &cfg.policy.remediate_in, &all).await?)
+    };
+    Ok(crate::cloud::RemediationScope { management, only })
+}
+
 /// ACTIVE accounts of the organization: id -> name.
 async fn list_active(org: &aws_sdk_organizations::Client) -> Result<BTreeMap<String, String>, CloudError> {
     let mut out = BTreeMap::new();

@@ -47,6 +47,7 @@ impl GroupApi for AwsScope {
                     .collect();
                 groups.push(Group {
                     name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                    arn: g.auto_scaling_group_arn().unwrap_or_default().to_string(),
                     capacity: Capacity {
                         min: g.min_size().unwrap_or_default(),
                         max: g.max_size().unwrap_or_default(),

@@ -268,6 +268,10 @@ impl AwsCloud {
 impl Cloud for AwsCloud {
     type Scope = AwsScope;
 
+    async fn remediation(&self, cfg: &Config) -> Result<crate::cloud::RemediationScope, CloudError> {
+        accounts::remediation(&self.base, &self.counter, cfg).await
+    }
+
     async fn scopes(&self, cfg: &Config) -> Result<Vec<ScopeHandle<Self::Scope>>, CloudError> {
         let regions = if cfg.regions.is_empty() {
             vec![self.default_region().ok_or_else(|| CloudError {

@@ -28,6 +28,8 @@ pub struct FakeState {
     pub protected: BTreeSet<String>,
     /// Calls made, by operation.
     pub calls: BTreeMap<&'static str, u64>,
+    /// What `remediation` answers.
+    pub remediation: super::RemediationScope,
 }
 
 /// An in-memory cloud.
@@ -53,7 +55,13 @@ pub struct FakeScope {
 
 impl FakeCloud {
     /// Adds a group to a scope.
-    pub fn add_group(&self, scope: &Scope, g: Group) {
+    pub fn add_group(&self, scope: &Scope, mut g: Group) {
+        if g.arn.is_empty() {
+            g.arn = format!(
+                "arn:aws:autoscaling:{}:{}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/{}",
+                scope.region, scope.account, g.name
+            );
+        }
         self.state
             .lock()
             .expect("lock")
@@ -300,6 +308,10 @@ impl InstanceApi for FakeScope {
 
 impl Cloud for FakeCloud {
     type Scope = FakeScope;
+
+    async fn remediation(&self, _cfg: &Config) -> Result<super::RemediationScope, CloudError> {
+        Ok(self.state.lock().expect("lock").remediation.clone())
+    }
 
     async fn scopes(&self, _cfg: &Config) -> Result<Vec<ScopeHandle<FakeScope>>, CloudError> {
         let st = self.state.lock().expect("lock");

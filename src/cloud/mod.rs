@@ -40,7 +40,7 @@ impl ErrorKind {
     /// Whether the error concerns the resources a call named, as opposed to the call as a
     /// whole (throttling, a 5xx, a dropped connection). EC2 refuses a whole multi-resource
     /// call for one resource it refuses ("UnauthorizedOperation", "IncorrectInstanceState",
-    /// "OperationNotPermitted": Amazon EC2 API Reference, Error codes), so only these are
+    /// "OperationNotPermitted": Amazon EC2 Developer Guide, Error codes for the Amazon EC2 API), so only these are
     /// worth splitting a batch for.
     #[must_use]
     pub fn is_per_resource(self) -> bool {
@@ -150,6 +150,32 @@ pub trait InstanceApi: Send + Sync {
     fn untag_instances(&self, ids: &[String], keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
 }
 
+/// Where `policy.on_untagged` may act.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemediationScope {
+    /// The organization's management account, if there is an organization.
+    pub management: Option<String>,
+    /// The accounts `policy.remediate_in` covers; `None` when it is empty (every account).
+    pub only: Option<std::collections::BTreeSet<String>>,
+}
+
+impl RemediationScope {
+    /// Why remediation may not act in `account`, if it may not.
+    #[must_use]
+    pub fn block(&self, cfg: &Config, account: &str) -> Option<String> {
+        if self.management.as_deref() == Some(account) && !cfg.policy.remediate_management_account {
+            return Some(
+                "in the organization's management account, which is not remediated unless policy.remediate_management_account is on"
+                    .into(),
+            );
+        }
+        if self.only.as_ref().is_some_and(|o| !o.contains(account)) {
+            return Some("outside policy.remediate_in".into());
+        }
+        None
+    }
+}
+
 /// A scope and its API handle, or the error that made it unreachable.
 pub type ScopeHandle<S> = (Scope, Result<S, CloudError>);
 
@@ -160,4 +186,7 @@ pub trait Cloud: Send + Sync {
     /// Every account and region the config asks for. A scope that cannot be reached
     /// comes with its error; an error here means not even the list could be made.
     fn scopes(&self, cfg: &Config) -> impl Future<Output = Result<Vec<ScopeHandle<Self::Scope>>, CloudError>> + Send;
+    /// Where `policy.on_untagged` may act: the management account and the accounts
+    /// `policy.remediate_in` names. Asked only when `on_untagged` is not `report`.
+    fn remediation(&self, cfg: &Config) -> impl Future<Output = Result<RemediationScope, CloudError>> + Send;
 }

@@ -202,6 +202,12 @@ pub struct PolicySettings {
     pub event_wait_seconds: i32,
     /// Empty receives in a row that end a drain.
     pub event_empty_receives: u32,
+    /// Where `on_untagged` may act (empty: everywhere offhours works).
+    pub remediate_in: Vec<Target>,
+    /// Whether `on_untagged` may act in the management account.
+    pub remediate_management_account: bool,
+    /// The tag key that opts a resource out of `on_untagged`.
+    pub exempt_tag_key: String,
     /// Partition of the rendered ARNs when no organization says otherwise (`aws` by default).
     pub partition: String,
     /// Principal ARN patterns that run offhours: the only ones that may write `offhours:` tags.
@@ -301,6 +307,12 @@ pub struct Config {
     pub policy: PolicySettings,
     /// The daemon's settings.
     pub daemon: DaemonSettings,
+    /// The key that seals offhours' saved-size tags (from `state_key_env` or
+    /// `state_key_file`); without it offhours cannot record a group's size, so it schedules
+    /// no group.
+    pub state_key: Option<crate::seal::StateKey>,
+    /// The largest desired capacity offhours restores a group to by itself.
+    pub max_restore_capacity: i32,
     /// The file as written, for keys later modules read.
     pub raw: RawConfig,
 }
@@ -316,15 +328,28 @@ impl Config {
                 message: format!("cannot read the config file: {e}"),
             }])
         })?;
-        Self::parse(&text, path)
+        Self::parse_with(&text, path, true)
     }
 
-    /// Validates config text; `path` names it in errors and anchors relative paths.
+    /// Validates config text; `path` names it in errors and anchors relative paths. The
+    /// state key is not read (see [`Config::load`]): `state_key` is `None`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        Self::parse_with(text, path, false)
+    }
+
+    /// The same config with a state key (for tests that plan groups).
+    #[must_use]
+    pub fn with_state_key(mut self, key: crate::seal::StateKey) -> Self {
+        self.state_key = Some(key);
+        self
+    }
+
+    fn parse_with(text: &str, path: &Path, read_key: bool) -> Result<Config, ConfigErrors> {
         let mut v = Validator {
             file: path.to_path_buf(),
             index: Index::build(text),
             errors: Vec::new(),
+            read_key,
         };
         let value: Value = match serde_yaml::from_str::<Option<Value>>(text) {
             Ok(v) => v.unwrap_or(Value::Object(Default::default())),
@@ -433,6 +458,8 @@ struct Validator {
     file: PathBuf,
     index: Index,
     errors: Vec<ConfigError>,
+    /// Read the state key from its variable or file (only for a config loaded from disk).
+    read_key: bool,
 }
 
 /// `/schedules/a~1b/running/0` -> `schedules.a/b.running[0]`.
@@ -693,6 +720,18 @@ impl Validator {
 
         let accounts = self.accounts(&raw.accounts);
         let policy = self.policy(&raw.policy, &raw.accounts.role_name, &schedules);
+        // "To avoid HTTP errors, ensure that the HTTP response timeout for ReceiveMessage
+        // requests is longer than the WaitTimeSeconds parameter" (Amazon SQS API Reference,
+        // ReceiveMessage, WaitTimeSeconds).
+        if raw.policy.event_queue_url.is_some() && raw.call_timeout_seconds <= raw.policy.event_wait_seconds {
+            self.at_value(
+                "/policy/event_wait_seconds",
+                format!(
+                    "a receive waits {} s, but call_timeout_seconds ({}) would end it first; make call_timeout_seconds longer",
+                    raw.policy.event_wait_seconds, raw.call_timeout_seconds
+                ),
+            );
+        }
         let regions = self.regions(&raw.regions);
         let listen = match raw.server.listen.parse() {
             Ok(a) => a,
@@ -702,6 +741,26 @@ impl Validator {
                     format!("`{}` is not an address such as 127.0.0.1:9464", raw.server.listen),
                 );
                 std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
+            }
+        };
+        let state_key = if !self.read_key {
+            None
+        } else {
+            let file = raw
+                .state_key_file
+                .as_ref()
+                .map(|f| self.file.parent().unwrap_or(Path::new(".")).join(f));
+            match crate::seal::StateKey::load(raw.state_key_env.as_deref(), file.as_deref()) {
+                Ok(k) => k,
+                Err(e) => {
+                    let at = match &e {
+                        crate::seal::KeyError::File { .. } => "/state_key_file",
+                        crate::seal::KeyError::TooShort { origin, .. } if origin.starts_with('$') => "/state_key_env",
+                        crate::seal::KeyError::TooShort { .. } => "/state_key_file",
+                    };
+                    self.at_value(at, e.to_string());
+                    None
+                }
             }
         };
         let daemon = DaemonSettings {
@@ -719,6 +778,8 @@ impl Validator {
             max_override: chrono::Duration::hours(i64::from(raw.max_override_hours)),
             policy,
             daemon,
+            state_key,
+            max_restore_capacity: i32::try_from(raw.max_restore_capacity).unwrap_or(i32::MAX),
             instances: InstanceSettings {
                 catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
                 grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),
@@ -780,6 +841,18 @@ impl Validator {
         schedules: &BTreeMap<String, Schedule>,
     ) -> PolicySettings {
         let mut warnings = Vec::new();
+        let mut remediate_in = Vec::new();
+        for (i, id) in raw.remediate_in.iter().enumerate() {
+            match Target::parse(id) {
+                Some(t) => remediate_in.push(t),
+                None => self.at_value(
+                    &format!("/policy/remediate_in/{i}"),
+                    format!(
+                        "`{id}` is not a root id (r-xxxx), an OU id (ou-xxxx-xxxxxxxx) or an account id (12 digits)"
+                    ),
+                ),
+            }
+        }
         let mut targets = Vec::new();
         for (i, id) in raw.targets.iter().enumerate() {
             match Target::parse(id) {
@@ -896,6 +969,9 @@ impl Validator {
             event_queue_url: raw.event_queue_url.clone(),
             event_wait_seconds: raw.event_wait_seconds.clamp(1, 20) as i32,
             event_empty_receives: raw.event_empty_receives.max(1),
+            remediate_in,
+            remediate_management_account: raw.remediate_management_account,
+            exempt_tag_key: raw.exempt_tag_key.clone(),
             partition: raw.partition.clone(),
             offhours_principals,
             role_arn: raw.role_arn.clone(),

@@ -82,6 +82,26 @@ pub struct RawConfig {
     #[serde(default = "default_call_timeout")]
     #[schemars(range(min = 1, max = 900))]
     pub call_timeout_seconds: u32,
+    /// The environment variable holding the key that seals offhours' saved-size tags (at
+    /// least 16 bytes). Never written in this file.
+    #[serde(default = "default_state_key_env")]
+    pub state_key_env: Option<String>,
+    /// A file holding that key, relative to this file, when the variable is not set.
+    #[serde(default)]
+    pub state_key_file: Option<String>,
+    /// The largest desired capacity offhours restores a group to by itself; a group whose
+    /// size is above it is not scheduled (an error names it) until this is raised.
+    #[serde(default = "default_max_restore")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_restore_capacity: u32,
+}
+
+fn default_state_key_env() -> Option<String> {
+    Some("OFFHOURS_STATE_KEY".into())
+}
+
+fn default_max_restore() -> u32 {
+    100
 }
 
 /// How offhours finds the accounts it works in.
@@ -246,6 +266,16 @@ pub struct RawPolicy {
     #[serde(default = "default_one")]
     #[schemars(range(min = 1, max = 100))]
     pub event_empty_receives: u32,
+    /// Accounts, OUs or the root where `on_untagged` may act; empty: every account worked in.
+    #[serde(default)]
+    pub remediate_in: Vec<String>,
+    /// Whether `on_untagged` may act in the organization's management account.
+    #[serde(default)]
+    pub remediate_management_account: bool,
+    /// A tag key that opts a resource out of `on_untagged` (reported, never remediated).
+    #[serde(default = "default_exempt_tag_key")]
+    #[schemars(length(min = 1, max = 128))]
+    pub exempt_tag_key: String,
     /// The partition of the ARNs in the rendered policies (`aws`, `aws-cn`, `aws-us-gov`, ...).
     /// Online commands take it from the organization's ARN instead.
     #[serde(default = "default_partition")]
@@ -259,6 +289,10 @@ pub struct RawPolicy {
     /// credentials, so that the pass reading member accounts does not hold organization-wide write.
     #[serde(default)]
     pub role_arn: Option<String>,
+}
+
+fn default_exempt_tag_key() -> String {
+    "offhours-exempt".into()
 }
 
 fn default_event_wait() -> u32 {

@@ -18,6 +18,7 @@ use crate::compile::{self, MAX_ACTIONS_PER_GROUP, Request, ScheduledAction};
 use crate::config::{ALWAYS_ON, Config, Resolved};
 use crate::model::{Group, ObservedAction, Override, TAG_ERROR, TAG_OVERRIDE, TAG_SAVED, TAG_SCHEDULE, tag_safe};
 use crate::schedule::{Action, Schedule, State};
+use crate::seal::{self, Saved};
 
 /// One change to a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,6 +28,9 @@ pub enum GroupChange {
     SaveCapacity {
         /// The size recorded.
         capacity: Capacity,
+        /// The tag value written: the size and its seal (see [`crate::seal`]).
+        #[serde(skip)]
+        tag: String,
     },
     /// Register (create or replace) scheduled actions, in batches of at most 50.
     PutScheduledActions {
@@ -162,17 +166,43 @@ fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
         ..Default::default()
     };
     let owned: Vec<&ObservedAction> = g.actions.iter().filter(|a| compile::is_owned(&a.name)).collect();
-    let saved = g
-        .tag(TAG_SAVED)
-        .and_then(|s| s.parse::<Capacity>().ok())
-        .filter(|c| !c.is_zero());
-    if g.tag(TAG_SAVED).is_some() && saved.is_none() {
-        plan.notes.push(format!(
-            "tag {TAG_SAVED} = `{}` is not a valid size; it is ignored",
-            g.tag(TAG_SAVED).unwrap_or_default()
-        ));
-    }
-    let known_size = saved.or_else(|| size_from_start_actions(&owned));
+    let from_actions = size_from_start_actions(&owned);
+    // The saved size counts only if offhours wrote it for this group (its seal verifies), or
+    // if an earlier offhours wrote it unsealed and offhours' own start actions agree.
+    let raw_saved = g.tag(TAG_SAVED).unwrap_or_default();
+    let (saved, reseal) = match seal::read_capacity(cfg.state_key.as_ref(), &g.arn, g.tag(TAG_SAVED)) {
+        Saved::Absent => (None, false),
+        Saved::Sealed(c) => (Some(c).filter(|c| !c.is_zero()), false),
+        Saved::Unsealed(c) if !c.is_zero() && from_actions == Some(c) => {
+            plan.notes.push(format!(
+                "tag {TAG_SAVED} = `{raw_saved}` was written without a seal by an earlier offhours; it agrees with offhours' start actions, so it is sealed now"
+            ));
+            (Some(c), true)
+        }
+        Saved::Unsealed(_) => {
+            report(
+                &mut plan,
+                format!(
+                    "tag {TAG_SAVED} = `{raw_saved}` has no seal and nothing of offhours' agrees with it: it is not trusted and never restored"
+                ),
+            );
+            (None, false)
+        }
+        Saved::Unverified(_, why) => {
+            report(
+                &mut plan,
+                format!("tag {TAG_SAVED} = `{raw_saved}` is not offhours' ({why}): it is ignored and never restored"),
+            );
+            (None, false)
+        }
+        Saved::Invalid(_) => {
+            plan.notes.push(format!(
+                "tag {TAG_SAVED} = `{raw_saved}` is not a valid size; it is ignored"
+            ));
+            (None, false)
+        }
+    };
+    let known_size = saved.or(from_actions);
 
     let resolved = match value {
         None => None,
@@ -188,23 +218,66 @@ fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
             }
         },
     };
+    let sizes = Sizes {
+        saved,
+        known: known_size,
+        reseal,
+        trusted_tag: saved.is_some() || g.tag(TAG_SAVED).is_none(),
+    };
     match resolved {
         // Stopped by on_untagged remediation: stays so (with its saved size) until tagged.
-        None if super::compliance::stopped_by_remediation(&g.tags) => {}
-        None => release(&mut plan, g, &owned, known_size, value.is_some()),
-        Some(s) => schedule(
-            &mut plan,
-            cfg,
-            g,
-            &s,
-            value.unwrap_or_default(),
-            &owned,
-            saved,
-            known_size,
-            now,
-        ),
+        None if value.is_none() && super::compliance::stopped_by_remediation(&g.tags) => {}
+        None => release(&mut plan, cfg, g, &owned, &sizes, value.is_some()),
+        Some(s) => schedule(&mut plan, cfg, g, &s, value.unwrap_or_default(), &owned, &sizes, now),
     }
     plan
+}
+
+/// What offhours knows of a group's running size.
+struct Sizes {
+    /// The saved size, if offhours wrote it (sealed, or unsealed and agreeing with its actions).
+    saved: Option<Capacity>,
+    /// The saved size, else the size offhours' own start actions restore.
+    known: Option<Capacity>,
+    /// The saved size was trusted without a seal and must be sealed now.
+    reseal: bool,
+    /// The saved-size tag, if any, is offhours' own (so it may remove it).
+    trusted_tag: bool,
+}
+
+/// Reports a problem with a group that needs no tag written (it is someone else's data).
+fn report(plan: &mut GroupPlan, msg: String) {
+    plan.error = Some(match plan.error.take() {
+        Some(first) => format!("{first}; {msg}"),
+        None => msg,
+    });
+}
+
+/// The step that records `c` as the group's saved size, sealed; an error without a key.
+fn save_step(cfg: &Config, g: &Group, c: Capacity) -> Result<GroupChange, String> {
+    match (&cfg.state_key, g.arn.is_empty()) {
+        (Some(k), false) => Ok(GroupChange::SaveCapacity {
+            capacity: c,
+            tag: seal::seal_capacity(k, &g.arn, c),
+        }),
+        (None, _) => Err(format!(
+            "offhours has no state key (state_key_env, default $OFFHOURS_STATE_KEY, or state_key_file) to seal the saved size \
+             {c} with, so it does not schedule the group; see README, \"Tags offhours trusts\""
+        )),
+        (_, true) => Err("the group's ARN is unknown, so its saved size cannot be sealed".into()),
+    }
+}
+
+/// Whether a restore to `c` is within `max_restore_capacity`; the error if not.
+fn within_ceiling(cfg: &Config, c: Capacity) -> Result<(), String> {
+    if c.desired > cfg.max_restore_capacity {
+        return Err(format!(
+            "restoring {c} would exceed max_restore_capacity ({}): offhours does not scale a group above it by itself; \
+             set the size by hand, or have the platform team raise max_restore_capacity, then re-tag the group",
+            cfg.max_restore_capacity
+        ));
+    }
+    Ok(())
 }
 
 fn set_error(plan: &mut GroupPlan, g: &Group, msg: &str) {
@@ -221,7 +294,7 @@ fn set_error(plan: &mut GroupPlan, g: &Group, msg: &str) {
 }
 
 /// The tag is gone or `always-on`: undo everything offhours did.
-fn release(plan: &mut GroupPlan, g: &Group, owned: &[&ObservedAction], known_size: Option<Capacity>, always_on: bool) {
+fn release(plan: &mut GroupPlan, cfg: &Config, g: &Group, owned: &[&ObservedAction], sizes: &Sizes, always_on: bool) {
     let why = if always_on {
         "schedule set to always-on"
     } else {
@@ -236,11 +309,14 @@ fn release(plan: &mut GroupPlan, g: &Group, owned: &[&ObservedAction], known_siz
         );
     }
     if g.capacity.is_zero() {
-        match known_size {
-            Some(c) => plan.step(
-                GroupChange::SetCapacity { capacity: c },
-                format!("{why} while scaled down: restore the saved size"),
-            ),
+        match sizes.known {
+            Some(c) => match within_ceiling(cfg, c) {
+                Ok(()) => plan.step(
+                    GroupChange::SetCapacity { capacity: c },
+                    format!("{why} while scaled down: restore the saved size"),
+                ),
+                Err(e) => report(plan, e),
+            },
             None if !owned.is_empty() || g.tag(TAG_SAVED).is_some() => {
                 plan.notes
                     .push("scaled down with no saved size offhours can read; left at 0/0/0".into());
@@ -248,9 +324,10 @@ fn release(plan: &mut GroupPlan, g: &Group, owned: &[&ObservedAction], known_siz
             None => {}
         }
     }
-    let ours: Vec<String> = [TAG_SAVED, TAG_ERROR, TAG_SCHEDULE]
+    // A saved size that is not offhours' is someone else's data: left where it is.
+    let ours: Vec<String> = [TAG_SAVED, TAG_ERROR, TAG_SCHEDULE, super::compliance::TAG_REMEDIATED]
         .into_iter()
-        .filter(|k| g.tags.contains_key(*k))
+        .filter(|k| g.tags.contains_key(*k) && (*k != TAG_SAVED || sizes.trusted_tag))
         .map(String::from)
         .collect();
     if !ours.is_empty() {
@@ -269,10 +346,10 @@ fn schedule(
     s: &Schedule,
     value: &str,
     owned: &[&ObservedAction],
-    saved: Option<Capacity>,
-    known_size: Option<Capacity>,
+    sizes: &Sizes,
     now: DateTime<Utc>,
 ) {
+    let saved = sizes.saved;
     // An override holds a state until it ends (capped at the configured maximum); when
     // it has ended, its tag goes and the schedule's state applies now.
     let mut hold = None;
@@ -311,7 +388,7 @@ fn schedule(
     // The running size: what the group has now if it is up (so a resize is followed),
     // else what was saved.
     let running = if g.capacity.is_zero() {
-        known_size
+        sizes.known
     } else {
         Some(g.capacity)
     };
@@ -330,6 +407,18 @@ fn schedule(
         return;
     };
 
+    if let Err(e) = within_ceiling(cfg, running) {
+        set_error(plan, g, &e);
+        return;
+    }
+    let save = match save_step(cfg, g, running) {
+        Ok(step) => step,
+        Err(e) => {
+            set_error(plan, g, &e);
+            return;
+        }
+    };
+    let must_save = saved != Some(running) || sizes.reseal;
     let foreign = g.actions.len() - owned.len();
     let desired = match compile::compile(Request {
         schedule: s,
@@ -354,69 +443,49 @@ fn schedule(
     // Which actions to put under which names, which to keep and which to delete, so that
     // no put takes a time another action of the group holds (see `register`).
     let reg = register(&desired, owned, now);
-    let all_puts: Vec<ScheduledAction> = reg.put.iter().chain(&reg.put_then).cloned().collect();
-    let clashes = foreign_clashes(&all_puts, g, now, s);
+    let clashes = foreign_clashes(&reg.put, g, now, s);
     if !clashes.is_empty() {
-        if saved != Some(running) {
+        if must_save {
             plan.step(
-                GroupChange::SaveCapacity { capacity: running },
+                save,
                 "record the running size (the schedule itself cannot be registered yet)",
             );
         }
         set_error(plan, g, &clashes.join("; "));
         return;
     }
-    if saved != Some(running) {
+    if must_save {
         let why = match saved {
+            Some(old) if old != running => {
+                format!("the group was resized from {old}; the saved size and start actions follow")
+            }
+            Some(_) => "seal the saved size an earlier offhours wrote".to_string(),
             None => "record the running size before registering anything that scales the group down".to_string(),
-            Some(old) => format!("the group was resized from {old}; the saved size and start actions follow"),
         };
-        plan.step(GroupChange::SaveCapacity { capacity: running }, why);
+        plan.step(save, why);
     }
-    let put_step = |actions: &[ScheduledAction], why: &str| {
-        (!actions.is_empty()).then(|| Step {
-            reason: format!(
-                "register {} scheduled action(s) for schedule `{}`{why}",
-                actions.len(),
-                s.name
-            ),
-            change: GroupChange::PutScheduledActions {
-                actions: actions.to_vec(),
-            },
-        })
-    };
-    let delete_step = |names: &[String], why: &str| {
-        (!names.is_empty()).then(|| Step {
-            reason: why.to_string(),
-            change: GroupChange::DeleteScheduledActions { names: names.to_vec() },
-        })
-    };
+    let put_step = (!reg.put.is_empty()).then(|| Step {
+        reason: format!(
+            "register {} scheduled action(s) for schedule `{}`",
+            reg.put.len(),
+            s.name
+        ),
+        change: GroupChange::PutScheduledActions {
+            actions: reg.put.clone(),
+        },
+    });
+    let delete_step = (!reg.delete.is_empty()).then(|| Step {
+        reason: "offhours' actions that the schedule no longer needs".to_string(),
+        change: GroupChange::DeleteScheduledActions {
+            names: reg.delete.clone(),
+        },
+    });
     // Put before delete, so the group always has start actions; unless the quota has
     // no room for both sets at once.
     if foreign + owned.len() + reg.new_names > MAX_ACTIONS_PER_GROUP {
-        let all_deletes: Vec<String> = reg.delete_first.iter().chain(&reg.delete).cloned().collect();
-        plan.steps.extend(
-            delete_step(
-                &all_deletes,
-                "offhours' actions that the schedule no longer needs (first: no room for both)",
-            )
-            .into_iter()
-            .chain(put_step(&all_puts, "")),
-        );
+        plan.steps.extend(delete_step.into_iter().chain(put_step));
     } else {
-        plan.steps.extend(
-            put_step(&reg.put, "")
-                .into_iter()
-                .chain(delete_step(
-                    &reg.delete_first,
-                    "offhours' actions of the other direction at times the schedule now needs",
-                ))
-                .chain(put_step(&reg.put_then, " at the times just freed"))
-                .chain(delete_step(
-                    &reg.delete,
-                    "offhours' actions that the schedule no longer needs",
-                )),
-        );
+        plan.steps.extend(put_step.into_iter().chain(delete_step));
     }
 
     // The state the group must be in now: held by an override, or newly due because the
@@ -489,18 +558,25 @@ fn schedule(
 
 /// When an action as the cloud reports it fires next after `now`: its `StartTime` if that
 /// is ahead, else its recurrence's next firing (none after its `EndTime`). This is the
-/// "time value" that must be unique among a group's scheduled actions: "A scheduled action
-/// must have a unique date and time value. If you attempt to schedule an activity at a
-/// time when another scaling activity is already scheduled, the call is rejected and
-/// returns an error message noting the conflict" (Amazon EC2 Auto Scaling User Guide,
-/// Scheduled scaling, Considerations).
+/// time AWS keeps unique among a group's scheduled actions: a put at the time of another
+/// is refused with AlreadyExists, "a scheduled action with this scheduled start time
+/// already exists" (Amazon EC2 Auto Scaling User Guide, Scheduled scaling, Limitations;
+/// AlreadyExistsFault in the service model for PutScheduledUpdateGroupAction and
+/// BatchPutScheduledUpdateGroupAction). For a recurring action that time is its next
+/// firing, which DescribeScheduledActions reports as its StartTime (same guide, the
+/// describe-scheduled-actions example). The guide also says that actions with identical
+/// cron expressions run in an undefined order; offhours treats a shared next firing as a
+/// clash either way, since two actions setting different sizes in one minute would leave
+/// the group's size to chance.
 #[must_use]
 pub fn observed_time(a: &ObservedAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if let Some(s) = a.start_time.filter(|s| *s > now) {
         return Some(s);
     }
     let t = crate::schedule::cron5::next_fire(a.recurrence.as_deref()?, a.time_zone.as_deref(), now)?;
-    a.end_time.is_none_or(|e| t <= e).then_some(t)
+    // "If a recurrence time exactly matches the end time, Amazon EC2 Auto Scaling will not
+    // perform the scheduled action at the end time" (User Guide, Scheduled scaling).
+    a.end_time.is_none_or(|e| t < e).then_some(t)
 }
 
 /// When an action offhours would register fires next after `now` (as [`observed_time`]).
@@ -510,22 +586,16 @@ pub fn desired_time(a: &ScheduledAction, now: DateTime<Utc>) -> Option<DateTime<
         return Some(s);
     }
     let t = compile::next_fire(a, now)?;
-    a.end_time.is_none_or(|e| t <= e).then_some(t)
+    a.end_time.is_none_or(|e| t < e).then_some(t)
 }
 
 /// How the compiled actions map onto what the group has.
 #[derive(Debug, Default)]
 struct Registration {
-    /// Actions to put first, each under the name it is registered by (its own, or that of
-    /// the registered action of the same kind it replaces in place).
+    /// Actions to put, each under the name it is registered by (its own, or that of the
+    /// registered action it replaces in place).
     put: Vec<ScheduledAction>,
-    /// offhours' actions of the other kind that hold a time a compiled action needs:
-    /// deleted after `put`, before `put_then` (a stop where a start must now go, or the
-    /// reverse, as when a schedule's windows are turned around).
-    delete_first: Vec<String>,
-    /// Actions put once `delete_first` has freed their times.
-    put_then: Vec<ScheduledAction>,
-    /// offhours' actions no longer wanted, deleted last.
+    /// offhours' actions no longer wanted, deleted after the puts.
     delete: Vec<String>,
     /// Puts under names the group does not have yet.
     new_names: usize,
@@ -534,28 +604,21 @@ struct Registration {
     imminent: Option<Action>,
 }
 
-/// The direction of a registered offhours action: a start restores a size, a stop sets 0/0/0.
-fn kind_of(a: &ObservedAction) -> Action {
-    if a.capacity().is_some_and(|c| c.is_zero()) {
-        Action::Stop
-    } else {
-        Action::Start
-    }
-}
-
 /// Maps the compiled actions onto offhours' registered ones so that no put takes a time
 /// another action of the group holds (AWS rejects it; see [`observed_time`]):
 /// 1. a registered action with the same effect satisfies a compiled one, whatever its
 ///    name (its own name first): nothing is written;
-/// 2. a compiled action whose time a registered one of the same kind holds replaces that
-///    one in place, under its name (when a holiday cuts a recurring action into segments,
-///    the segment that fires next takes over the old action's name); one of the other kind
-///    is deleted first (after every other put, so the group keeps its old start actions
-///    should a later step fail);
+/// 2. a compiled action whose time a registered one holds replaces that one in place, under
+///    its name (PutScheduledUpdateGroupAction "creates or updates"): when a holiday cuts a
+///    recurring action into segments, the segment that fires next takes over the old
+///    action's name; when a schedule is turned around, a start takes over the stop that
+///    held its time. No action is ever deleted to free a time, so a failed put leaves the
+///    group with its old actions, start actions included;
 /// 3. the rest are put under their own names (a fresh variant if that name is taken).
 ///
 /// Every put then holds a time no other action of the group has, whatever order AWS
-/// applies a batch in, and nothing is ever renamed for its name's sake alone.
+/// applies a batch in, and nothing is ever renamed for its name's sake alone (a name says
+/// where an action was first registered; its recurrence and size say what it does).
 /// A one-time action due within [`compile::START_TIME_LEAD`] is not put (it would arrive
 /// too late); unless already registered, its transition is applied directly.
 fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTime<Utc>) -> Registration {
@@ -595,10 +658,8 @@ fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTim
     out.imminent = imminent.last().map(|x| x.1);
     // A one-time action that close cannot be registered in time.
     todo.retain(|d| d.recurrence.is_some() || !soon(d));
-    // 2. A registered action holding the same time is replaced in place (same kind) or
-    //    deleted first (the other kind).
+    // 2. A registered action holding the same time is replaced in place.
     let mut rest = Vec::new();
-    let mut then = Vec::new();
     for d in todo {
         let t = desired_time(d, now);
         match left
@@ -607,22 +668,17 @@ fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTim
         {
             Some(slot) => {
                 let e = slot.take().expect("found a registered action");
-                if kind_of(e) == d.action {
-                    taken.insert(e.name.clone());
-                    out.put.push(ScheduledAction {
-                        name: e.name.clone(),
-                        ..d.clone()
-                    });
-                } else {
-                    out.delete_first.push(e.name.clone());
-                    then.push(d);
-                }
+                taken.insert(e.name.clone());
+                out.put.push(ScheduledAction {
+                    name: e.name.clone(),
+                    ..d.clone()
+                });
             }
             None => rest.push(d),
         }
     }
     // 3. Their own names, or a fresh variant of it.
-    let mut name_for = |d: &ScheduledAction, left: &mut Vec<Option<&ObservedAction>>| {
+    for d in rest {
         let mut name = d.name.clone();
         if taken.contains(&name) {
             let digest = Sha256::digest(format!("{d:?}").as_bytes());
@@ -634,19 +690,14 @@ fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTim
         }
         if let Some(slot) = left.iter_mut().find(|e| e.is_some_and(|e| e.name == name)) {
             *slot = None; // replaced in place
-        } else if !out.delete_first.contains(&name) {
+        } else {
             out.new_names += 1;
         }
         taken.insert(name.clone());
-        ScheduledAction { name, ..d.clone() }
-    };
-    let put: Vec<ScheduledAction> = rest.into_iter().map(|d| name_for(d, &mut left)).collect();
-    let put_then: Vec<ScheduledAction> = then.into_iter().map(|d| name_for(d, &mut left)).collect();
-    out.put.extend(put);
-    out.put_then = put_then;
+        out.put.push(ScheduledAction { name, ..d.clone() });
+    }
     out.delete = left.into_iter().flatten().map(|e| e.name.clone()).collect();
     out.put.sort_by(|a, b| a.name.cmp(&b.name));
-    out.put_then.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 

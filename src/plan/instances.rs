@@ -228,7 +228,17 @@ fn plan_instance_steps(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Opt
     }
 
     let Some(t) = last else { return finish(plan) };
-    let done = inst.tag(TAG_LAST).and_then(recorded);
+    let mut done = inst.tag(TAG_LAST).and_then(recorded);
+    // A record dated after now is not offhours' (it writes transitions that have passed):
+    // trusted, it would freeze the instance until then. It is ignored, reported, and
+    // rewritten below.
+    if let Some(d) = done.filter(|d| *d > now) {
+        plan.notes.push(format!(
+            "tag {TAG_LAST} = `{}` is dated after now ({d}); not offhours' record: ignored",
+            tag_safe(inst.tag(TAG_LAST).unwrap_or_default())
+        ));
+        done = None;
+    }
     if done.is_some_and(|d| d >= t.at) {
         return finish(plan);
     }
@@ -350,7 +360,12 @@ fn steer(
 ) -> bool {
     match (action, inst.state) {
         (Action::Stop, InstanceState::Stopped) | (Action::Start, InstanceState::Running) => true,
-        (Action::Stop, InstanceState::Stopping) | (Action::Start, InstanceState::Pending) => true,
+        (Action::Stop, InstanceState::Stopping) => true,
+        // Pending is not yet running: an instance whose start fails goes from pending back
+        // to stopped (from Pending to Stopped, AWS Knowledge Center,
+        // https://repost.aws/knowledge-center/kms-iam-ec2-permission), so a start is
+        // recorded only once it runs.
+        (Action::Start, InstanceState::Pending) => false,
         (Action::Stop, InstanceState::Pending) | (Action::Start, InstanceState::Stopping) => {
             plan.notes
                 .push(format!("{:?}: waits for the next pass to {}", inst.state, action).to_lowercase());
@@ -388,14 +403,15 @@ fn steer(
             true
         }
         (Action::Start, InstanceState::Stopped) => {
-            // A start is done only when the instance is seen pending or running: StartInstances
-            // can answer success and the instance then fall back to stopped (an EBS volume
-            // encrypted with a customer managed KMS key the caller may not use: "the instance
-            // goes from pending to stopped ... Client.InternalError: Client error on launch",
-            // Amazon EBS User Guide, Amazon EBS encryption / Troubleshoot: instance terminates
-            // or stops immediately). So the transition is not recorded here; the next pass
-            // records it once the instance runs, or reports the failure and starts it again
-            // while the transition is inside the catch-up window.
+            // A start is done only when the instance is seen running: StartInstances can
+            // answer success and the instance then fall back to stopped, with the state reason
+            // "Client.InternalError: Client error on launch", when an EBS volume is encrypted
+            // with a customer managed KMS key the caller may not use (AWS Knowledge Center,
+            // https://repost.aws/knowledge-center/kms-iam-ec2-permission: the caller needs
+            // kms:CreateGrant on the key). So the transition is
+            // not recorded here; a later pass records it once the instance runs, or reports
+            // the failure and starts it again while the transition is inside the catch-up
+            // window.
             if let Some(r) = inst.state_reason.as_ref().filter(|r| r.is_failed_start()) {
                 let hint = if r.code == "Client.InternalError" {
                     "; an EBS volume encrypted with a customer managed KMS key needs kms:CreateGrant for \

@@ -6,4 +6,5 @@ pub mod cron_eval;
 pub mod faults;
 pub mod moto;
 pub mod strict;
+pub mod webhook;
 pub mod world;

@@ -14,6 +14,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_types::region::Region;
 
+/// The state key every offhours the tests run gets.
+pub const STATE_KEY: &str = "test-state-key-0123456789";
+
 /// The account moto gives plain access keys.
 pub const MANAGEMENT: &str = "123456789012";
 
@@ -102,6 +105,8 @@ impl Moto {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            // The key that seals offhours' saved sizes (README: "Tags offhours trusts").
+            ("OFFHOURS_STATE_KEY", STATE_KEY.into()),
         ]
     }
 
@@ -202,6 +207,14 @@ impl Moto {
         );
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
     }
+}
+
+/// The size in a saved-size tag value, if the value carries offhours' seal
+/// (`min=1 max=4 desired=2 mac=<32 hex>`); the seal itself is checked by what offhours
+/// does with a forged one (tests/trust_moto.rs).
+pub fn sealed_size(value: Option<&String>) -> Option<&str> {
+    let (size, mac) = value?.rsplit_once(" mac=")?;
+    (mac.len() == 32 && mac.bytes().all(|b| b.is_ascii_hexdigit())).then_some(size)
 }
 
 /// Writes a config file into a fresh directory.

@@ -269,7 +269,9 @@ impl World {
             let Some(original) = self.original.get(k) else {
                 continue;
             };
-            if g.capacity.is_zero() && g.tags.get(TAG_SAVED) != Some(&original.to_string()) {
+            if g.capacity.is_zero()
+                && super::moto::sealed_size(g.tags.get(TAG_SAVED)) != Some(original.to_string().as_str())
+            {
                 bad.push(format!(
                     "{k:?} is at zero without its saved size {original} (tags {:?})",
                     g.tags
@@ -399,7 +401,7 @@ impl World {
                     names, want
                 ));
             }
-            if g.tags.get(TAG_SAVED) != Some(&original.to_string()) {
+            if super::moto::sealed_size(g.tags.get(TAG_SAVED)) != Some(original.to_string().as_str()) {
                 bad.push(format!("{k:?} is scheduled without its saved size: {:?}", g.tags));
             }
         }

@@ -17,7 +17,27 @@ schedules:
     running: [\"Mon-Fri 08:00-20:00\"]
     mode: stop-only
 ";
-    Config::parse(text, Path::new("test.yaml")).unwrap()
+    Config::parse(text, Path::new("test.yaml"))
+        .unwrap()
+        .with_state_key(key())
+}
+
+/// The key the tests seal saved sizes with.
+fn key() -> crate::seal::StateKey {
+    crate::seal::StateKey::new(b"unit-test-state-key", "test").unwrap()
+}
+
+/// A saved-size tag value as offhours writes it for `g`.
+fn sealed(g: &Group, c: Capacity) -> String {
+    crate::seal::seal_capacity(&key(), &g.arn, c)
+}
+
+/// The group's saved size, if offhours' seal on it verifies.
+fn saved_of(g: &Group) -> Option<Capacity> {
+    match crate::seal::read_capacity(Some(&key()), &g.arn, g.tag(TAG_SAVED)) {
+        crate::seal::Saved::Sealed(c) => Some(c),
+        _ => None,
+    }
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -36,6 +56,9 @@ fn size(min: i32, max: i32, desired: i32) -> Capacity {
 fn group(name: &str, capacity: Capacity) -> Group {
     Group {
         name: name.into(),
+        arn: format!(
+            "arn:aws:autoscaling:ap-northeast-2:111122223333:autoScalingGroup:6d1f3e2a-0000-4000-8000-000000000001:autoScalingGroupName/{name}"
+        ),
         capacity,
         ..Default::default()
     }
@@ -94,8 +117,8 @@ fn brute_time(a: &ObservedAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 fn apply(g: &mut Group, plan: &GroupPlan, now: DateTime<Utc>) {
     for step in &plan.steps {
         match &step.change {
-            GroupChange::SaveCapacity { capacity } => {
-                g.tags.insert(TAG_SAVED.into(), capacity.to_string());
+            GroupChange::SaveCapacity { tag, .. } => {
+                g.tags.insert(TAG_SAVED.into(), tag.clone());
             }
             GroupChange::PutScheduledActions { actions } => {
                 for a in actions {
@@ -140,7 +163,7 @@ fn newly_tagged_group_saves_its_size_first_and_registers_actions() {
     let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
     let p = converge(&c, &mut g, DAY);
     assert_eq!(kinds(&p), vec!["save-capacity", "put-scheduled-actions", "set-tags"]);
-    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+    assert_eq!(saved_of(&g), Some(size(1, 4, 2)));
     assert_eq!(g.tag(TAG_SCHEDULE), Some("office-hours"));
     assert_eq!(g.capacity, size(1, 4, 2), "daytime: left running");
     assert!(
@@ -165,7 +188,7 @@ fn group_tagged_at_night_is_scaled_down_after_its_size_is_saved() {
         vec!["save-capacity", "put-scheduled-actions", "set-capacity", "set-tags"]
     );
     assert_eq!(g.capacity, Capacity::ZERO);
-    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+    assert_eq!(saved_of(&g), Some(size(1, 4, 2)));
 }
 
 #[test]
@@ -325,7 +348,7 @@ fn saved_size_deleted_by_hand_is_recovered_from_the_start_actions() {
     g.tags.remove(TAG_SAVED);
     let p = converge(&c, &mut g, NIGHT);
     assert_eq!(kinds(&p), vec!["save-capacity"]);
-    assert_eq!(g.tag(TAG_SAVED), Some("min=1 max=4 desired=2"));
+    assert_eq!(saved_of(&g), Some(size(1, 4, 2)));
 }
 
 #[test]
@@ -470,7 +493,7 @@ fn a_foreign_action_at_offhours_time_is_an_error_naming_both_and_the_size_is_sti
     assert!(e.contains("-start-0800-1-5`"), "{e}");
     assert!(e.contains("2026-11-26 08:00 KST"), "{e}");
     apply(&mut g, &p, at(DAY));
-    assert_eq!(g.tags[TAG_SAVED], "min=1 max=4 desired=2");
+    assert_eq!(saved_of(&g), Some(size(1, 4, 2)));
     assert!(g.tags[TAG_ERROR].contains("team-morning"));
     assert_eq!(g.capacity, size(1, 4, 2), "not scaled: nothing would start it again");
     assert_eq!(g.actions.len(), 1, "the team's action is untouched");
@@ -548,7 +571,7 @@ fn a_one_time_transition_too_near_to_register_is_applied_directly() {
 #[test]
 fn a_zone_link_is_registered_as_its_canonical_zone_and_a_zone_change_replaces_in_place() {
     let text = "schedules:\n  us:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    timezone: US/Eastern\n";
-    let c = Config::parse(text, Path::new("t.yaml")).unwrap();
+    let c = Config::parse(text, Path::new("t.yaml")).unwrap().with_state_key(key());
     let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "us");
     converge(&c, &mut g, "2026-11-25T15:00:00Z");
     assert!(
@@ -557,7 +580,9 @@ fn a_zone_link_is_registered_as_its_canonical_zone_and_a_zone_change_replaces_in
             .all(|a| a.time_zone.as_deref() == Some("America/New_York"))
     );
     let names: Vec<String> = g.actions.iter().map(|a| a.name.clone()).collect();
-    let c2 = Config::parse(&text.replace("US/Eastern", "America/Chicago"), Path::new("t.yaml")).unwrap();
+    let c2 = Config::parse(&text.replace("US/Eastern", "America/Chicago"), Path::new("t.yaml"))
+        .unwrap()
+        .with_state_key(key());
     let p = converge(&c2, &mut g, "2026-11-25T15:00:00Z");
     assert_eq!(kinds(&p), vec!["put-scheduled-actions"]);
     assert!(
@@ -573,24 +598,140 @@ fn a_zone_link_is_registered_as_its_canonical_zone_and_a_zone_change_replaces_in
 }
 
 #[test]
-fn a_schedule_turned_around_frees_each_time_before_the_other_direction_takes_it() {
+fn a_schedule_turned_around_replaces_each_action_in_place_and_deletes_nothing() {
     // Running 08:00-20:00, then 20:00-08:00: each new action needs the time the old action
-    // of the other direction holds. An AWS-like apply panics on any put at a held time.
+    // of the other direction holds. An AWS-like apply panics on any put at a held time; no
+    // action is deleted, so a failed put cannot leave the group without a start action.
     let day = "schedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\ntimezone: Asia/Seoul\n";
     let night = "schedules:\n  s:\n    running: [\"Mon-Fri 20:00-08:00\"]\ntimezone: Asia/Seoul\n";
-    let c1 = Config::parse(day, Path::new("t.yaml")).unwrap();
-    let c2 = Config::parse(night, Path::new("t.yaml")).unwrap();
+    let c1 = Config::parse(day, Path::new("t.yaml")).unwrap().with_state_key(key());
+    let c2 = Config::parse(night, Path::new("t.yaml")).unwrap().with_state_key(key());
     let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "s");
     converge(&c1, &mut g, DAY);
     let p = converge(&c2, &mut g, DAY);
+    assert_eq!(kinds(&p)[0], "put-scheduled-actions", "{p:#?}");
+    assert!(!kinds(&p).contains(&"delete-scheduled-actions"), "{p:#?}");
+    assert_eq!(g.actions.len(), 2);
+    let at = |r: &str| {
+        g.actions
+            .iter()
+            .find(|a| a.recurrence.as_deref() == Some(r))
+            .unwrap()
+            .capacity()
+    };
+    assert_eq!(at("0 20 * * 1-5"), Some(size(1, 4, 2)), "20:00 now starts");
+    assert_eq!(at("0 8 * * 2-6"), Some(Capacity::ZERO), "08:00 now stops");
+}
+
+#[test]
+fn a_forged_saved_size_never_scales_a_group_up() {
+    let c = cfg();
+    // A scheduled group that offhours stopped: the team writes 5000 over its saved size.
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(g.capacity, Capacity::ZERO);
+    g.tags.insert(TAG_SAVED.into(), "min=0 max=5000 desired=5000".into());
+    let p = converge(&c, &mut g, NIGHT);
+    assert!(p.error.as_deref().unwrap().contains("not trusted"), "{p:#?}");
+    assert_eq!(g.capacity, Capacity::ZERO, "still stopped");
     assert_eq!(
-        kinds(&p),
-        vec!["delete-scheduled-actions", "put-scheduled-actions"],
-        "both times are held by the other direction: {p:#?}"
+        saved_of(&g),
+        Some(size(1, 4, 2)),
+        "the true size, from offhours' start actions, sealed again"
     );
-    // Names still say what each action does.
-    for a in &g.actions {
-        let start = a.capacity() != Some(Capacity::ZERO);
-        assert_eq!(a.name.contains("-start-"), start, "{a:?}");
-    }
+    assert!(
+        g.actions.iter().filter_map(|a| a.capacity()).all(|c| c.desired <= 2),
+        "no start action restores 5000: {:#?}",
+        g.actions
+    );
+    // A copied seal from another group does not verify either.
+    let other = group("api", size(1, 4, 2));
+    let copied = sealed(&other, size(0, 5000, 5000));
+    g.tags.insert(TAG_SAVED.into(), copied);
+    let p = plan_group(&c, &g, at(NIGHT));
+    assert!(p.error.as_deref().unwrap().contains("not offhours'"), "{p:#?}");
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| !matches!(&s.change, GroupChange::SetCapacity { capacity } if capacity.desired > 2))
+    );
+}
+
+#[test]
+fn a_forged_saved_size_on_an_untagged_group_at_zero_is_reported_and_left_alone() {
+    let c = cfg();
+    let g = group("idle", Capacity::ZERO).tagged(
+        TAG_SAVED,
+        "min=0 max=5000 desired=5000 mac=00112233445566778899aabbccddeeff",
+    );
+    let p = plan_group(&c, &g, at(DAY));
+    assert!(p.steps.is_empty(), "nothing written, nothing scaled: {p:#?}");
+    assert!(p.error.as_deref().unwrap().contains("not offhours'"), "{p:#?}");
+    // Unsealed, with nothing of offhours' to agree with: the same.
+    let g = group("idle", Capacity::ZERO).tagged(TAG_SAVED, "min=0 max=5000 desired=5000");
+    let p = plan_group(&c, &g, at(DAY));
+    assert!(p.steps.is_empty(), "{p:#?}");
+    assert!(p.error.as_deref().unwrap().contains("not trusted"), "{p:#?}");
+}
+
+#[test]
+fn an_unsealed_size_from_an_earlier_offhours_is_sealed_once_where_its_actions_agree() {
+    let c = cfg();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    converge(&c, &mut g, NIGHT);
+    g.tags.insert(TAG_SAVED.into(), "min=1 max=4 desired=2".into());
+    let p = converge(&c, &mut g, NIGHT);
+    assert_eq!(kinds(&p), vec!["save-capacity"], "{p:#?}");
+    assert!(p.notes.iter().any(|n| n.contains("sealed now")), "{p:#?}");
+    assert_eq!(saved_of(&g), Some(size(1, 4, 2)));
+    // At 08:00 AWS's start action restores it; untagging restores the sealed size too.
+    g.tags.remove("Schedule");
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(g.capacity, size(1, 4, 2));
+}
+
+#[test]
+fn a_group_above_max_restore_capacity_is_not_scheduled_and_says_why() {
+    let c = cfg();
+    let mut g = group("big", size(10, 400, 200)).tagged("Schedule", "office-hours");
+    let p = converge(&c, &mut g, NIGHT);
+    assert_eq!(kinds(&p), vec!["set-tags"], "only the error tag: {p:#?}");
+    assert!(p.error.unwrap().contains("max_restore_capacity (100)"));
+    assert_eq!(
+        g.capacity,
+        size(10, 400, 200),
+        "not scaled down: nothing would restore it"
+    );
+    assert!(g.actions.is_empty());
+}
+
+#[test]
+fn without_a_state_key_no_group_is_scheduled() {
+    let c = Config::parse(
+        "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
+        Path::new("t.yaml"),
+    )
+    .unwrap();
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
+    let p = converge(&c, &mut g, NIGHT);
+    assert!(p.error.unwrap().contains("no state key"));
+    assert_eq!(g.capacity, size(1, 4, 2));
+    assert!(g.actions.is_empty());
+}
+
+#[test]
+fn a_remediated_group_tagged_always_on_is_restored_and_the_record_goes() {
+    let c = cfg();
+    let mut g = group("web", Capacity::ZERO);
+    g.tags.insert(TAG_SAVED.into(), sealed(&g, size(1, 4, 2)));
+    g.tags.insert(
+        super::super::compliance::TAG_REMEDIATED.into(),
+        "stopped at 2026-11-25T12:00:00Z: no schedule tag".into(),
+    );
+    assert!(plan_group(&c, &g, at(DAY)).steps.is_empty(), "untagged: stays stopped");
+    g.tags.insert("Schedule".into(), "always-on".into());
+    converge(&c, &mut g, DAY);
+    assert_eq!(g.capacity, size(1, 4, 2));
+    assert!(!g.tags.contains_key(super::super::compliance::TAG_REMEDIATED));
+    assert!(!g.tags.contains_key(TAG_SAVED));
 }
