@@ -47,36 +47,7 @@ async fn state(ec2: &Ec2, id: &str) -> (InstanceStateName, BTreeMap<String, Stri
 }
 
 async fn asg_group(asg: &Asg, name: &str) -> (Capacity, BTreeMap<String, String>, Vec<String>) {
-    let g = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()[0]
-        .clone();
-    let actions = asg
-        .describe_scheduled_actions()
-        .auto_scaling_group_name(name)
-        .send()
-        .await
-        .unwrap()
-        .scheduled_update_group_actions()
-        .iter()
-        .map(|a| a.scheduled_action_name().unwrap().to_string())
-        .collect();
-    (
-        Capacity {
-            min: g.min_size().unwrap(),
-            max: g.max_size().unwrap(),
-            desired: g.desired_capacity().unwrap(),
-        },
-        g.tags()
-            .iter()
-            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
-            .collect(),
-        actions,
-    )
+    support::moto::read_group(asg, name).await
 }
 
 fn entries<'a>(r: &'a serde_json::Value, list: &str, id: &str) -> Vec<&'a serde_json::Value> {
@@ -196,7 +167,11 @@ async fn a_start_that_falls_back_for_want_of_the_kms_key_is_reported_and_retried
         .collect();
     assert_eq!(kinds, ["start-instance"], "retried inside the catch-up window");
     let (s, tags) = state(&ec2, &locked).await;
-    assert_eq!(s, InstanceStateName::Stopped);
+    assert_eq!(
+        s,
+        InstanceStateName::Pending,
+        "the retried start, before it falls back again"
+    );
     assert_eq!(
         tags["offhours:last-transition"], "stop 2026-11-25T11:00:00Z",
         "not recorded as started"
@@ -325,19 +300,9 @@ async fn a_resource_without_room_for_offhours_tags_is_reported_and_left_untouche
 /// takes to enable the policy types.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_policy_apply_waits_for_the_policy_types_and_converges_in_two_runs() {
-    use aws_sdk_organizations::types::OrganizationFeatureSet;
     let moto = Moto::start();
     moto.rules().pending_for(std::time::Duration::from_secs(7));
-    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
-    org.create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let root = org.list_roots().send().await.unwrap().roots()[0]
-        .id()
-        .unwrap()
-        .to_string();
+    let root = support::moto::create_organization(&moto.sdk("us-east-1").await).await;
     let (_d, cfg) = config(&format!(
         "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  targets: ['{root}']\n"
     ));
@@ -382,15 +347,9 @@ async fn a_first_policy_apply_waits_for_the_policy_types_and_converges_in_two_ru
 /// other messages.
 #[tokio::test(flavor = "multi_thread")]
 async fn intake_long_polls_and_a_failed_delete_loses_nothing() {
-    use aws_sdk_organizations::types::OrganizationFeatureSet;
     let moto = Moto::start();
     let sdk = moto.sdk("us-east-1").await;
-    aws_sdk_organizations::Client::new(&sdk)
-        .create_organization()
-        .feature_set(OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
+    support::moto::create_organization(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs
         .create_queue()

@@ -27,34 +27,8 @@ instances:
 const NIGHT: &str = "2026-11-25T22:00:00+09:00";
 
 async fn read(asg: &Asg, name: &str) -> (Capacity, BTreeMap<String, String>, usize) {
-    let g = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()[0]
-        .clone();
-    let actions = asg
-        .describe_scheduled_actions()
-        .auto_scaling_group_name(name)
-        .send()
-        .await
-        .unwrap()
-        .scheduled_update_group_actions()
-        .len();
-    (
-        Capacity {
-            min: g.min_size().unwrap(),
-            max: g.max_size().unwrap(),
-            desired: g.desired_capacity().unwrap(),
-        },
-        g.tags()
-            .iter()
-            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
-            .collect(),
-        actions,
-    )
+    let (size, tags, actions) = support::moto::read_group(asg, name).await;
+    (size, tags, actions.len())
 }
 
 async fn tag(asg: &Asg, name: &str, k: &str, v: &str) {
@@ -240,12 +214,7 @@ async fn instances_other_controllers_manage_are_never_stopped_by_remediation() {
     );
     // The management account (moto's default account is in an organization only if one is
     // created): with one, nothing there is remediated unless configured.
-    aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await)
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
+    support::moto::create_organization(&moto.sdk("us-east-1").await).await;
     let another = support::world::launch(&ec2, &[("Team", "payments")], 1).await;
     let r = moto.pass(&cfg, "reconcile", NIGHT);
     assert_eq!(state(another[0].clone()).await, InstanceStateName::Running);

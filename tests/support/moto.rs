@@ -217,6 +217,62 @@ pub fn sealed_size(value: Option<&String>) -> Option<&str> {
     (mac.len() == 32 && mac.bytes().all(|b| b.is_ascii_hexdigit())).then_some(size)
 }
 
+/// A group as read back: its size, its tags and the names of its scheduled actions.
+pub async fn read_group(
+    asg: &aws_sdk_autoscaling::Client,
+    name: &str,
+) -> (
+    offhours::capacity::Capacity,
+    std::collections::BTreeMap<String, String>,
+    Vec<String>,
+) {
+    let g = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .clone();
+    let actions = asg
+        .describe_scheduled_actions()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+        .unwrap()
+        .scheduled_update_group_actions()
+        .iter()
+        .filter_map(|a| a.scheduled_action_name().map(String::from))
+        .collect();
+    (
+        offhours::capacity::Capacity {
+            min: g.min_size().unwrap_or_default(),
+            max: g.max_size().unwrap_or_default(),
+            desired: g.desired_capacity().unwrap_or_default(),
+        },
+        g.tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+        actions,
+    )
+}
+
+/// Creates the organization (all features) with the caller's account as its management
+/// account; returns the root id.
+pub async fn create_organization(sdk: &SdkConfig) -> String {
+    let org = aws_sdk_organizations::Client::new(sdk);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string()
+}
+
 /// Writes a config file into a fresh directory.
 pub fn config(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

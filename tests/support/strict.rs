@@ -549,17 +549,7 @@ impl Strict {
             return Verdict::Forward(None, After::Nothing);
         }
         if accepted.is_empty() {
-            let members: String = failed
-                .iter()
-                .map(|(n, c, m)| {
-                    format!(
-                        "<member><ScheduledActionName>{}</ScheduledActionName><ErrorCode>{}</ErrorCode><ErrorMessage>{}</ErrorMessage></member>",
-                        escape(n),
-                        escape(c),
-                        escape(m)
-                    )
-                })
-                .collect();
+            let members = failure_members(&failed);
             return Verdict::Respond(reply(
                 StatusCode::OK,
                 "text/xml",
@@ -842,17 +832,7 @@ impl Strict {
                 ))
             }
             After::AddFailures(failed) => {
-                let members: String = failed
-                    .iter()
-                    .map(|(n, c, m)| {
-                        format!(
-                            "<member><ScheduledActionName>{}</ScheduledActionName><ErrorCode>{}</ErrorCode><ErrorMessage>{}</ErrorMessage></member>",
-                            escape(n),
-                            escape(c),
-                            escape(m)
-                        )
-                    })
-                    .collect();
+                let members = failure_members(failed);
                 let xml = text()
                     .replace(
                         "<FailedScheduledUpdateGroupActions/>",
@@ -911,6 +891,21 @@ impl Strict {
             }
         }
     }
+}
+
+/// The members of `FailedScheduledUpdateGroupActions`: (name, code, message).
+fn failure_members(failed: &[(String, String, String)]) -> String {
+    failed
+        .iter()
+        .map(|(n, c, m)| {
+            format!(
+                "<member><ScheduledActionName>{}</ScheduledActionName><ErrorCode>{}</ErrorCode><ErrorMessage>{}</ErrorMessage></member>",
+                escape(n),
+                escape(c),
+                escape(m)
+            )
+        })
+        .collect()
 }
 
 fn started_items(ids: &[String]) -> String {
