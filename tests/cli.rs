@@ -168,3 +168,32 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[test]
+fn validate_warns_without_a_state_key_and_refuses_a_short_one_without_printing_it() {
+    let run = |key: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_offhours"));
+        c.args(["validate"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("OFFHOURS_CONFIG")
+            .env_remove("OFFHOURS_STATE_KEY");
+        if let Some(k) = key {
+            c.env("OFFHOURS_STATE_KEY", k);
+        }
+        c.output().unwrap()
+    };
+    let o = run(None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("no state key"), "{}", stderr(&o));
+    let o = run(Some("s3cr3t"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("state_key_env: the state key from $OFFHOURS_STATE_KEY has 6 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("s3cr3t") && !stdout(&o).contains("s3cr3t"));
+    let o = run(Some("a-long-enough-state-key"));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("no state key"));
+}

@@ -758,7 +758,17 @@ impl Validator {
                         crate::seal::KeyError::TooShort { origin, .. } if origin.starts_with('$') => "/state_key_env",
                         crate::seal::KeyError::TooShort { .. } => "/state_key_file",
                     };
-                    self.at_value(at, e.to_string());
+                    if self.index.node(at).is_some() {
+                        self.at_value(at, e.to_string());
+                    } else {
+                        // The default variable: nothing in the file to point at.
+                        self.errors.push(ConfigError {
+                            file: self.file.clone(),
+                            pos: None,
+                            path: dotted(at),
+                            message: e.to_string(),
+                        });
+                    }
                     None
                 }
             }
