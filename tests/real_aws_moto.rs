@@ -401,3 +401,23 @@ async fn intake_long_polls_and_a_failed_delete_loses_nothing() {
         "{r:#}"
     );
 }
+
+/// More scheduled actions in a region than one DescribeScheduledActions page holds (AWS
+/// returns at most 100): every page is read, so a steady pass writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_actions_past_the_first_page_are_read_and_a_steady_pass_writes_nothing() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    for i in 0..60 {
+        group(&sdk, &format!("g{i:02}"), (1, 2, 1), &[("Schedule", "office-hours")]).await;
+    }
+    let (_d, cfg) = config(CONFIG);
+    let first = moto.pass(&cfg, "reconcile", &kst("2026-11-25T12:00:00"));
+    assert_eq!(first["summary"]["failed"], 0);
+    let r = moto.pass(&cfg, "reconcile", &kst("2026-11-25T12:05:00"));
+    assert!(support::moto::mutating_calls(&r).is_empty(), "{:?}", r["api_calls"]);
+    assert_eq!(
+        r["api_calls"]["autoscaling.DescribeScheduledActions"], 2,
+        "120 actions: two pages"
+    );
+}
