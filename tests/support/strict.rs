@@ -320,7 +320,12 @@ pub fn time_value(
 /// `Canada/`, `Mexico/`, `Brazil/`, `Chile/`, `Etc/`). An oracle independent of offhours'
 /// own table. (Names renamed or merged in recent tzdata are left alone: AWS's zone data
 /// may predate the new names; see scripts/gen-tzlinks.py.)
-pub fn zone_aliases() -> BTreeSet<String> {
+pub fn zone_aliases() -> &'static BTreeSet<String> {
+    static ALIASES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    ALIASES.get_or_init(read_zone_aliases)
+}
+
+fn read_zone_aliases() -> BTreeSet<String> {
     let text = std::fs::read_to_string("/usr/share/zoneinfo/tzdata.zi")
         .expect("/usr/share/zoneinfo/tzdata.zi (Debian's tzdata package) is needed by the strict layer");
     let legacy = |n: &str| {
