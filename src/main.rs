@@ -278,6 +278,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Plan(args) => pass(&cli.config, now, false, args.output, cli.shard),
         Command::Reconcile(args) => pass(&cli.config, now, true, args.output, cli.shard),
         Command::Run => {
+            if cli.now.is_some() {
+                return Err(Failure::Invalid(
+                    "error: `run` works at the current time and does not take --now; \
+                     use `plan --now` or `reconcile --now` to see or apply one moment"
+                        .into(),
+                ));
+            }
             let cfg = Config::load(&cli.config)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -352,8 +359,14 @@ fn pass(
         report.policy =
             offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply, shard.is_none().then_some(&cloud)).await;
         report.api_calls = counter.by_operation();
-        if apply && let Some(sent) = offhours::notify::spawn(&cfg, &report, None) {
-            let _ = sent.await;
+        // A dead or hanging webhook holds a one-shot command up a few seconds at most.
+        if apply
+            && let Some(sent) = offhours::notify::spawn(&cfg, &report, None)
+            && tokio::time::timeout(std::time::Duration::from_secs(5), sent)
+                .await
+                .is_err()
+        {
+            tracing::warn!("webhook notification not delivered within 5 s; given up");
         }
         report
     });

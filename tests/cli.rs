@@ -197,3 +197,10 @@ fn validate_warns_without_a_state_key_and_refuses_a_short_one_without_printing_i
     assert_eq!(o.status.code(), Some(0));
     assert!(!stderr(&o).contains("no state key"));
 }
+
+#[test]
+fn run_refuses_now_with_a_clear_error() {
+    let o = offhours(&["run", "--now", "2026-11-25T12:00:00Z"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not take --now"), "{}", stderr(&o));
+}

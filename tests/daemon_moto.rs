@@ -320,4 +320,31 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("webhook notification not delivered"), "{err}");
     assert!(!err.contains("SECRET"), "{err}");
+
+    // A webhook that accepts the connection and never answers: the one-shot command gives up
+    // after a few seconds (each attempt alone may wait ten).
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hanging.local_addr().unwrap().port();
+    let started = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "reconcile",
+            "--now",
+            "2026-11-25T12:10:00Z",
+        ])
+        .envs(moto.env())
+        .env("TEST_WEBHOOK", format!("http://127.0.0.1:{port}/services/SECRET"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(o.status.success());
+    assert!(
+        took < Duration::from_secs(12),
+        "a hanging webhook held the command {took:?}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("given up") && !err.contains("SECRET"), "{err}");
+    drop(hanging);
 }

@@ -490,7 +490,9 @@ fn schedule(
 
     // The state the group must be in now: held by an override, or newly due because the
     // schedule was just applied or changed, or an override just ended.
-    let newly = g.tag(TAG_SCHEDULE) != Some(value);
+    // Compared as written: the recorded value is the tag-safe form (white space folded), so
+    // an inline expression with repeated spaces is not "new" on every pass.
+    let newly = g.tag(TAG_SCHEDULE) != Some(tag_safe(value).as_str());
     let due = match hold {
         Some((state, _)) => Some((state, "an override holds it")),
         None if newly => Some((s.state_at(now), "schedule newly applied")),

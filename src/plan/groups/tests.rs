@@ -735,3 +735,20 @@ fn a_remediated_group_tagged_always_on_is_restored_and_the_record_goes() {
     assert!(!g.tags.contains_key(super::super::compliance::TAG_REMEDIATED));
     assert!(!g.tags.contains_key(TAG_SAVED));
 }
+
+#[test]
+fn an_inline_value_with_repeated_spaces_settles_like_any_other() {
+    let text = "allow_inline: true\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n";
+    let c = Config::parse(text, Path::new("t.yaml")).unwrap().with_state_key(key());
+    let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "Mon-Fri  08:00-20:00   Asia/Seoul");
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(g.capacity, Capacity::ZERO);
+    // A resize by hand at night is not undone: the schedule is not "newly applied" again.
+    g.capacity = size(1, 4, 3);
+    assert!(
+        plan_group(&c, &g, at(NIGHT))
+            .steps
+            .iter()
+            .all(|s| s.change.kind() != "set-capacity")
+    );
+}
