@@ -177,7 +177,7 @@ async fn one_pass(
                     }
                 });
             }
-            let ok = report.summary.scopes > report.summary.scopes_failed;
+            let ok = pass_ok(&report);
             *health.last.lock().expect("health lock") = Some((Instant::now(), ok));
         }
         Err(_) => {
@@ -279,6 +279,13 @@ async fn metrics_handler(AxumState(app): AxumState<Arc<App>>) -> ([(axum::http::
     )
 }
 
+/// Whether a finished pass counts as healthy for /readyz: it worked at least one scope, or
+/// it had none to work (a shard that owns no account is ready; a failure to list the
+/// accounts is reported as a failed scope, so it is not).
+fn pass_ok(report: &PassReport) -> bool {
+    report.summary.scopes == 0 || report.summary.scopes > report.summary.scopes_failed
+}
+
 async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'static str) {
     match *app.health.last.lock().expect("health lock") {
         Some((at, true)) if at.elapsed() < app.stale_after => (StatusCode::OK, "ready\n"),
@@ -295,6 +302,23 @@ async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'st
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_shard_without_accounts_is_ready_and_one_that_cannot_list_them_is_not() {
+        let mut r = PassReport::new("reconcile", "2026-11-25T12:00:00Z".parse().unwrap());
+        r.finish();
+        assert!(pass_ok(&r), "no scope to work: ready");
+        r.scopes.push(crate::report::ScopeReport {
+            account: "*".into(),
+            region: "*".into(),
+            status: "failed",
+            error: Some("ListAccounts failed".into()),
+            resources: 0,
+            managed: Default::default(),
+        });
+        r.finish();
+        assert!(!pass_ok(&r));
+    }
 
     #[test]
     fn the_daemon_wakes_for_the_next_transition_when_it_comes_before_the_interval() {
