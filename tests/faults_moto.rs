@@ -95,9 +95,42 @@ impl Harness<'_> {
             .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&o.stdout)));
         self.passes += 1;
         self.failed_passes += usize::from(o.status.code() == Some(1));
-        // Every failure is reported with the resource and the operation.
-        for e in report["errors"].as_array().into_iter().flatten() {
-            assert!(e["error"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+        // Every failure is reported: each failed change with its resource, its operation and
+        // the error; each failed scope with its error; and the exit code says there was one.
+        let failed_changes: Vec<&serde_json::Value> = report["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["status"] == "failed")
+            .collect();
+        for c in &failed_changes {
+            assert!(c["resource_id"].as_str().is_some_and(|r| !r.is_empty()), "{c}");
+            assert!(c["change"].as_str().is_some_and(|k| !k.is_empty()), "{c}");
+            assert!(c["error"].as_str().is_some_and(|m| !m.is_empty()), "{c}");
+        }
+        let failed_scopes: Vec<&serde_json::Value> = report["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["status"] != "ok")
+            .collect();
+        for sc in &failed_scopes {
+            assert!(sc["error"].as_str().is_some_and(|m| !m.is_empty()), "{sc}");
+        }
+        assert_eq!(
+            report["summary"]["failed"],
+            failed_changes.len(),
+            "{:#}",
+            report["summary"]
+        );
+        assert_eq!(
+            report["summary"]["scopes_failed"],
+            failed_scopes.len(),
+            "{:#}",
+            report["summary"]
+        );
+        if !failed_changes.is_empty() || !failed_scopes.is_empty() {
+            assert_eq!(o.status.code(), Some(1), "failures reported, yet exit 0 at {now}");
         }
         let after = self.world.snapshot().await;
         let bad = self.world.check_always(&self.cfg, &before, &after, at(now));
