@@ -191,10 +191,28 @@ fn the_member_role_trusts_only_the_central_role_with_an_external_id_inside_the_o
     let v: Value =
         serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/cloudformation/member-role.yaml")).unwrap())
             .unwrap();
-    let trust = &v["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
-    assert!(trust["Principal"]["AWS"].is_tagged() || trust["Principal"]["AWS"].as_str().is_some());
+    let statements = v["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1, "one trust statement: {statements:?}");
+    let trust = &statements[0];
+    assert_eq!(trust["Effect"], "Allow");
+    assert_eq!(trust["Action"], "sts:AssumeRole");
+    // Exactly the central role: `!Ref CentralRoleArn`, nothing else, no wildcard.
+    let principal = trust["Principal"].as_mapping().unwrap();
+    assert_eq!(principal.len(), 1, "{principal:?}");
+    let Value::Tagged(aws) = &trust["Principal"]["AWS"] else {
+        panic!("the principal is not !Ref CentralRoleArn: {:?}", trust["Principal"]);
+    };
+    assert_eq!(
+        (aws.tag.to_string(), &aws.value),
+        ("!Ref".to_string(), &Value::from("CentralRoleArn"))
+    );
+    assert_eq!(v["Parameters"]["CentralRoleArn"]["Type"], "String");
     let cond = &trust["Condition"]["StringEquals"];
-    assert!(cond.get("sts:ExternalId").is_some() && cond.get("aws:PrincipalOrgID").is_some());
+    let tagged_ref = |x: &Value, name: &str| matches!(x, Value::Tagged(t) if t.value.as_str() == Some(name));
+    assert!(tagged_ref(&cond["sts:ExternalId"], "ExternalId"), "{cond:?}");
+    assert!(tagged_ref(&cond["aws:PrincipalOrgID"], "OrganizationId"), "{cond:?}");
 }
 
 trait Tagged {
