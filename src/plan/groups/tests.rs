@@ -372,6 +372,17 @@ fn stop_only_group_is_not_started_when_tagged_during_the_day_nor_restarted_at_ni
     converge(&c, &mut g, NIGHT);
     assert_eq!(g.capacity, Capacity::ZERO, "stop-only still stops");
     assert!(g.actions.iter().all(|a| a.capacity() == Some(Capacity::ZERO)));
+    // The next day it stays down: stop-only never starts it (no start action, no scale-up).
+    let p = converge(&c, &mut g, "2026-11-26T10:00:00+09:00");
+    assert!(p.steps.iter().all(|s| s.change.kind() != "set-capacity"), "{p:#?}");
+    assert_eq!(g.capacity, Capacity::ZERO);
+    // Tagged during the day while down (its size sealed): not started either.
+    let mut down = group("api", Capacity::ZERO).tagged("Schedule", "nightly-stop");
+    down.tags.insert(TAG_SAVED.into(), sealed(&down, size(1, 4, 2)));
+    let p = converge(&c, &mut down, DAY);
+    assert!(p.steps.iter().all(|s| s.change.kind() != "set-capacity"), "{p:#?}");
+    assert_eq!(down.capacity, Capacity::ZERO);
+    assert!(down.actions.iter().all(|a| a.capacity() == Some(Capacity::ZERO)));
 }
 
 #[test]
@@ -399,13 +410,24 @@ fn a_week_of_daily_passes_settles_after_each_and_holidays_move_in_at_the_edge() 
     let c = cfg();
     let mut g = group("web", size(1, 4, 2)).tagged("Schedule", "office-hours");
     let mut changed_days = 0;
+    let mut christmas_cut = false;
     for day in 0..30 {
         let now = at("2026-11-20T12:00:00Z") + chrono::Duration::days(day);
         let p = plan_group(&c, &g, now);
         changed_days += usize::from(!p.steps.is_empty());
         apply(&mut g, &p, now);
         assert!(plan_group(&c, &g, now).steps.is_empty());
+        // The start that would fire on Christmas morning is cut out: a start action ends
+        // before it, and one resumes after it.
+        christmas_cut |= g
+            .actions
+            .iter()
+            .any(|a| a.capacity() != Some(Capacity::ZERO) && a.end_time == Some(at("2026-12-24T20:00:00+09:00")))
+            && g.actions
+                .iter()
+                .any(|a| a.capacity() != Some(Capacity::ZERO) && a.start_time == Some(at("2026-12-28T08:00:00+09:00")));
     }
+    assert!(christmas_cut, "the holiday never entered the actions");
     // The first pass, the day Christmas enters the 21-day horizon, and the days its
     // segments expire: nothing else.
     assert!(changed_days <= 4, "{changed_days} passes changed something");
