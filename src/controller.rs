@@ -60,6 +60,12 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
             format!("no remediation this pass: cannot tell where it may act ({e})")
         })
     };
+    // Each scope must finish within nine tenths of the pass deadline, so that one slow
+    // account is reported as such while the others' results stand (the daemon abandons the
+    // whole pass only at the deadline itself). An abandoned scope stops between two calls,
+    // as after a crash: the order of each resource's steps keeps it safe, and the next pass
+    // finishes the work.
+    let cutoff = tokio::time::Instant::now() + cfg.daemon.deadline.mul_f64(0.9);
     let results: Vec<ScopeResult> = futures::stream::iter(scopes)
         .map(|(scope, api)| {
             let span = info_span!("scope", account = %scope.account, region = %scope.region);
@@ -67,7 +73,17 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
                 Ok(r) => r.block(cfg, &scope.account),
                 Err(e) => Some(e.clone()),
             };
-            async move { work_scope(cfg, scope, api, opts, block).await }.instrument(span)
+            let name = scope.clone();
+            async move {
+                match tokio::time::timeout_at(cutoff, work_scope(cfg, scope, api, opts, block)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        warn!("scope abandoned: it did not finish before the pass deadline");
+                        ScopeResult::abandoned(name, cfg.daemon.deadline)
+                    }
+                }
+            }
+            .instrument(span)
         })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect()
@@ -89,6 +105,29 @@ struct ScopeResult {
     errors: Vec<ResourceError>,
     notes: Vec<Note>,
     violations: Vec<ViolationReport>,
+}
+
+impl ScopeResult {
+    /// A scope that did not finish before the pass's deadline.
+    fn abandoned(scope: Scope, deadline: std::time::Duration) -> ScopeResult {
+        ScopeResult {
+            scope: ScopeReport {
+                account: scope.account,
+                region: scope.region,
+                status: "failed",
+                error: Some(format!(
+                    "abandoned: not finished within nine tenths of pass_deadline_seconds ({} s); the next pass resumes it",
+                    deadline.as_secs()
+                )),
+                resources: 0,
+                managed: Default::default(),
+            },
+            changes: Vec::new(),
+            errors: Vec::new(),
+            notes: Vec::new(),
+            violations: Vec::new(),
+        }
+    }
 }
 
 fn violation(scope: &Scope, v: Violation) -> ViolationReport {

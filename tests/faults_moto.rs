@@ -459,3 +459,61 @@ call_timeout_seconds: 1
     assert!(actions("us-east-1").await > 0);
     assert_eq!(actions("eu-west-1").await, 0);
 }
+
+/// A scope slower than the pass deadline is abandoned on its own: the report keeps the
+/// other scopes' results, and the command ends near the deadline, not at the calls' timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_past_the_pass_deadline_is_abandoned_alone() {
+    let moto = Moto::start();
+    for region in ["us-east-1", "eu-west-1"] {
+        let sdk = moto.sdk(region).await;
+        support::moto::group(&sdk, "web", (1, 2, 1), &[("Schedule", "office-hours")]).await;
+    }
+    let (_dir, path) = config(
+        "timezone: Asia/Seoul
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+regions: [us-east-1, eu-west-1]
+call_timeout_seconds: 120
+pass_deadline_seconds: 10
+",
+    );
+    let proxy = Proxy::start(&moto.endpoint, Rates::HOSTILE, 1);
+    proxy.set_enabled(false);
+    proxy.never_answer("eu-west-1");
+    let started = std::time::Instant::now();
+    let o = moto
+        .command(
+            &path,
+            &["reconcile", "--output", "json", "--now", DAY],
+            &proxy.env(&moto),
+        )
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    let scope = |region: &str| {
+        report["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["region"] == region)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(scope("us-east-1")["status"], "ok", "{report}");
+    let eu = scope("eu-west-1");
+    assert!(eu["error"].as_str().unwrap().contains("abandoned"), "{eu}");
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["region"] == "us-east-1" && c["status"] == "applied"),
+        "{report}"
+    );
+}
