@@ -412,7 +412,7 @@ async fn apply_instances<A: InstanceApi>(
                             region: scope.region.clone(),
                             resource_type: INSTANCE,
                             resource_id: id.clone(),
-                            note: "hibernation refused by EC2 (UnsupportedHibernationConfiguration); stopped instead"
+                            note: "hibernation refused by EC2 (not enabled or not ready for it); stopped instead"
                                 .into(),
                         });
                     }

@@ -276,20 +276,20 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
     let (port, got) = receiver();
     let text = "regions: [us-east-1]\nnotifications:\n  webhook_url_env: TEST_WEBHOOK\nschedules:\n  dev:\n    running: [\"Mon-Fri 08:00-20:00\"]\n";
     let (_dir, cfg) = config(text);
-    let url = format!("http://127.0.0.1:{port}/services/T000/B000/SECRET");
-    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "reconcile",
-            "--now",
-            "2026-11-25T12:00:00Z",
-        ])
-        .envs(moto.env())
-        .env("TEST_WEBHOOK", &url)
-        .env("RUST_LOG", "offhours=debug")
-        .output()
-        .unwrap();
+    // A reconcile at `now` posting to `url`.
+    let reconcile = |now: &str, url: String| {
+        Command::new(env!("CARGO_BIN_EXE_offhours"))
+            .args(["--config", cfg.to_str().unwrap(), "reconcile", "--now", now])
+            .envs(moto.env())
+            .env("TEST_WEBHOOK", url)
+            .env("RUST_LOG", "offhours=debug")
+            .output()
+            .unwrap()
+    };
+    let o = reconcile(
+        "2026-11-25T12:00:00Z",
+        format!("http://127.0.0.1:{port}/services/T000/B000/SECRET"),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bodies = got.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "one message per pass");
@@ -304,18 +304,10 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
 
     // A webhook that is down: the pass still succeeds, the failure is reported, the URL is not.
     let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "reconcile",
-            "--now",
-            "2026-11-25T12:05:00Z",
-        ])
-        .envs(moto.env())
-        .env("TEST_WEBHOOK", format!("http://127.0.0.1:{dead}/services/SECRET"))
-        .output()
-        .unwrap();
+    let o = reconcile(
+        "2026-11-25T12:05:00Z",
+        format!("http://127.0.0.1:{dead}/services/SECRET"),
+    );
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("webhook notification not delivered"), "{err}");
@@ -326,18 +318,10 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
     let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = hanging.local_addr().unwrap().port();
     let started = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "reconcile",
-            "--now",
-            "2026-11-25T12:10:00Z",
-        ])
-        .envs(moto.env())
-        .env("TEST_WEBHOOK", format!("http://127.0.0.1:{port}/services/SECRET"))
-        .output()
-        .unwrap();
+    let o = reconcile(
+        "2026-11-25T12:10:00Z",
+        format!("http://127.0.0.1:{port}/services/SECRET"),
+    );
     let took = started.elapsed();
     assert!(o.status.success());
     assert!(

@@ -151,10 +151,7 @@ pub(crate) fn within_tag_budget(plan: &mut GroupPlan, g: &Group) {
     });
     if let Some(e) = super::tag_budget_error(&g.tags, keys) {
         plan.steps.clear();
-        plan.error = Some(match plan.error.take() {
-            Some(first) => format!("{first}; {e}"),
-            None => e,
-        });
+        super::add_error(&mut plan.error, e);
     }
 }
 
@@ -247,10 +244,7 @@ struct Sizes {
 
 /// Reports a problem with a group that needs no tag written (it is someone else's data).
 fn report(plan: &mut GroupPlan, msg: String) {
-    plan.error = Some(match plan.error.take() {
-        Some(first) => format!("{first}; {msg}"),
-        None => msg,
-    });
+    super::add_error(&mut plan.error, msg);
 }
 
 /// The step that records `c` as the group's saved size, sealed; an error without a key.
@@ -628,6 +622,12 @@ fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTim
     let mut left: Vec<Option<&ObservedAction>> = owned.iter().map(|a| Some(*a)).collect();
     let mut todo: Vec<&ScheduledAction> = Vec::new();
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // A registered action that satisfies a compiled one stays as it is, under its name.
+    let keep = |slot: &mut Option<&ObservedAction>, taken: &mut std::collections::HashSet<String>| {
+        if let Some(e) = slot.take() {
+            taken.insert(e.name.clone());
+        }
+    };
     // 1. Same effect: same name first, then any name.
     let mut pending: Vec<&ScheduledAction> = Vec::new();
     for d in desired {
@@ -635,29 +635,24 @@ fn register(desired: &[ScheduledAction], owned: &[&ObservedAction], now: DateTim
             .iter_mut()
             .find(|e| e.is_some_and(|e| e.name == d.name && same_effect(d, e, now)))
         {
-            Some(slot) => {
-                taken.insert(slot.take().map(|e| e.name.clone()).unwrap_or_default());
-            }
+            Some(slot) => keep(slot, &mut taken),
             None => pending.push(d),
         }
     }
     for d in pending {
         match left.iter_mut().find(|e| e.is_some_and(|e| same_effect(d, e, now))) {
-            Some(slot) => {
-                taken.insert(slot.take().map(|e| e.name.clone()).unwrap_or_default());
-            }
+            Some(slot) => keep(slot, &mut taken),
             None => todo.push(d),
         }
     }
     let mut out = Registration::default();
     let soon = |d: &ScheduledAction| desired_time(d, now).is_some_and(|t| t <= lead);
-    let mut imminent: Vec<(DateTime<Utc>, Action)> = todo
+    // The last of the imminent transitions decides the state to apply now.
+    out.imminent = todo
         .iter()
-        .filter(|d| soon(d))
-        .filter_map(|d| Some((desired_time(d, now)?, d.action)))
-        .collect();
-    imminent.sort();
-    out.imminent = imminent.last().map(|x| x.1);
+        .filter_map(|d| desired_time(d, now).filter(|t| *t <= lead).map(|t| (t, d.action)))
+        .max()
+        .map(|x| x.1);
     // A one-time action that close cannot be registered in time.
     todo.retain(|d| d.recurrence.is_some() || !soon(d));
     // 2. A registered action holding the same time is replaced in place.

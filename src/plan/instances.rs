@@ -116,10 +116,7 @@ pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
         plan.minutes_off = None;
         plan.set_tags.clear();
         plan.remove_tags.clear();
-        plan.error = Some(match plan.error.take() {
-            Some(first) => format!("{first}; {e}"),
-            None => e,
-        });
+        super::add_error(&mut plan.error, e);
     }
 }
 
@@ -423,10 +420,7 @@ fn steer(
                     "not started: the instance fell back to stopped ({}: {}){hint}; offhours starts it again",
                     r.code, r.message
                 );
-                plan.error = Some(match plan.error.take() {
-                    Some(first) => format!("{first}; {e}"),
-                    None => e,
-                });
+                super::add_error(&mut plan.error, e);
             }
             plan.op = Some((PowerOp::Start, why.to_string()));
             false

@@ -16,6 +16,14 @@ pub fn in_grace(since: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> bo
     !grace.is_zero() && now - since < grace
 }
 
+/// Adds `msg` to a plan's error (after the one already there, if any).
+pub(crate) fn add_error(error: &mut Option<String>, msg: String) {
+    *error = Some(match error.take() {
+        Some(first) => format!("{first}; {msg}"),
+        None => msg,
+    });
+}
+
 /// AWS's limit on user tags per resource: "Maximum number of tags per resource: 50" for
 /// EC2 resources, where "tags with the `aws:` prefix do not count" (Amazon EC2 User Guide,
 /// Tag your Amazon EC2 resources, Tag restrictions), and 50 per Auto Scaling group (Amazon
