@@ -20,7 +20,8 @@ use offhours::capacity::Capacity;
 use offhours::compile::{self, Request, ScheduledAction};
 use offhours::config::Config;
 use offhours::schedule::{Action, Mode, Schedule, State, expr};
-use support::cron_eval::{Matcher, fires, to_cron_crate};
+use support::cron_eval::{Matcher, fires, firing_times, to_cron_crate};
+use support::oracle::{Book, Oracle};
 
 mod support;
 
@@ -83,13 +84,14 @@ fn firings(s: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>, horizon_days: u
     out
 }
 
-/// Walks `[from, to)` minute by minute: the capacity the firings leave must equal
-/// `state_at` everywhere. Returns the number of capacity changes.
-fn walk(s: &Schedule, from: &str, to: &str, horizon_days: u32) -> usize {
+/// Walks `[from, to)` minute by minute: the capacity the firings leave must equal the
+/// oracle's state everywhere. Returns the number of capacity changes.
+fn walk(s: &Schedule, oracle: &Oracle, from: &str, to: &str, horizon_days: u32) -> usize {
     let (from, to) = (utc(from), utc(to));
+    assert_eq!(s.tz, oracle.tz, "{}: the oracle reads the zone itself", s.name);
     let fired = firings(s, from, to, horizon_days);
     let mut next = fired.iter().peekable();
-    let mut capacity = if s.state_at(from) == State::Running {
+    let mut capacity = if oracle.state(from) == State::Running {
         RUNNING
     } else {
         Capacity::ZERO
@@ -106,7 +108,7 @@ fn walk(s: &Schedule, from: &str, to: &str, horizon_days: u32) -> usize {
         } else {
             State::Stopped
         };
-        assert_eq!(got, s.state_at(t), "{} at {t} ({})", s.name, t.with_timezone(&s.tz));
+        assert_eq!(got, oracle.state(t), "{} at {t} ({})", s.name, t.with_timezone(&s.tz));
         t += Duration::minutes(1);
     }
     changes
@@ -128,8 +130,13 @@ fn check_shape(actions: &[ScheduledAction], now: DateTime<Utc>) {
     assert_eq!(names.len(), actions.len(), "duplicate names");
 }
 
-/// Between two daily compilations, an action may only appear or change at the
-/// horizon's moving edge; everything else is identical (up to a passed StartTime).
+/// Between two daily compilations, only the horizon's moving edge may change.
+/// Behaviour: both sets fire at the same instants with the same sizes from `now` up to a
+/// day before the old edge. Identity (what the daemon would rewrite): every added action
+/// starts or ends at the edge, and every removed action is an open-ended
+/// segment that the edge has now cut (the added one carrying on its recurrence from the
+/// same start with an end at the edge), or starts at the edge, or has no firing left.
+/// Names play no part.
 fn check_only_the_edge_moved(
     s: &Schedule,
     before: &[ScheduledAction],
@@ -139,40 +146,90 @@ fn check_only_the_edge_moved(
     horizon_days: u32,
 ) {
     let old_edge_date = then.with_timezone(&s.tz).date_naive() + chrono::Days::new(u64::from(horizon_days));
-    let old_edge = offhours::schedule::resolve_local(s.tz, old_edge_date.and_hms_opt(0, 0, 0).unwrap());
+    let old_edge = support::oracle::instant(s.tz, old_edge_date.and_hms_opt(0, 0, 0).unwrap());
+    let edge = old_edge - Duration::days(1);
+    let behaviour = |set: &[ScheduledAction]| {
+        let mut v: Vec<(DateTime<Utc>, Capacity)> = set
+            .iter()
+            .flat_map(|a| firing_times(a, now, edge).into_iter().map(|t| (t, a.capacity)))
+            .collect();
+        v.sort_by_key(|(t, c)| (*t, c.min, c.max, c.desired));
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        behaviour(before),
+        behaviour(after),
+        "{}: the actions behave differently before the horizon's edge ({edge}) between {then} and {now}",
+        s.name
+    );
     let old: HashSet<ScheduledAction> = before.iter().map(|a| a.normalized(now)).collect();
-    for a in after {
-        if old.contains(a) {
-            continue;
-        }
-        let cut_date = a
-            .name
-            .rsplit_once("-to")
-            .and_then(|(_, d)| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
-        let at_edge = a.start_time.is_some_and(|t| t >= old_edge - Duration::days(1))
-            || cut_date.is_some_and(|d| d >= old_edge_date - chrono::Days::new(1))
-            || (a.recurrence.is_some() && a.end_time.is_none() && before.iter().any(|b| b.name == a.name));
+    let new: HashSet<ScheduledAction> = after.iter().cloned().collect();
+    let cut_edge = edge - Duration::hours(12);
+    let added: Vec<&ScheduledAction> = after.iter().filter(|a| !old.contains(*a)).collect();
+    for a in &added {
+        let at_edge = a.start_time.is_some_and(|t| t >= edge) || a.end_time.is_some_and(|t| t >= cut_edge);
         assert!(
             at_edge,
-            "{}: action changed away from the horizon edge ({old_edge}) between {then} and {now}: {a:#?}\nbefore: {before:#?}",
+            "{}: action added away from the horizon edge ({edge}) between {then} and {now}: {a:#?}\nbefore: {before:#?}",
+            s.name
+        );
+    }
+    for b in old.iter().filter(|b| !new.contains(*b)) {
+        // No firing left: a segment whose last day has passed, though its EndTime has not.
+        let dead = b.is_expired(now)
+            || b.end_time
+                .is_some_and(|e| firing_times(b, now, e + Duration::minutes(1)).is_empty());
+        let at_edge = b.start_time.is_some_and(|t| t >= edge);
+        let cut_at_edge = b.end_time.is_none()
+            && added.iter().any(|a| {
+                a.recurrence == b.recurrence
+                    && a.time_zone == b.time_zone
+                    && a.capacity == b.capacity
+                    && a.start_time == b.start_time
+                    && a.end_time.is_some_and(|t| t >= cut_edge)
+            });
+        assert!(
+            dead || at_edge || cut_at_edge,
+            "{}: action removed away from the horizon edge ({edge}) between {then} and {now}: {b:#?}\nafter: {after:#?}",
             s.name
         );
     }
 }
 
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/offhours.yaml");
+
 fn shipped() -> Config {
-    Config::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/offhours.yaml"
-    )))
-    .unwrap()
+    Config::load(std::path::Path::new(SHIPPED)).unwrap()
 }
 
-fn inline(text: &str, holidays: &[&str]) -> Schedule {
+/// The shipped config's schedules as the oracle reads them (its own YAML and ICS reading).
+fn shipped_book(from: &str, to: &str) -> Book {
+    Book::load(std::path::Path::new(SHIPPED), d(from), d(to))
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// An inline expression with holidays, and its oracle (running windows, or stopped ones).
+fn inline(text: &str, stopped: bool, holidays: &[&str]) -> (Schedule, Oracle) {
     let e = expr::parse(text).unwrap();
     let mut s = Schedule::from_expr(text, &e, chrono_tz::UTC);
-    s.holidays = Arc::new(holidays.iter().map(|d| d.parse().unwrap()).collect());
-    s
+    if stopped {
+        s.week = s.week.inverted();
+    }
+    let dates: Vec<NaiveDate> = holidays.iter().map(|h| d(h)).collect();
+    s.holidays = Arc::new(dates.iter().copied().collect());
+    let oracle = Oracle::new(
+        &[text],
+        stopped,
+        chrono_tz::UTC,
+        &dates,
+        d("2025-12-01"),
+        d("2029-02-01"),
+    );
+    (s, oracle)
 }
 
 #[test]
@@ -183,7 +240,14 @@ fn shipped_office_hours_over_2026_with_korean_holidays() {
         s.holidays.len() >= 15,
         "the shipped calendar lists Korea's public holidays"
     );
-    let n = walk(s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
+    let book = shipped_book("2025-12-20", "2027-01-10");
+    let n = walk(
+        s,
+        &book.schedules["office-hours"],
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+        21,
+    );
     assert!(n > 400, "{n} changes");
 }
 
@@ -191,69 +255,121 @@ fn shipped_office_hours_over_2026_with_korean_holidays() {
 fn shipped_weekend_off_stopped_windows_over_2026() {
     let cfg = shipped();
     let s = cfg.schedule("weekend-off").unwrap();
-    walk(s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
+    let book = shipped_book("2025-12-20", "2027-01-10");
+    walk(
+        s,
+        &book.schedules["weekend-off"],
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+        21,
+    );
+}
+
+/// Two calendars, one of them the shipped ICS feed (the year-end shutdown and the
+/// foundation day), over the months that hold its dates.
+#[test]
+fn shipped_extended_hours_with_korean_and_company_calendars() {
+    let cfg = shipped();
+    let s = cfg.schedule("office-hours-extended").unwrap();
+    let book = shipped_book("2026-09-20", "2027-05-10");
+    let oracle = &book.schedules["office-hours-extended"];
+    for day in ["2026-12-31T12:00:00+09:00", "2027-04-05T12:00:00+09:00"] {
+        assert_eq!(
+            oracle.state(utc(day)),
+            State::Stopped,
+            "the oracle read the ICS feed: {day}"
+        );
+    }
+    walk(s, oracle, "2026-10-01T00:00:00Z", "2027-05-01T00:00:00Z", 21);
 }
 
 #[test]
 fn new_york_night_window_across_both_dst_changes_and_holidays() {
     // 2026-03-08: 02:00-03:00 is skipped (the 02:30 stop moves to 03:00);
     // 2026-11-01: 01:00-02:00 repeats (the 01:30 start takes its first occurrence).
-    let s = inline(
+    let (s, o) = inline(
         "Mon-Sun 01:30-02:30 Fri 22:00-06:00 America/New_York",
+        false,
         &["2026-07-03", "2026-11-26", "2026-12-25"],
     );
-    walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
+    walk(&s, &o, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
 }
 
 #[test]
 fn london_windows_on_its_dst_edges_and_a_gap_that_swallows_a_window() {
-    let s = inline(
+    let (s, o) = inline(
         "Sun 00:30-01:30 Mon-Fri 07:00-19:00 Sat 01:15-01:45 Europe/London",
+        false,
         &["2026-04-03", "2026-12-25", "2026-12-28"],
     );
-    walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
-    let s = inline("Sun 02:15-02:45 Mon-Fri 09:00-17:00 America/New_York", &["2026-05-25"]);
-    walk(&s, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 14);
+    walk(&s, &o, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
+    let (s, o) = inline(
+        "Sun 02:15-02:45 Mon-Fri 09:00-17:00 America/New_York",
+        false,
+        &["2026-05-25"],
+    );
+    walk(&s, &o, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 14);
+}
+
+/// Stopped windows, composite and across midnight: a weekend span, a nightly stop that
+/// crosses midnight and a lunch hour, in Berlin across both DST changes.
+#[test]
+fn berlin_composite_stopped_windows_across_midnight() {
+    let (s, o) = inline(
+        "Fri 21:00-Mon 06:00 Mon-Thu 22:30-05:30 Wed 12:00-13:00 Europe/Berlin",
+        true,
+        &["2026-05-01", "2026-10-03", "2026-12-24"],
+    );
+    walk(&s, &o, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", 21);
 }
 
 #[test]
 fn sydney_leap_year_with_a_leap_day_holiday() {
-    let s = inline(
+    let (s, o) = inline(
         "Mon-Fri 22:00-02:30 Sat 09:00-12:00 Australia/Sydney",
+        false,
         &["2028-02-29", "2028-04-14", "2028-10-02"],
     );
-    walk(&s, "2028-01-01T00:00:00Z", "2029-01-01T00:00:00Z", 21);
+    walk(&s, &o, "2028-01-01T00:00:00Z", "2029-01-01T00:00:00Z", 21);
 }
 
 #[test]
 fn stop_only_and_start_only_fire_exactly_their_own_transitions() {
     let cfg = shipped();
+    let book = shipped_book("2026-08-20", "2026-11-10");
     let stop_only = cfg
         .schedules()
         .find(|s| s.mode == Mode::StopOnly)
         .expect("the shipped config has a stop-only schedule");
+    assert_eq!(book.modes[&stop_only.name], "stop-only");
     let mut start_only = cfg.schedule("office-hours").unwrap().clone();
     start_only.mode = Mode::StartOnly;
-    for (s, action, size) in [
-        (stop_only, Action::Stop, Capacity::ZERO),
-        (&start_only, Action::Start, RUNNING),
+    for (s, oracle, action, size) in [
+        (
+            stop_only,
+            &book.schedules[&stop_only.name],
+            Action::Stop,
+            Capacity::ZERO,
+        ),
+        (&start_only, &book.schedules["office-hours"], Action::Start, RUNNING),
     ] {
         let (from, to) = (utc("2026-09-01T00:00:00Z"), utc("2026-11-01T00:00:00Z"));
         let fired = firings(s, from, to, 21);
         assert!(
             fired
                 .iter()
-                .all(|(t, c)| *c == size && s.state_at(*t) == action.target()),
+                .all(|(t, c)| *c == size && oracle.state(*t) == action.target()),
             "{}: {fired:?}",
             s.name
         );
-        let wanted: Vec<_> = s
-            .transitions(from, to)
+        let wanted: Vec<_> = oracle
+            .changes(from, to)
             .into_iter()
-            .filter(|t| t.action == action)
-            .map(|t| t.at)
+            .filter(|(_, state)| *state == action.target())
+            .map(|(t, _)| t)
             .collect();
-        assert!(wanted.len() > 30);
+        // Weekdays in September and October, less the holidays in them.
+        assert!(wanted.len() > 30, "{}: {} transitions", s.name, wanted.len());
         let at: HashSet<_> = fired.iter().map(|(t, _)| *t).collect();
         for w in wanted {
             assert!(at.contains(&w), "{}: nothing fires at {w}", s.name);

@@ -17,6 +17,7 @@ use chrono::Utc;
 use offhours::config::Config;
 use support::faults::{Proxy, Rates, Rng};
 use support::moto::Moto;
+use support::oracle::Book;
 use support::world::{Key, World};
 
 fn free_port() -> u16 {
@@ -150,6 +151,8 @@ async fn sigkill_at_random_points_keeps_the_invariants_and_a_restart_converges()
     );
     let (_dir, path) = support::moto::config(&config_text(0));
     let cfg = Config::load(&path).unwrap();
+    let today = Utc::now().date_naive();
+    let book = Book::load(&path, today - chrono::Days::new(2), today + chrono::Days::new(40));
 
     // Calibrate: how many requests a first pass makes.
     first_pass_then_stop(start(&moto, &proxy));
@@ -207,7 +210,7 @@ async fn sigkill_at_random_points_keeps_the_invariants_and_a_restart_converges()
         d.child.wait().unwrap();
         proxy.open();
         let after = world.snapshot().await;
-        let bad = world.check_always(&cfg, &before, &after, Utc::now());
+        let bad = world.check_always(&cfg, &book, &before, &after, Utc::now());
         assert!(
             bad.is_empty(),
             "trial {trial}: killed at request {at} ({}):\n{}",
@@ -229,7 +232,7 @@ async fn sigkill_at_random_points_keeps_the_invariants_and_a_restart_converges()
             "trial {trial}: not converged after the restart: {:#}",
             plan["changes"]
         );
-        let bad = world.check_converged(&cfg, &world.snapshot().await, Utc::now(), true);
+        let bad = world.check_converged(&cfg, &book, &world.snapshot().await, Utc::now(), true);
         assert!(
             bad.is_empty(),
             "trial {trial}: killed at request {at}, restarted:\n{}",

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use offhours::config::Config;
 use support::faults::{FAULTS, Fault, Proxy, Rates};
 use support::moto::{Moto, config};
+use support::oracle::Book;
 use support::world::World;
 
 const DAY: &str = "2026-11-25T10:00:00+09:00";
@@ -64,6 +65,8 @@ struct Harness<'a> {
     world: &'a World,
     path: &'a Path,
     cfg: Config,
+    /// The config's schedules as the independent oracle reads them.
+    book: Book,
     /// Extra environment for the passes.
     env: Vec<(&'static str, String)>,
     /// Passes allowed to converge each phase.
@@ -133,7 +136,7 @@ impl Harness<'_> {
             assert_eq!(o.status.code(), Some(1), "failures reported, yet exit 0 at {now}");
         }
         let after = self.world.snapshot().await;
-        let bad = self.world.check_always(&self.cfg, &before, &after, at(now));
+        let bad = self.world.check_always(&self.cfg, &self.book, &before, &after, at(now));
         assert!(bad.is_empty(), "after a faulty pass at {now}:\n{}", bad.join("\n"));
     }
 
@@ -150,9 +153,13 @@ impl Harness<'_> {
         for n in 1..=self.budget {
             self.faulty_pass(now).await;
             if self.converged(now) {
-                let bad = self
-                    .world
-                    .check_converged(&self.cfg, &self.world.snapshot().await, at(now), transition);
+                let bad = self.world.check_converged(
+                    &self.cfg,
+                    &self.book,
+                    &self.world.snapshot().await,
+                    at(now),
+                    transition,
+                );
                 assert!(bad.is_empty(), "converged at {now} but:\n{}", bad.join("\n"));
                 return n;
             }
@@ -187,6 +194,7 @@ async fn scenario(rates: Rates, env: Vec<(&'static str, String)>, budget: usize)
         world: &world,
         path: &path,
         cfg: Config::load(&path).unwrap(),
+        book: Book::load(&path, "2026-11-01".parse().unwrap(), "2027-01-01".parse().unwrap()),
         env,
         budget,
         passes: 0,

@@ -79,3 +79,37 @@ impl Matcher {
         }
     }
 }
+
+/// Every instant in `[from, to)` at which `a` fires, as AWS documents it: at its
+/// `StartTime`, and (for a recurring action) whenever its cron matches the local
+/// wall-clock time in its `TimeZone`, from `StartTime` to `EndTime`. Pessimistic about
+/// DST like [`fires`]: a skipped local time never fires, a repeated one fires twice.
+pub fn firing_times(a: &ScheduledAction, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out: Vec<DateTime<Utc>> = a.start_time.filter(|s| from <= *s && *s < to).into_iter().collect();
+    if let Some(r) = &a.recurrence {
+        let tz: chrono_tz::Tz = a.time_zone.as_deref().unwrap_or("UTC").parse().unwrap();
+        // Local wall-clock times covering [from, to) in any offset (at most +-14 h, so a day).
+        let lo = from.naive_utc() - chrono::Duration::days(1);
+        let hi = to.naive_utc() + chrono::Duration::days(1);
+        for local in to_cron_crate(r)
+            .after(&Utc.from_utc_datetime(&lo))
+            .map(|t| t.naive_utc())
+            .take_while(|t| *t <= hi)
+        {
+            for t in tz
+                .from_local_datetime(&local)
+                .earliest()
+                .into_iter()
+                .chain(tz.from_local_datetime(&local).latest())
+            {
+                let t = t.with_timezone(&Utc);
+                let bounded = a.start_time.is_none_or(|s| t >= s) && a.end_time.is_none_or(|e| t <= e);
+                if from <= t && t < to && bounded && !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,10 +1,11 @@
 //! Test support: a moto server per test, SDK clients for seeding and checking, and an
-//! independent evaluator of scheduled actions.
+//! independent evaluators of scheduled actions and of schedules.
 #![allow(dead_code)]
 
 pub mod cron_eval;
 pub mod faults;
 pub mod moto;
+pub mod oracle;
 pub mod strict;
 pub mod webhook;
 pub mod world;

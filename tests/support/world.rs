@@ -3,21 +3,24 @@
 //! - no group at zero without its saved size;
 //! - no group scaled down, and no instance stopped, outside its schedule (and nothing started
 //!   outside it either); nothing that has not opted in is touched;
-//! - once converged: each group's offhours actions are exactly the compiled ones (none
-//!   duplicated, none orphaned), and each instance is in its scheduled state.
+//! - once converged: each group's offhours actions, fired as AWS fires them, implement its
+//!   schedule as the independent oracle (`oracle.rs`) lays it out, and each instance is in
+//!   its scheduled state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use offhours::capacity::Capacity;
-use offhours::compile::{self, MAX_ACTIONS_PER_GROUP, Request, is_owned};
+use offhours::compile::{self, ScheduledAction, is_owned};
 use offhours::config::{Config, Resolved};
 use offhours::model::{ObservedAction, Override, TAG_ASG_MEMBER, TAG_OVERRIDE, TAG_SAVED};
-use offhours::schedule::{Schedule, State};
+use offhours::schedule::{Action, State};
 
+use super::cron_eval::firing_times;
 use super::moto::{MANAGEMENT, Moto};
+use super::oracle::Book;
 
 /// (account, region, group name or instance id).
 pub type Key = (String, String, String);
@@ -263,7 +266,14 @@ impl World {
 
     /// The invariants that hold after every pass, finished or not: `before` and `after`
     /// bracket one pass (or a crash) at `now`. Returns what is broken.
-    pub fn check_always(&self, cfg: &Config, before: &Snapshot, after: &Snapshot, now: DateTime<Utc>) -> Vec<String> {
+    pub fn check_always(
+        &self,
+        cfg: &Config,
+        book: &Book,
+        before: &Snapshot,
+        after: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
         let mut bad = Vec::new();
         for (k, g) in &after.groups {
             let Some(original) = self.original.get(k) else {
@@ -289,7 +299,7 @@ impl World {
             }
             let was = before.groups.get(k).map(|b| b.capacity);
             if let Some(was) = was.filter(|w| *w != g.capacity) {
-                let want = desired_state(cfg, &g.tags, now);
+                let want = desired_state(cfg, book, &g.tags, now);
                 let scaled_down = g.capacity.is_zero();
                 let ok = match want {
                     Some(State::Stopped) => scaled_down,
@@ -314,7 +324,7 @@ impl World {
                 bad.push(format!("{k:?} never opted in but went {} -> {}", b.state, i.state));
                 continue;
             }
-            let want = desired_state(cfg, &i.tags, now);
+            let want = desired_state(cfg, book, &i.tags, now);
             let ok = match want {
                 Some(State::Stopped) => !i.running,
                 Some(State::Running) => i.running,
@@ -330,20 +340,28 @@ impl World {
         bad
     }
 
-    /// What holds once offhours has converged at `now`: every group's offhours actions are
-    /// exactly what the compiler gives for its schedule (no duplicate, no orphan, same
-    /// recurrence, zone, times and sizes); groups without a valid schedule carry none and
-    /// are at their running size; every opted-in server is in the state its schedule (or
-    /// override) gives. `transition` says whether `now` is just after a transition, when
-    /// servers must have been moved (elsewhere a manual state is kept).
-    pub fn check_converged(&self, cfg: &Config, s: &Snapshot, now: DateTime<Utc>, transition: bool) -> Vec<String> {
+    /// What holds once offhours has converged at `now`: every group's offhours actions
+    /// implement its schedule (see [`check_actions`]: judged by the oracle, never by
+    /// offhours' compiler), with no duplicate name and its saved size recorded; groups
+    /// without a valid schedule carry none and are at their running size; every opted-in
+    /// server is in the state its schedule (or override) gives. `transition` says whether
+    /// `now` is just after a transition, when servers must have been moved (elsewhere a
+    /// manual state is kept).
+    pub fn check_converged(
+        &self,
+        cfg: &Config,
+        book: &Book,
+        s: &Snapshot,
+        now: DateTime<Utc>,
+        transition: bool,
+    ) -> Vec<String> {
         let mut bad = Vec::new();
         for (k, g) in &s.groups {
             let Some(original) = self.original.get(k) else {
                 continue;
             };
             let owned: Vec<&ObservedAction> = g.actions.iter().filter(|a| is_owned(&a.name)).collect();
-            let Some(schedule) = schedule_of(cfg, &g.tags) else {
+            let Some(schedule) = schedule_name(cfg, &g.tags) else {
                 if !owned.is_empty() {
                     bad.push(format!(
                         "{k:?} has no valid schedule but keeps {} offhours actions",
@@ -355,52 +373,19 @@ impl World {
                 }
                 continue;
             };
-            let want = compile::compile(Request {
-                schedule,
-                running: *original,
-                group: &k.2,
-                now,
-                horizon_days: cfg.holiday_horizon_days,
-                room: MAX_ACTIONS_PER_GROUP - (g.actions.len() - owned.len()),
-                hold: None,
-            })
-            .unwrap();
             let names: BTreeSet<&str> = owned.iter().map(|a| a.name.as_str()).collect();
             if names.len() != owned.len() {
                 bad.push(format!("{k:?} has duplicated action names: {names:?}"));
             }
-            // offhours may register an action under another name than the compiled one (it
-            // replaces the action that holds the same time in place): compare what the actions
-            // do, each registered action matching one compiled action.
-            let same = |w: &compile::ScheduledAction, h: &ObservedAction| {
-                let start_ok = match (&w.recurrence, w.start_time) {
-                    // A recurring action whose start is past (or absent) fires on its cron alone.
-                    (Some(_), None) => h.start_time.is_none_or(|t| t <= now),
-                    (Some(_), Some(t)) if t <= now => h.start_time.is_none_or(|h| h <= now),
-                    (_, t) => h.start_time == t,
-                };
-                h.recurrence == w.recurrence
-                    && (w.recurrence.is_none() || h.time_zone == w.time_zone)
-                    && h.end_time == w.end_time
-                    && h.capacity() == Some(w.capacity)
-                    && start_ok
-            };
-            let mut unmatched: Vec<&ObservedAction> = owned.clone();
-            let mut missing = Vec::new();
-            for w in &want {
-                match unmatched.iter().position(|h| same(w, h)) {
-                    Some(i) => {
-                        unmatched.remove(i);
-                    }
-                    None => missing.push(w),
-                }
-            }
-            if !missing.is_empty() || !unmatched.is_empty() {
-                bad.push(format!(
-                    "{k:?}: registered {:?}, compiled {:?} (orphans {unmatched:?}, missing {missing:?})",
-                    names, want
-                ));
-            }
+            bad.extend(check_actions(
+                k,
+                book,
+                schedule,
+                *original,
+                &owned,
+                now,
+                cfg.holiday_horizon_days,
+            ));
             if super::moto::sealed_size(g.tags.get(TAG_SAVED)) != Some(original.to_string().as_str()) {
                 bad.push(format!("{k:?} is scheduled without its saved size: {:?}", g.tags));
             }
@@ -416,7 +401,7 @@ impl World {
                 if i.tags.contains_key(TAG_ASG_MEMBER) {
                     continue;
                 }
-                let want = desired_state(cfg, &i.tags, now);
+                let want = desired_state(cfg, book, &i.tags, now);
                 if want.is_some_and(|w| (w == State::Running) != i.running) {
                     bad.push(format!("{k:?} is {} at {now}, its schedule says {want:?}", i.state));
                 }
@@ -427,20 +412,109 @@ impl World {
 }
 
 /// The named schedule a resource's tags select, if valid.
-pub fn schedule_of<'a>(cfg: &'a Config, tags: &BTreeMap<String, String>) -> Option<&'a Schedule> {
+/// The config schedule a resource's tags name, if the value is a valid schedule name.
+pub fn schedule_name<'a>(cfg: &'a Config, tags: &BTreeMap<String, String>) -> Option<&'a str> {
     match cfg.lookup(tags.get(&cfg.tag_key)?) {
-        Ok(Resolved::Named(s)) => Some(s),
+        Ok(Resolved::Named(s)) => Some(&s.name),
         _ => None,
     }
 }
 
-/// The state a resource should be in at `now`: its override while it lasts, else its schedule.
-pub fn desired_state(cfg: &Config, tags: &BTreeMap<String, String>, now: DateTime<Utc>) -> Option<State> {
-    let s = schedule_of(cfg, tags)?;
+/// The state a resource should be in at `now`: its override while it lasts, else what the
+/// oracle says of its schedule.
+pub fn desired_state(cfg: &Config, book: &Book, tags: &BTreeMap<String, String>, now: DateTime<Utc>) -> Option<State> {
+    let name = schedule_name(cfg, tags)?;
     match tags.get(TAG_OVERRIDE).and_then(|v| Override::parse(v).ok()) {
         Some(o) if o.until > now => Some(o.state),
-        _ => Some(s.state_at(now)),
+        _ => Some(book.schedules[name].state(now)),
     }
+}
+
+/// A registered action as the independent evaluator reads it.
+fn as_action(o: &ObservedAction) -> ScheduledAction {
+    let capacity = o.capacity().unwrap_or(Capacity::ZERO);
+    ScheduledAction {
+        name: o.name.clone(),
+        action: if capacity.is_zero() {
+            Action::Stop
+        } else {
+            Action::Start
+        },
+        recurrence: o.recurrence.clone(),
+        time_zone: o.time_zone.clone(),
+        start_time: o.start_time,
+        end_time: o.end_time,
+        capacity,
+    }
+}
+
+/// Whether a group's registered offhours actions implement its schedule, judged by what
+/// they do and not by what offhours' compiler would write: fired as AWS fires them (the
+/// `cron` crate on local time in their zone, `StartTime`/`EndTime`), from just after `now`
+/// to the end of the holiday horizon, every firing sets the size the oracle's state asks
+/// for at that instant (the saved running size, or zero), and every change of state that
+/// the schedule's mode acts on has a firing at its exact instant.
+fn check_actions(
+    k: &Key,
+    book: &Book,
+    schedule: &str,
+    running: Capacity,
+    owned: &[&ObservedAction],
+    now: DateTime<Utc>,
+    horizon_days: u32,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let oracle = &book.schedules[schedule];
+    let mode = book.modes[schedule].as_str();
+    // Nearer than the lead, offhours applies a transition itself instead of registering it.
+    // Whole minutes: schedules and crons change state on them (`now` may be the real clock).
+    let minute = |t: DateTime<Utc>| t.duration_trunc(chrono::Duration::minutes(1)).unwrap();
+    let from = minute(now + compile::START_TIME_LEAD) + chrono::Duration::minutes(1);
+    let to = minute(now + chrono::Duration::days(i64::from(horizon_days) - 1));
+    let mut fired: Vec<(DateTime<Utc>, Capacity)> = owned
+        .iter()
+        .flat_map(|o| {
+            let a = as_action(o);
+            firing_times(&a, from, to).into_iter().map(move |t| (t, a.capacity))
+        })
+        .collect();
+    fired.sort_by_key(|(t, c)| (*t, c.min, c.max, c.desired));
+    fired.dedup();
+    for (t, c) in &fired {
+        let want = match oracle.state(*t) {
+            State::Running => running,
+            State::Stopped => Capacity::ZERO,
+        };
+        let allowed = match mode {
+            "stop-only" => c.is_zero(),
+            "start-only" => !c.is_zero(),
+            _ => true,
+        };
+        if *c != want || !allowed {
+            bad.push(format!(
+                "{k:?}: an action sets {c} at {t}, but `{schedule}` ({mode}) is {:?} then (running size {running})",
+                oracle.state(*t)
+            ));
+        }
+    }
+    for (t, state) in oracle.changes(from, to) {
+        let acts = match mode {
+            "stop-only" => state == State::Stopped,
+            "start-only" => state == State::Running,
+            _ => true,
+        };
+        let size = if state == State::Running {
+            running
+        } else {
+            Capacity::ZERO
+        };
+        if acts && !fired.contains(&(t, size)) {
+            bad.push(format!(
+                "{k:?}: `{schedule}` turns {state:?} at {t}, but no registered action sets {size} then: {owned:#?}"
+            ));
+        }
+    }
+    bad
 }
 
 /// Launches `count` instances with `tags`.
