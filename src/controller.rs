@@ -21,6 +21,11 @@ use crate::report::{
 
 /// Most resource ids one tagging call takes.
 const TAG_BATCH: usize = 1000;
+/// Most tags one CreateOrUpdateTags call carries, across groups. The API reference sets no
+/// maximum ("Tags.member.N: One or more tags"); 50 is what one group may hold ("The maximum
+/// number of tags per Auto Scaling group is 50", Amazon EC2 Auto Scaling User Guide, Tag
+/// restrictions), so a call this size is one AWS must take for a single group.
+const GROUP_TAGS_PER_CALL: usize = 50;
 
 /// How to run a pass.
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +204,7 @@ async fn work_scope<A: GroupApi + InstanceApi>(
             *out.scope.managed.entry(format!("{INSTANCE}/{state}")).or_default() += 1;
         }
     }
+    let mut group_plans: Vec<(GroupPlan, usize)> = Vec::new();
     for g in &groups {
         let mut plan = plan_group(cfg, g, opts.now);
         if let Some((v, remedy)) = scan_group(cfg, g, opts.now, block.as_deref()) {
@@ -207,10 +213,14 @@ async fn work_scope<A: GroupApi + InstanceApi>(
                 plan.steps = r.steps;
             }
         }
+        let start = out.changes.len();
         record(&scope, &plan, &mut out);
-        if opts.apply && !plan.steps.is_empty() {
-            apply_group(&api, &scope, &plan, &mut out.changes).await;
+        if !plan.steps.is_empty() {
+            group_plans.push((plan, start));
         }
+    }
+    if opts.apply {
+        apply_groups(&api, &scope, &group_plans, &mut out.changes).await;
     }
     let mut plans: Vec<InstancePlan> = Vec::new();
     for i in &instances {
@@ -549,21 +559,155 @@ fn failures(what: &str, f: &[ActionFailure]) -> Option<String> {
     })
 }
 
-/// Applies a group's steps in order; the first failure stops the rest, so a later step
-/// never runs without the ones it depends on (e.g. no scale-down before the size is saved).
-async fn apply_group<A: GroupApi>(api: &A, scope: &Scope, plan: &GroupPlan, changes: &mut [ChangeReport]) {
-    let start = changes.len() - plan.steps.len();
-    let mut failed = false;
-    for (i, step) in plan.steps.iter().enumerate() {
-        let report = &mut changes[start + i];
-        if failed {
-            report.status = ChangeStatus::NotAttempted;
+/// Whether a change only writes tags, and may share a call with other groups' writes.
+fn tag_write(c: &GroupChange) -> Option<BTreeMap<String, String>> {
+    match c {
+        GroupChange::SaveCapacity { tag, .. } => Some([(crate::model::TAG_SAVED.to_string(), tag.clone())].into()),
+        GroupChange::SetTags { tags } => Some(tags.clone()),
+        _ => None,
+    }
+}
+
+/// Applies every group's steps, each group's in order; a group's first failure stops its
+/// rest, so a later step never runs without the ones it depends on (no scale-down before
+/// the size is saved, no record of the applied schedule before its actions).
+///
+/// Tag writes at the head of a group's steps (the saved size) go out first, for all groups
+/// together, in as few CreateOrUpdateTags calls as fit; tag writes at the tail (the applied
+/// schedule) go out last, likewise. Each group's other steps run in between. A newly tagged
+/// group thus costs its put and a share of two tag calls, not three calls.
+async fn apply_groups<A: GroupApi>(api: &A, scope: &Scope, plans: &[(GroupPlan, usize)], changes: &mut [ChangeReport]) {
+    // (head, tail): steps [0, head) and [tail, len) are tag writes.
+    let bounds: Vec<(usize, usize)> = plans
+        .iter()
+        .map(|(p, _)| {
+            let head = p.steps.iter().take_while(|s| tag_write(&s.change).is_some()).count();
+            let tail = p.steps.len()
+                - p.steps[head..]
+                    .iter()
+                    .rev()
+                    .take_while(|s| tag_write(&s.change).is_some())
+                    .count();
+            (head, tail)
+        })
+        .collect();
+    let mut ok = vec![true; plans.len()];
+
+    let head: Vec<(usize, std::ops::Range<usize>)> = bounds.iter().enumerate().map(|(i, &(h, _))| (i, 0..h)).collect();
+    tag_phase(api, scope, plans, &head, changes, &mut ok).await;
+    for (i, (plan, start)) in plans.iter().enumerate() {
+        let (h, t) = bounds[i];
+        if ok[i] {
+            ok[i] = apply_steps(api, scope, plan, h..t, &mut changes[*start..]).await;
+        }
+    }
+    let tail: Vec<(usize, std::ops::Range<usize>)> = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, t))| (i, t..plans[i].0.steps.len()))
+        .collect();
+    tag_phase(api, scope, plans, &tail, changes, &mut ok).await;
+    for (i, (plan, start)) in plans.iter().enumerate() {
+        if !ok[i] {
+            for r in &mut changes[*start..*start + plan.steps.len()] {
+                if r.status == ChangeStatus::Planned {
+                    r.status = ChangeStatus::NotAttempted;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the tag steps `ranges` of the groups still `ok`, merged per group and packed
+/// into shared calls. A call refused for a resource it names (a group deleted since the
+/// listing, say) is retried group by group, so one group cannot hold back the others.
+async fn tag_phase<A: GroupApi>(
+    api: &A,
+    scope: &Scope,
+    plans: &[(GroupPlan, usize)],
+    ranges: &[(usize, std::ops::Range<usize>)],
+    changes: &mut [ChangeReport],
+    ok: &mut [bool],
+) {
+    let mut items: Vec<(usize, String, BTreeMap<String, String>)> = Vec::new();
+    let mut which: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (i, range) in ranges {
+        if !ok[*i] || range.is_empty() {
             continue;
         }
+        let plan = &plans[*i].0;
+        let mut tags = BTreeMap::new();
+        for s in &plan.steps[range.clone()] {
+            tags.extend(tag_write(&s.change).unwrap_or_default());
+        }
+        items.push((items.len(), plan.group.clone(), tags));
+        which.push((*i, range.clone()));
+    }
+    // Results by position in `items`.
+    let mut results: Vec<(usize, Result<(), CloudError>)> = Vec::new();
+    let mut chunk: Vec<&(usize, String, BTreeMap<String, String>)> = Vec::new();
+    let mut size = 0;
+    for (n, item) in items.iter().enumerate() {
+        chunk.push(item);
+        size += item.2.len();
+        let full = items.get(n + 1).is_none_or(|x| size + x.2.len() > GROUP_TAGS_PER_CALL);
+        if full {
+            let call: Vec<(String, BTreeMap<String, String>)> =
+                chunk.iter().map(|x| (x.1.clone(), x.2.clone())).collect();
+            match api.tag_groups(&call).await {
+                Ok(()) => results.extend(chunk.iter().map(|x| (x.0, Ok(())))),
+                Err(e) if e.kind.is_per_resource() && chunk.len() > 1 => {
+                    for x in &chunk {
+                        let r = api.tag_groups(&[(x.1.clone(), x.2.clone())]).await;
+                        results.push((x.0, r));
+                    }
+                }
+                Err(e) => results.extend(chunk.iter().map(|x| (x.0, Err(e.clone())))),
+            }
+            chunk.clear();
+            size = 0;
+        }
+    }
+    for (n, r) in results {
+        let (i, range) = which[n].clone();
+        let (plan, start) = &plans[i];
+        for k in range {
+            let step = &plan.steps[k];
+            let report = &mut changes[start + k];
+            match &r {
+                Ok(()) => {
+                    info!(group = %plan.group, change = step.change.kind(), reason = %step.reason, "applied");
+                    report.status = ChangeStatus::Applied;
+                }
+                Err(e) => {
+                    warn!(account = %scope.account, region = %scope.region, group = %plan.group, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
+                    report.status = ChangeStatus::Failed;
+                    report.error = Some(e.to_string());
+                }
+            }
+        }
+        if r.is_err() {
+            ok[i] = false;
+        }
+    }
+}
+
+/// Applies steps `range` of a group's plan in order (`changes` starts at the plan's first
+/// report); the first failure stops the rest. Returns whether all were applied.
+async fn apply_steps<A: GroupApi>(
+    api: &A,
+    scope: &Scope,
+    plan: &GroupPlan,
+    range: std::ops::Range<usize>,
+    changes: &mut [ChangeReport],
+) -> bool {
+    for i in range {
+        let step = &plan.steps[i];
+        let report = &mut changes[i];
         let g = plan.group.as_str();
         let result: Result<Option<String>, CloudError> = match &step.change {
-            GroupChange::SaveCapacity { tag, .. } => api
-                .set_tags(g, &[(crate::model::TAG_SAVED.to_string(), tag.clone())].into())
+            GroupChange::SaveCapacity { .. } | GroupChange::SetTags { .. } => api
+                .tag_groups(&[(g.to_string(), tag_write(&step.change).unwrap_or_default())])
                 .await
                 .map(|()| None),
             GroupChange::PutScheduledActions { actions } => api
@@ -575,7 +719,6 @@ async fn apply_group<A: GroupApi>(api: &A, scope: &Scope, plan: &GroupPlan, chan
                 .await
                 .map(|f| failures("deleting actions", &f)),
             GroupChange::SetCapacity { capacity } => api.set_capacity(g, *capacity).await.map(|()| None),
-            GroupChange::SetTags { tags } => api.set_tags(g, tags).await.map(|()| None),
             GroupChange::RemoveTags { keys } => api.remove_tags(g, keys).await.map(|()| None),
         };
         let error = match result {
@@ -592,10 +735,11 @@ async fn apply_group<A: GroupApi>(api: &A, scope: &Scope, plan: &GroupPlan, chan
                 warn!(account = %scope.account, region = %scope.region, group = g, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
                 report.status = ChangeStatus::Failed;
                 report.error = Some(e);
-                failed = true;
+                return false;
             }
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -719,6 +863,72 @@ mod tests {
         );
         assert!(broken.tags[TAG_SAVED].starts_with("min=1 max=2 desired=1 mac="));
         assert_eq!(cloud.group(&s, "fine").unwrap().capacity, Capacity::ZERO);
+        assert_eq!(r.summary.failed, 1);
+    }
+
+    /// Newly tagged groups: one put each, and their tag writes packed into shared calls,
+    /// the saved sizes before any put and the applied schedules after (50 tags a call).
+    #[tokio::test]
+    async fn newly_tagged_groups_share_their_tag_calls() {
+        for n in [1usize, 30, 60] {
+            let cloud = FakeCloud::default();
+            let s = scope("111111111111", "us-east-1");
+            for i in 0..n {
+                cloud.add_group(&s, tagged(&format!("g{i}")));
+            }
+            let r = pass(&cfg(), &cloud, night()).await;
+            assert_eq!(r.summary.failed, 0);
+            let calls = cloud.state.lock().unwrap().calls.clone();
+            assert_eq!(calls["BatchPutScheduledUpdateGroupAction"], n as u64);
+            // Each group writes one tag before its put and one after.
+            assert_eq!(
+                calls["CreateOrUpdateTags"],
+                2 * n.div_ceil(50) as u64,
+                "{n} groups: {calls:?}"
+            );
+            for i in 0..n {
+                let g = cloud.group(&s, &format!("g{i}")).unwrap();
+                assert!(g.tags.contains_key(TAG_SAVED) && g.tags.contains_key(crate::model::TAG_SCHEDULE));
+                assert_eq!(g.capacity, Capacity::ZERO, "scaled down at night, its size saved first");
+            }
+        }
+    }
+
+    /// A group deleted between the listing and the shared tag call fails that call for all:
+    /// the others are written one by one and go on; the gone one is reported, nothing after.
+    #[tokio::test]
+    async fn a_group_gone_mid_pass_does_not_hold_back_the_others_tag_writes() {
+        let cloud = FakeCloud::default();
+        let s = scope("111111111111", "us-east-1");
+        for name in ["a", "gone", "c"] {
+            cloud.add_group(&s, tagged(name));
+        }
+        cloud.state.lock().unwrap().ghosts.insert("gone".into());
+        let r = pass(&cfg(), &cloud, night()).await;
+        let status = |id: &str| -> Vec<(&str, ChangeStatus)> {
+            r.changes
+                .iter()
+                .filter(|c| c.resource_id == id)
+                .map(|c| (c.change.kind(), c.status))
+                .collect()
+        };
+        assert_eq!(
+            status("gone"),
+            vec![
+                ("save-capacity", ChangeStatus::Failed),
+                ("put-scheduled-actions", ChangeStatus::NotAttempted),
+                ("set-capacity", ChangeStatus::NotAttempted),
+                ("set-tags", ChangeStatus::NotAttempted),
+            ]
+        );
+        for id in ["a", "c"] {
+            assert!(
+                status(id).iter().all(|(_, st)| *st == ChangeStatus::Applied),
+                "{id}: {:?}",
+                status(id)
+            );
+            assert_eq!(cloud.group(&s, id).unwrap().capacity, Capacity::ZERO);
+        }
         assert_eq!(r.summary.failed, 1);
     }
 

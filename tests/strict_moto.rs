@@ -397,6 +397,45 @@ async fn a_resource_takes_at_most_fifty_user_tags() {
     assert_eq!((fired["ec2.tag-limit"], fired["autoscaling.tag-limit"]), (1, 1));
 }
 
+/// One CreateOrUpdateTags call may tag many groups; one unknown group refuses it whole.
+#[tokio::test]
+async fn a_tag_call_naming_an_unknown_group_is_refused_whole() {
+    let moto = Moto::start();
+    let sdk = moto.sdk("us-east-1").await;
+    group(&sdk, "here", (1, 1, 1), &[]).await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let t = |g: &str| {
+        aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(g)
+            .resource_type("auto-scaling-group")
+            .key("k")
+            .value("v")
+            .propagate_at_launch(false)
+            .build()
+    };
+    let e = asg
+        .create_or_update_tags()
+        .tags(t("here"))
+        .tags(t("gone"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationError"));
+    let tags = |asg: aws_sdk_autoscaling::Client| async move {
+        asg.describe_auto_scaling_groups()
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()[0]
+            .tags()
+            .len()
+    };
+    assert_eq!(tags(asg.clone()).await, 0, "nothing written");
+    asg.create_or_update_tags().tags(t("here")).send().await.unwrap();
+    assert_eq!(tags(asg).await, 1);
+    assert_eq!(moto.rules().fired()["autoscaling.tag-unknown-group"], 1);
+}
+
 #[tokio::test]
 async fn a_policy_type_is_pending_for_a_while_after_it_is_enabled() {
     use aws_sdk_organizations::types::{OrganizationFeatureSet, PolicyType, PolicyTypeStatus};

@@ -182,17 +182,22 @@ impl GroupApi for AwsScope {
         Ok(())
     }
 
-    async fn set_tags(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+    async fn tag_groups(&self, tags: &[(String, BTreeMap<String, String>)]) -> Result<(), CloudError> {
+        // One call may name many groups: each Tag carries its own ResourceId (API Reference,
+        // CreateOrUpdateTags: "Tags.member.N: One or more tags"; Tag: "ResourceId: The name of
+        // the Auto Scaling group").
         let tags = tags
             .iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .resource_id(group)
-                    .resource_type("auto-scaling-group")
-                    .key(k)
-                    .value(v)
-                    .propagate_at_launch(false)
-                    .build()
+            .flat_map(|(group, tags)| {
+                tags.iter().map(move |(k, v)| {
+                    Tag::builder()
+                        .resource_id(group)
+                        .resource_type("auto-scaling-group")
+                        .key(k)
+                        .value(v)
+                        .propagate_at_launch(false)
+                        .build()
+                })
             })
             .collect::<Vec<_>>();
         self.asg

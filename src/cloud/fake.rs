@@ -22,6 +22,8 @@ pub struct FakeState {
     pub failing_list: BTreeSet<Scope>,
     /// Groups on which registering actions fails.
     pub failing_puts: BTreeSet<String>,
+    /// Groups that are listed but gone by the time they are written to (deleted mid-pass).
+    pub ghosts: BTreeSet<String>,
     /// Instances per scope.
     pub instances: BTreeMap<Scope, Vec<Instance>>,
     /// Instances with stop protection: a stop call that names one fails as a whole.
@@ -212,9 +214,27 @@ impl GroupApi for FakeScope {
             .await
     }
 
-    async fn set_tags(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
-        self.with_group("CreateOrUpdateTags", group, |g| g.tags.extend(tags.clone()))
-            .await
+    async fn tag_groups(&self, tags: &[(String, BTreeMap<String, String>)]) -> Result<(), CloudError> {
+        // All or nothing: a group that does not exist fails the whole call.
+        self.call("CreateOrUpdateTags", |st, scope| {
+            let ghosts = st.ghosts.clone();
+            let groups = st.groups.entry(scope.clone()).or_default();
+            let gone = |n: &String| ghosts.contains(n) || !groups.iter().any(|g| g.name == *n);
+            if let Some((missing, _)) = tags.iter().find(|(n, _)| gone(n)) {
+                return Err(CloudError {
+                    operation: "CreateOrUpdateTags".into(),
+                    kind: ErrorKind::NotFound,
+                    message: format!("group {missing} not found"),
+                });
+            }
+            for (name, t) in tags {
+                if let Some(g) = groups.iter_mut().find(|g| g.name == *name) {
+                    g.tags.extend(t.clone());
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_tags(&self, group: &str, keys: &[String]) -> Result<(), CloudError> {

@@ -121,11 +121,11 @@ pub trait GroupApi: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ActionFailure>, CloudError>> + Send;
     /// Sets min, max and desired capacity.
     fn set_capacity(&self, group: &str, capacity: Capacity) -> impl Future<Output = Result<(), CloudError>> + Send;
-    /// Creates or updates tags on the group.
-    fn set_tags(
+    /// Creates or updates tags on several groups in one call. A failure may have written
+    /// some of them.
+    fn tag_groups(
         &self,
-        group: &str,
-        tags: &BTreeMap<String, String>,
+        tags: &[(String, BTreeMap<String, String>)],
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
     /// Removes tags from the group.
     fn remove_tags(&self, group: &str, keys: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;

@@ -627,6 +627,17 @@ impl Strict {
                 continue;
             };
             let xml = String::from_utf8_lossy(&xml).into_owned();
+            // A call naming a group that does not exist is refused whole, nothing written.
+            // AWS documents no partial success for CreateOrUpdateTags (its only result is
+            // the absence of an error) and answers an unknown group name with a
+            // ValidationError; moto writes the tags before it and then fails with a 500.
+            if !xml.contains("<AutoScalingGroupName>") {
+                self.fire("autoscaling.tag-unknown-group");
+                return Verdict::Respond(asg_error(
+                    "ValidationError",
+                    &format!("AutoScalingGroup name not found - {group}"),
+                ));
+            }
             let tags = xml
                 .find("<Tags>")
                 .map(|i| &xml[i..xml[i..].find("</Tags>").map_or(xml.len(), |j| i + j)])
