@@ -48,6 +48,34 @@ pub enum DaemonError {
 struct Health {
     /// When the last pass finished, and whether it succeeded for at least one scope.
     last: Mutex<Option<(Instant, bool)>>,
+    /// When the loop last moved on (a pass began or ended, a pause ended), and the longest
+    /// a healthy loop goes without moving on under the current config.
+    beat: Mutex<Option<(Instant, Duration)>>,
+}
+
+/// Slack on top of a pass's deadline before the loop gives up waiting for it.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(30);
+
+impl Health {
+    /// The loop moves on. A healthy loop's next beat comes within the longer of a pass (its
+    /// deadline, plus the watchdog's grace) and a pause (the interval plus its jitter).
+    fn beat(&self, cfg: &Config) {
+        let d = &cfg.daemon;
+        let within = (d.deadline + WATCHDOG_GRACE).max(d.interval + d.jitter) + Duration::from_secs(30);
+        *self.beat.lock().expect("health lock") = Some((Instant::now(), within));
+    }
+
+    /// Liveness: `Err` with the reason when the loop has not moved on in time.
+    fn live(&self, now: Instant) -> Result<(), String> {
+        match *self.beat.lock().expect("health lock") {
+            Some((at, within)) if now.saturating_duration_since(at) > within => Err(format!(
+                "the pass loop has not moved on for {} s (a healthy loop does within {} s)\n",
+                now.saturating_duration_since(at).as_secs(),
+                within.as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -72,6 +100,10 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Listen { addr: listen, source })?;
+    // The address actually bound: `server.listen` may name port 0 (the system picks one).
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
     let app = Arc::new(App {
         metrics: metrics.clone(),
         health: health.clone(),
@@ -79,7 +111,7 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     });
     let router = Router::new()
         .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health_handler))
         .route("/readyz", get(ready_handler))
         .with_state(app);
     let http_stop = stop.clone();
@@ -88,23 +120,37 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
             .with_graceful_shutdown(http_stop.cancelled_owned())
             .await;
     });
-    info!(%listen, "serving /metrics, /healthz and /readyz");
+    info!(listen = %bound, "serving /metrics, /healthz and /readyz");
 
-    spawn_signals(path, config.clone(), stop.clone(), wake.clone())?;
+    spawn_signals(path, config.clone(), stop.clone(), wake.clone(), metrics.clone())?;
 
     let mut passes = 0u64;
     // What the webhook has been told, so each standing error is posted once.
     let standing = Arc::new(std::sync::Mutex::new(crate::notify::Standing::default()));
     while !stop.is_cancelled() {
         let cfg = config.read().expect("config lock").clone();
+        health.beat(&cfg);
         passes += 1;
         let span = info_span!("pass", n = passes);
         let work = tokio::spawn(
             one_pass(cfg.clone(), shard, metrics.clone(), health.clone(), standing.clone()).instrument(span),
         );
         tokio::pin!(work);
+        metrics.pass_in_progress.set(1);
+        // The pass bounds its own work by its deadline; the watchdog bounds the rest of it
+        // (credentials, the report), so the loop itself cannot hang on a pass.
+        let watchdog = tokio::time::sleep(cfg.daemon.deadline + WATCHDOG_GRACE);
+        tokio::pin!(watchdog);
         tokio::select! {
             _ = &mut work => {}
+            () = &mut watchdog => {
+                error!(seconds = (cfg.daemon.deadline + WATCHDOG_GRACE).as_secs(), "the pass outlived its deadline and the watchdog's grace; abandoned");
+                work.abort();
+                metrics
+                    .errors
+                    .get_or_create(&crate::metrics::KindLabel { kind: "deadline".into() })
+                    .inc();
+            }
             () = stop.cancelled() => {
                 info!("stopping: letting the pass in flight finish");
                 if tokio::time::timeout(DRAIN, &mut work).await.is_err() {
@@ -114,6 +160,8 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
                 break;
             }
         }
+        metrics.pass_in_progress.set(0);
+        health.beat(&cfg);
         let pause = next_wake(&cfg, Utc::now());
         info!(seconds = pause.as_secs(), "next pass");
         tokio::select! {
@@ -243,7 +291,14 @@ fn spawn_signals(
     config: Arc<RwLock<Config>>,
     stop: CancellationToken,
     wake: Arc<tokio::sync::Notify>,
+    metrics: Arc<Metrics>,
 ) -> Result<(), DaemonError> {
+    let reloads = move |outcome: &str| {
+        metrics
+            .config_reloads
+            .get_or_create(&crate::metrics::KindLabel { kind: outcome.into() })
+            .inc();
+    };
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
@@ -257,10 +312,12 @@ fn spawn_signals(
                     Ok(new) => {
                         info!(config = %path.display(), "SIGHUP: config reloaded");
                         *config.write().expect("config lock") = new;
+                        reloads("applied");
                         wake.notify_one();
                     }
                     Err(e) => {
                         error!(config = %path.display(), errors = %e, "SIGHUP: the new config is invalid; keeping the old one");
+                        reloads("rejected");
                     }
                 },
             }
@@ -286,6 +343,14 @@ fn pass_ok(report: &PassReport) -> bool {
     report.summary.scopes == 0 || report.summary.scopes > report.summary.scopes_failed
 }
 
+/// `/healthz`: the process serves and its pass loop moves on.
+async fn health_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, String) {
+    match app.health.live(Instant::now()) {
+        Ok(()) => (StatusCode::OK, "ok\n".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
 async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'static str) {
     match *app.health.last.lock().expect("health lock") {
         Some((at, true)) if at.elapsed() < app.stale_after => (StatusCode::OK, "ready\n"),
@@ -302,6 +367,39 @@ async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'st
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// `/healthz` answers 503 once the pass loop has not moved on for longer than a healthy
+    /// loop can go (a pass's deadline plus grace, or a pause), and 200 again after a beat.
+    #[tokio::test]
+    async fn healthz_fails_when_the_pass_loop_is_stuck() {
+        let cfg = Config::parse(
+            "interval_seconds: 60\njitter_seconds: 0\npass_deadline_seconds: 120\nschedules: {}\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let app = Arc::new(App {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
+            stale_after: Duration::from_secs(300),
+        });
+        assert_eq!(
+            health_handler(AxumState(app.clone())).await.0,
+            StatusCode::OK,
+            "no beat yet: starting"
+        );
+        app.health.beat(&cfg);
+        assert_eq!(health_handler(AxumState(app.clone())).await.0, StatusCode::OK);
+        // The loop last moved on four minutes ago: more than the 120 s deadline + 30 s grace + 30 s.
+        let (_, within) = app.health.beat.lock().unwrap().unwrap();
+        assert_eq!(within, Duration::from_secs(180));
+        let then = Instant::now().checked_sub(Duration::from_secs(240)).unwrap();
+        *app.health.beat.lock().unwrap() = Some((then, within));
+        let (code, body) = health_handler(AxumState(app.clone())).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("has not moved on for 240 s"), "{body}");
+        app.health.beat(&cfg);
+        assert_eq!(health_handler(AxumState(app)).await.0, StatusCode::OK);
+    }
 
     #[test]
     fn a_shard_without_accounts_is_ready_and_one_that_cannot_list_them_is_not() {

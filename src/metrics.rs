@@ -65,6 +65,10 @@ pub struct Metrics {
     pub cost_saved: Counter<f64, AtomicU64>,
     /// Unix time of the last pass that succeeded for at least one scope.
     pub last_success: Gauge,
+    /// 1 while a pass runs (the daemon), else 0.
+    pub pass_in_progress: Gauge,
+    /// Config reloads on SIGHUP, by outcome (`applied`, `rejected`).
+    pub config_reloads: Family<KindLabel, Counter>,
 }
 
 /// Estimated instance-hours and cost a pass's applied stops save: each stop is credited
@@ -110,6 +114,8 @@ impl Metrics {
             instance_hours_saved: Counter::default(),
             cost_saved: Counter::default(),
             last_success: Gauge::default(),
+            pass_in_progress: Gauge::default(),
+            config_reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register("passes", "Passes run, by outcome", m.passes.clone());
@@ -150,6 +156,12 @@ impl Metrics {
             "last_success_timestamp_seconds",
             "When a pass last succeeded for at least one scope",
             m.last_success.clone(),
+        );
+        registry.register("pass_in_progress", "1 while a pass runs", m.pass_in_progress.clone());
+        registry.register(
+            "config_reloads",
+            "Config reloads on SIGHUP, by outcome (applied, rejected)",
+            m.config_reloads.clone(),
         );
         Metrics { registry, ..m }
     }

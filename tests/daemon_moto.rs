@@ -3,46 +3,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::daemon::{Daemon, command, wait_for};
 use support::moto::{MANAGEMENT, Moto, config};
-
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        code,
-        out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default(),
-    ))
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn signal(pid: u32, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigterm() {
@@ -50,30 +16,36 @@ async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigte
     let sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
     support::moto::group(&sdk, "web", (1, 2, 1), &[("Schedule", "always-up-ish")]).await;
     let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let recurrences = || async {
+        let mut r: Vec<String> = asg
+            .describe_scheduled_actions()
+            .auto_scaling_group_name("web")
+            .send()
+            .await
+            .unwrap()
+            .scheduled_update_group_actions()
+            .iter()
+            .filter_map(|x| x.recurrence().map(String::from))
+            .collect();
+        r.sort();
+        r
+    };
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let text = format!(
-        "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nserver:\n  listen: 127.0.0.1:{port}\nschedules:\n  always-up-ish:\n    running: [\"Mon-Sun 00:00-23:59\"]\n"
-    );
-    let (_dir, cfg) = config(&text);
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_offhours"))
-        .args(["--config", cfg.to_str().unwrap(), "run"])
-        .envs(moto.env())
-        .env("RUST_LOG", "offhours=info")
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let text = |window: &str| {
+        format!(
+            "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nserver:\n  listen: 127.0.0.1:0\nschedules:\n  always-up-ish:\n    running: [\"{window}\"]\n"
+        )
+    };
+    let (_dir, cfg) = config(&text("Mon-Sun 00:00-23:59"));
+    let mut d = Daemon::spawn(command(&cfg, &moto.env(), &[]));
 
     wait_for("/healthz", Duration::from_secs(30), || {
-        get(port, "/healthz").is_some_and(|r| r.0 == 200)
+        d.get("/healthz").is_some_and(|r| r.0 == 200)
     });
     wait_for("/readyz after the first pass", Duration::from_secs(60), || {
-        get(port, "/readyz").is_some_and(|r| r.0 == 200)
+        d.get("/readyz").is_some_and(|r| r.0 == 200)
     });
-    let (code, metrics) = get(port, "/metrics").unwrap();
+    let (code, metrics) = d.get("/metrics").unwrap();
     assert_eq!(code, 200);
     for series in [
         "offhours_passes_total",
@@ -81,90 +53,156 @@ async fn the_daemon_serves_metrics_runs_passes_reloads_safely_and_stops_on_sigte
         "offhours_api_calls_total{service=\"autoscaling\"",
         "offhours_actions_total{kind=\"put-scheduled-actions\"}",
         "offhours_resources{kind=\"auto-scaling-group\",state=\"running\"} 1",
+        "offhours_pass_in_progress",
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
-    let registered = asg
-        .describe_scheduled_actions()
-        .auto_scaling_group_name("web")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        !registered.scheduled_update_group_actions().is_empty(),
+    assert_eq!(
+        recurrences().await,
+        ["0 0 * * *", "59 23 * * *"],
         "the pass applied the schedule"
     );
 
     // A bad config on SIGHUP is rejected; the daemon keeps running on the old one.
     std::fs::write(&cfg, "schedules:\n  broken:\n    runing: []\n").unwrap();
-    signal(pid, "-HUP");
-    wait_for("the rejection in the log", Duration::from_secs(10), || {
-        std::fs::read_to_string(log.path())
-            .unwrap()
-            .contains("keeping the old one")
+    d.signal("-HUP");
+    wait_for("the rejection in the metrics", Duration::from_secs(10), || {
+        d.metric("offhours_config_reloads_total{kind=\"rejected\"}") == Some(1.0)
     });
-    assert!(child.try_wait().unwrap().is_none(), "still running");
-    assert_eq!(get(port, "/healthz").unwrap().0, 200);
+    assert!(d.logs().contains("keeping the old one"));
+    assert!(d.child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(d.get("/healthz").unwrap().0, 200);
+
+    // A valid config on SIGHUP takes effect at once (the reload wakes the loop) and the
+    // passes go on: the group's actions follow the new window.
+    let before = d.passes();
+    let puts = d
+        .metric("offhours_actions_total{kind=\"put-scheduled-actions\"}")
+        .unwrap();
+    std::fs::write(&cfg, text("Mon-Sun 06:30-22:15")).unwrap();
+    d.signal("-HUP");
+    wait_for("the reload in the metrics", Duration::from_secs(10), || {
+        d.metric("offhours_config_reloads_total{kind=\"applied\"}") == Some(1.0)
+    });
+    wait_for("two passes after the reload", Duration::from_secs(40), || {
+        d.passes() >= before + 2
+    });
+    assert!(
+        d.metric("offhours_actions_total{kind=\"put-scheduled-actions\"}")
+            .unwrap()
+            > puts,
+        "the new window was registered"
+    );
+    assert_eq!(recurrences().await, ["15 22 * * *", "30 6 * * *"]);
 
     // SIGTERM: exits 0 within 30 seconds.
-    let t = Instant::now();
-    signal(pid, "-TERM");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "did not stop within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "{status:?}\n{}",
-        std::fs::read_to_string(log.path()).unwrap()
-    );
-    let logs = std::fs::read_to_string(log.path()).unwrap();
-    assert!(logs.contains("pass finished"), "{logs}");
+    d.signal("-TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(30));
+    let logs = d.logs();
+    assert!(status.success(), "{status:?}\n{logs}");
     assert!(!logs.contains("testing"), "no credential in the logs");
 }
 
-struct Daemon {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// SIGTERM while a slow pass is registering new groups: README says the pass in flight
+/// finishes (or, past 25 s, is abandoned between two calls) and the daemon exits 0 within
+/// 30 s. Nothing is left half-written: no group at zero without its saved size, and one
+/// one-shot pass afterwards leaves nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_slow_pass_exits_zero_and_leaves_nothing_half_written() {
+    use support::faults::{Proxy, Rates};
+    let moto = Moto::start();
+    let sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
+    let names: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
+    for n in &names {
+        support::moto::group(&sdk, n, (1, 2, 1), &[("Schedule", "night")]).await;
     }
-}
-
-fn daemon(moto: &Moto, shard: Option<&str>) -> Daemon {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Stopped now, whenever the test runs: every group is registered and scaled down.
+    let now = chrono::Utc::now();
+    let (from, to) = (now + chrono::Duration::hours(3), now + chrono::Duration::hours(4));
+    let window = format!("{}-{}", from.format("%a %H:%M"), to.format("%a %H:%M"));
     let text = format!(
-        "timezone: Asia/Seoul\ninterval_seconds: 10\njitter_seconds: 3\nregions: [us-east-1]\naccounts:\n  mode: organization\nserver:\n  listen: 127.0.0.1:{port}\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"
+        "timezone: UTC\ninterval_seconds: 3600\njitter_seconds: 0\nregions: [us-east-1]\nserver:\n  listen: 127.0.0.1:0\nschedules:\n  night:\n    running: [\"{window}\"]\n"
     );
-    let (dir, cfg) = config(&text);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_offhours"));
-    cmd.args(["--config", cfg.to_str().unwrap()]);
-    if let Some(s) = shard {
-        cmd.args(["--shard", s]);
+    let (_dir, cfg) = config(&text);
+    // Every call waits up to 700 ms: the first pass takes several seconds.
+    let slow = Rates {
+        throttle: 0.0,
+        error: 0.0,
+        reset: 0.0,
+        max_delay_ms: 700,
+        cover_every_kind: false,
+    };
+    let proxy = Proxy::start(&moto.endpoint, slow, 7);
+    let mut d = Daemon::spawn(command(&cfg, &proxy.env(&moto), &[]));
+    // Past the listing, into the writes.
+    wait_for("the pass's first writes", Duration::from_secs(60), || proxy.seen() >= 6);
+    assert_eq!(d.passes(), 0, "the pass is still in flight");
+    d.signal("-TERM");
+    let (status, took) = d.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", d.logs());
+    assert!(took < Duration::from_secs(30));
+    assert!(d.logs().contains("letting the pass in flight finish"), "{}", d.logs());
+
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let read = || async {
+        let out = asg.describe_auto_scaling_groups().send().await.unwrap();
+        out.auto_scaling_groups()
+            .iter()
+            .map(|g| {
+                let saved = g
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(offhours::model::TAG_SAVED))
+                    .and_then(|t| t.value().map(String::from));
+                (
+                    g.auto_scaling_group_name().unwrap().to_string(),
+                    g.desired_capacity().unwrap(),
+                    saved,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // The pass in flight finished: every group saved, registered and scaled down.
+    for (name, desired, saved) in read().await {
+        assert!(
+            support::moto::sealed_size(saved.as_ref()) == Some("min=1 max=2 desired=1"),
+            "{name}: at {desired} without its saved size ({saved:?})"
+        );
+        assert_eq!(desired, 0, "{name}: the pass in flight finished");
     }
-    let child = cmd
-        .arg("run")
-        .envs(moto.env())
-        .env("RUST_LOG", "offhours=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Daemon { child, port, _dir: dir }
+    // And a later pass has nothing left to do.
+    let plan = moto.pass(&cfg, "plan", &chrono::Utc::now().to_rfc3339());
+    assert_eq!(plan["summary"]["changes"], 0, "{:#}", plan["changes"]);
+}
+
+const REPLICA_CONFIG: &str = "timezone: Asia/Seoul
+interval_seconds: 10
+jitter_seconds: 3
+regions: [us-east-1]
+accounts:
+  mode: organization
+server:
+  listen: 127.0.0.1:0
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+  late-hours:
+    running: [\"Mon-Fri 12:00-23:30\", \"Sat 10:00-14:00\"]
+";
+
+fn replica(path: &std::path::Path, env: &[(&'static str, String)], shard: Option<&str>) -> Daemon {
+    let extra: Vec<&str> = shard.map(|s| vec!["--shard", s]).unwrap_or_default();
+    Daemon::spawn(command(path, env, &extra))
 }
 
 /// Two sharded replicas split the organization; two unsharded ones overlapping (as in a
-/// rollout) do no harm: every group ends with exactly its actions, none lost, none doubled.
+/// rollout) do no harm, even when a team changes a schedule tag while both are in a pass:
+/// every group ends with exactly the actions its current tag asks for (judged by the
+/// independent oracle, fired as AWS fires them), none lost, none doubled.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
+    use support::faults::{Proxy, Rates};
+    use support::oracle::Book;
     let moto = Moto::start();
     let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
     org.create_organization()
@@ -187,33 +225,48 @@ async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
     for a in &accounts {
         let sdk = moto.sdk_in(a, "us-east-1").await;
         support::moto::group(&sdk, "dev", (1, 2, 1), &[("Schedule", "office-hours")]).await;
-        let asg = aws_sdk_autoscaling::Client::new(&sdk);
-        groups.push(asg);
+        groups.push(aws_sdk_autoscaling::Client::new(&sdk));
     }
-    let check = || async {
-        for (a, asg) in accounts.iter().zip(&groups) {
-            let out = asg
-                .describe_scheduled_actions()
-                .auto_scaling_group_name("dev")
-                .send()
-                .await
-                .unwrap();
-            let names: Vec<&str> = out
-                .scheduled_update_group_actions()
-                .iter()
-                .map(|x| x.scheduled_action_name().unwrap())
-                .collect();
-            let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
-            assert_eq!(unique.len(), names.len(), "{a}: duplicated actions {names:?}");
-            assert!(names.len() >= 2, "{a}: actions lost or never registered: {names:?}");
-            assert!(names.iter().all(|n| n.starts_with("offhours-")));
+    let (_dir, path) = config(REPLICA_CONFIG);
+    let today = chrono::Utc::now().date_naive();
+    let book = Book::load(&path, today - chrono::Days::new(2), today + chrono::Days::new(40));
+    let running = offhours::capacity::Capacity {
+        min: 1,
+        max: 2,
+        desired: 1,
+    };
+    // Every group's actions against the oracle for the schedule its tag names now.
+    let check = |tags: Vec<&'static str>| {
+        let (accounts, groups, book) = (&accounts, &groups, &book);
+        async move {
+            let now = chrono::Utc::now();
+            for ((a, asg), tag) in accounts.iter().zip(groups).zip(tags) {
+                let out = asg
+                    .describe_scheduled_actions()
+                    .auto_scaling_group_name("dev")
+                    .send()
+                    .await
+                    .unwrap();
+                let actions: Vec<offhours::model::ObservedAction> = out
+                    .scheduled_update_group_actions()
+                    .iter()
+                    .map(support::world::observed)
+                    .collect();
+                let names: std::collections::BTreeSet<&str> = actions.iter().map(|x| x.name.as_str()).collect();
+                assert_eq!(names.len(), actions.len(), "{a}: duplicated actions {names:?}");
+                assert!(actions.iter().all(|x| x.name.starts_with("offhours-")));
+                let owned: Vec<&offhours::model::ObservedAction> = actions.iter().collect();
+                let key = (a.clone(), "us-east-1".to_string(), "dev".to_string());
+                let bad = support::world::check_actions(&key, book, tag, running, &owned, now, 21);
+                assert!(bad.is_empty(), "{a} ({tag}):\n{}", bad.join("\n"));
+            }
         }
     };
 
     // Sharded: replica 0 works exactly its accounts...
-    let first = daemon(&moto, Some("0/2"));
+    let first = replica(&path, &moto.env(), Some("0/2"));
     wait_for("replica 0's first pass", Duration::from_secs(90), || {
-        get(first.port, "/readyz").is_some_and(|r| r.0 == 200)
+        first.get("/readyz").is_some_and(|r| r.0 == 200)
     });
     let zero = offhours::shard::Shard { index: 0, count: 2 };
     assert!(
@@ -232,25 +285,52 @@ async fn two_replicas_split_the_accounts_and_overlapping_replicas_do_no_harm() {
         assert_eq!(n > 0, zero.owns(a), "{a}: replica 0 works only its own accounts");
     }
     // ...and with replica 1 running too, the two cover every account.
-    let shards = [first, daemon(&moto, Some("1/2"))];
+    let second = replica(&path, &moto.env(), Some("1/2"));
     wait_for("replica 1's first pass", Duration::from_secs(90), || {
-        get(shards[1].port, "/readyz").is_some_and(|r| r.0 == 200)
+        second.get("/readyz").is_some_and(|r| r.0 == 200)
     });
-    // Let a few passes overlap, then stop them.
-    std::thread::sleep(Duration::from_secs(12));
-    drop(shards);
-    check().await;
+    drop((first, second));
+    check(vec!["office-hours"; accounts.len()]).await;
 
-    // A rollout: two unsharded replicas running at once.
-    let both = [daemon(&moto, None), daemon(&moto, None)];
-    for d in &both {
-        wait_for("an unsharded replica's first pass", Duration::from_secs(90), || {
-            get(d.port, "/readyz").is_some_and(|r| r.0 == 200)
+    // A rollout: two unsharded replicas at once, through a proxy that slows every call so
+    // that their passes last seconds and overlap.
+    let slow = Rates {
+        throttle: 0.0,
+        error: 0.0,
+        reset: 0.0,
+        max_delay_ms: 300,
+        cover_every_kind: false,
+    };
+    let proxy = Proxy::start(&moto.endpoint, slow, 11);
+    let both = [
+        replica(&path, &proxy.env(&moto), None),
+        replica(&path, &proxy.env(&moto), None),
+    ];
+    // Seen on /metrics: both in a pass at the same moment.
+    wait_for("two passes in flight at once", Duration::from_secs(90), || {
+        both.iter().all(|d| d.metric("offhours_pass_in_progress") == Some(1.0))
+    });
+    // Teams retag half the groups while both passes run.
+    let mut tags = vec!["office-hours"; accounts.len()];
+    for (i, asg) in groups.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        let t = aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id("dev")
+            .resource_type("auto-scaling-group")
+            .key("Schedule")
+            .value("late-hours")
+            .propagate_at_launch(false)
+            .build();
+        asg.create_or_update_tags().tags(t).send().await.unwrap();
+        tags[i] = "late-hours";
+    }
+    let at = [both[0].passes(), both[1].passes()];
+    for (d, n) in both.iter().zip(at) {
+        wait_for("two more passes of each replica", Duration::from_secs(120), || {
+            d.passes() >= n + 2
         });
     }
-    std::thread::sleep(Duration::from_secs(12));
     drop(both);
-    check().await;
+    check(tags).await;
 }
 
 use support::webhook::receiver;
@@ -303,7 +383,12 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
     assert!(!logs.contains("SECRET"), "the webhook URL never appears in the output");
 
     // A webhook that is down: the pass still succeeds, the failure is reported, the URL is not.
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Bound and held, never listening: connections are refused, and no one else gets the port.
+    let dead_socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    dead_socket
+        .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    let dead = dead_socket.local_addr().unwrap().as_socket().unwrap().port();
     let o = reconcile(
         "2026-11-25T12:05:00Z",
         format!("http://127.0.0.1:{dead}/services/SECRET"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cron_eval;
+pub mod daemon;
 pub mod faults;
 pub mod moto;
 pub mod oracle;

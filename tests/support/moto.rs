@@ -1,4 +1,4 @@
-//! A moto server on a free loopback port, for one test, stopped when dropped; and the
+//! A moto server on a loopback port the harness holds, for one test, stopped when dropped; and the
 //! offhours binary run against it. Everything reaches moto through the strict layer
 //! ([`super::strict`]): a proxy that enforces the AWS rules moto lacks.
 //!
@@ -29,6 +29,8 @@ pub struct Moto {
     pub upstream: String,
     proxy: super::faults::Proxy,
     _log: tempfile::NamedTempFile,
+    /// The listening socket moto serves on, held by the harness.
+    _listener: TcpListener,
 }
 
 impl Drop for Moto {
@@ -38,47 +40,65 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Moto {
-    /// Starts a server and waits until it answers.
+    /// Starts a server on a port the harness holds, and waits until it answers.
+    ///
+    /// The harness binds the listening socket itself and hands it to moto's server
+    /// (werkzeug takes an inherited listening socket from `WERKZEUG_SERVER_FD` when
+    /// `WERKZEUG_RUN_MAIN` is set, as its reloader does), so no port is probed, released and
+    /// raced for; the socket stays held until the test ends.
     pub fn start() -> Moto {
+        use std::os::unix::io::AsRawFd;
+        use std::os::unix::process::CommandExt;
         let bin = std::env::var("OFFHOURS_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        for attempt in 0..3 {
-            let port = free_port();
-            let log = tempfile::NamedTempFile::new().unwrap();
-            let child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(log.reopen().unwrap())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start `{bin}` ({e}); run ./scripts/test, which installs moto, or set OFFHOURS_MOTO_SERVER")
-                });
-            let upstream = format!("http://127.0.0.1:{port}");
-            let proxy = super::faults::Proxy::strict(&upstream);
-            let mut moto = Moto {
-                child,
-                endpoint: proxy.endpoint.clone(),
-                upstream,
-                proxy,
-                _log: log,
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return moto;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fd = listener.as_raw_fd();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("WERKZEUG_RUN_MAIN", "true")
+            .env("WERKZEUG_SERVER_FD", "3")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) run.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The listening socket becomes the child's fd 3, kept across exec.
+                if libc::dup2(fd, 3) == -1 || libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                if let Ok(Some(_)) = moto.child.try_wait() {
-                    break; // exited: the port was taken in between; try another
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            eprintln!("moto did not come up on port {port} (attempt {attempt})");
+                Ok(())
+            });
         }
-        panic!("moto_server did not start");
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start `{bin}` ({e}); run ./scripts/test, which installs moto, or set OFFHOURS_MOTO_SERVER")
+        });
+        let upstream = format!("http://127.0.0.1:{port}");
+        let proxy = super::faults::Proxy::strict(&upstream);
+        let mut moto = Moto {
+            child,
+            endpoint: proxy.endpoint.clone(),
+            upstream,
+            proxy,
+            _log: log,
+            _listener: listener,
+        };
+        // Connections queue on the held socket from the start: wait for an answer.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if answers(port) {
+                return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!(
+                    "moto_server exited ({status:?}): {}",
+                    std::fs::read_to_string(moto._log.path()).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto_server did not answer within 30 s");
     }
 
     /// The strict proxy in front of moto (for targeted faults: [`super::faults::Proxy::fail_next`]).
@@ -346,4 +366,20 @@ pub async fn group(sdk: &SdkConfig, name: &str, (min, max, desired): (i32, i32, 
         .send()
         .await
         .unwrap();
+}
+
+/// Whether an HTTP server answers on `port` (a connect alone succeeds on a held socket).
+fn answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
 }

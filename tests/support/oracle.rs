@@ -240,6 +240,8 @@ pub struct Book {
     pub schedules: BTreeMap<String, Oracle>,
     /// Each schedule's `mode` as written (`full` when absent).
     pub modes: BTreeMap<String, String>,
+    /// The schedules that hold their state on every pass (`enforce: true`).
+    pub enforced: std::collections::BTreeSet<String>,
 }
 
 impl Book {
@@ -271,6 +273,7 @@ impl Book {
         }
         let mut schedules = BTreeMap::new();
         let mut modes = BTreeMap::new();
+        let mut enforced = std::collections::BTreeSet::new();
         for (name, s) in doc["schedules"].as_mapping().into_iter().flatten() {
             let name = name.as_str().unwrap().to_string();
             let (key, stopped) = if s["stopped"].is_sequence() {
@@ -292,9 +295,16 @@ impl Book {
             let holidays: Vec<NaiveDate> = names.iter().flat_map(|n| calendars[*n].iter().copied()).collect();
             let tz = zone(&s["timezone"]).unwrap_or(default_tz);
             schedules.insert(name.clone(), Oracle::new(&texts, stopped, tz, &holidays, from, to));
+            if s["enforce"].as_bool() == Some(true) {
+                enforced.insert(name.clone());
+            }
             modes.insert(name, s["mode"].as_str().unwrap_or("full").to_string());
         }
-        Book { schedules, modes }
+        Book {
+            schedules,
+            modes,
+            enforced,
+        }
     }
 }
 

@@ -197,22 +197,10 @@ impl World {
             let mut pages = asg.describe_scheduled_actions().into_paginator().send();
             while let Some(page) = pages.next().await {
                 for x in page.unwrap().scheduled_update_group_actions() {
-                    let time = |t: Option<&aws_smithy_types::DateTime>| {
-                        t.map(|t| DateTime::from_timestamp(t.secs(), 0).unwrap())
-                    };
                     actions
                         .entry(x.auto_scaling_group_name().unwrap().to_string())
                         .or_default()
-                        .push(ObservedAction {
-                            name: x.scheduled_action_name().unwrap().to_string(),
-                            recurrence: x.recurrence().map(String::from),
-                            time_zone: x.time_zone().map(String::from),
-                            start_time: time(x.start_time()),
-                            end_time: time(x.end_time()),
-                            min: x.min_size(),
-                            max: x.max_size(),
-                            desired: x.desired_capacity(),
-                        });
+                        .push(observed(x));
                 }
             }
             let mut pages = asg.describe_auto_scaling_groups().into_paginator().send();
@@ -300,12 +288,14 @@ impl World {
             let was = before.groups.get(k).map(|b| b.capacity);
             if let Some(was) = was.filter(|w| *w != g.capacity) {
                 let want = desired_state(cfg, book, &g.tags, now);
+                // offhours applies a transition less than START_TIME_LEAD away itself, early.
+                let soon = desired_state(cfg, book, &g.tags, now + compile::START_TIME_LEAD);
                 let scaled_down = g.capacity.is_zero();
-                let ok = match want {
-                    Some(State::Stopped) => scaled_down,
-                    Some(State::Running) => !scaled_down,
-                    // Released: only back to its running size.
-                    None => g.capacity == *original,
+                let ok = match (want, soon) {
+                    (None, _) => g.capacity == *original, // released: only back to its running size
+                    (Some(w), s) => {
+                        [Some(w), s].contains(&Some(if scaled_down { State::Stopped } else { State::Running }))
+                    }
                 };
                 if !ok {
                     bad.push(format!(
@@ -390,7 +380,7 @@ impl World {
                 bad.push(format!("{k:?} is scheduled without its saved size: {:?}", g.tags));
             }
         }
-        if transition {
+        {
             for (k, i) in &s.instances {
                 if self.never.contains(k) {
                     if !i.running {
@@ -399,6 +389,12 @@ impl World {
                     continue;
                 }
                 if i.tags.contains_key(TAG_ASG_MEMBER) {
+                    continue;
+                }
+                // Transition semantics keep a manual state between transitions: checked just
+                // after one; an enforced schedule is held on every pass.
+                let held = schedule_name(cfg, &i.tags).is_some_and(|n| book.enforced.contains(n));
+                if !(transition || held) {
                     continue;
                 }
                 let want = desired_state(cfg, book, &i.tags, now);
@@ -411,7 +407,6 @@ impl World {
     }
 }
 
-/// The named schedule a resource's tags select, if valid.
 /// The config schedule a resource's tags name, if the value is a valid schedule name.
 pub fn schedule_name<'a>(cfg: &'a Config, tags: &BTreeMap<String, String>) -> Option<&'a str> {
     match cfg.lookup(tags.get(&cfg.tag_key)?) {
@@ -427,6 +422,21 @@ pub fn desired_state(cfg: &Config, book: &Book, tags: &BTreeMap<String, String>,
     match tags.get(TAG_OVERRIDE).and_then(|v| Override::parse(v).ok()) {
         Some(o) if o.until > now => Some(o.state),
         _ => Some(book.schedules[name].state(now)),
+    }
+}
+
+/// A scheduled action as described by Auto Scaling.
+pub fn observed(x: &aws_sdk_autoscaling::types::ScheduledUpdateGroupAction) -> ObservedAction {
+    let time = |t: Option<&aws_smithy_types::DateTime>| t.map(|t| DateTime::from_timestamp(t.secs(), 0).unwrap());
+    ObservedAction {
+        name: x.scheduled_action_name().unwrap().to_string(),
+        recurrence: x.recurrence().map(String::from),
+        time_zone: x.time_zone().map(String::from),
+        start_time: time(x.start_time()),
+        end_time: time(x.end_time()),
+        min: x.min_size(),
+        max: x.max_size(),
+        desired: x.desired_capacity(),
     }
 }
 
@@ -454,7 +464,7 @@ fn as_action(o: &ObservedAction) -> ScheduledAction {
 /// to the end of the holiday horizon, every firing sets the size the oracle's state asks
 /// for at that instant (the saved running size, or zero), and every change of state that
 /// the schedule's mode acts on has a firing at its exact instant.
-fn check_actions(
+pub fn check_actions(
     k: &Key,
     book: &Book,
     schedule: &str,
