@@ -40,6 +40,38 @@ regions: [us-east-1]
 instances:
   grace_minutes: 0
 """
+# --mixed: real variety, so that memoization cannot serve every group from one entry:
+# five schedules (three zones, a midnight-crossing window, stopped windows, two calendars)
+# and groups of five sizes; instances cycle through the schedules too.
+CONFIG_MIXED = """\
+timezone: Asia/Seoul
+holidays:
+  kr:
+    dates: [2026-12-25, 2027-01-01]
+  company:
+    dates: [2026-12-24, 2026-12-31]
+schedules:
+  office-hours:
+    running: ["Mon-Fri 08:00-20:00"]
+    holidays: kr
+  late-shift:
+    running: ["Mon-Fri 10:00-22:30", "Sat 09:00-13:00"]
+    holidays: [kr, company]
+  us-east-office:
+    running: ["Mon-Fri 08:00-19:00"]
+    timezone: America/New_York
+  weekend-off:
+    stopped: ["Fri 20:00-Mon 08:00"]
+    holidays: kr
+  night-batch:
+    running: ["Mon-Sun 22:00-06:00"]
+    timezone: Europe/London
+regions: [us-east-1]
+instances:
+  grace_minutes: 0
+"""
+MIXED_SCHEDULES = ["office-hours", "late-shift", "us-east-office", "weekend-off", "night-batch"]
+MIXED_SIZES = [(1, 2, 1), (2, 4, 3), (0, 10, 5), (1, 1, 1), (3, 6, 4)]
 BATCH = 100
 PASSES = [
     ("first pass", "2026-12-16T12:00:00+09:00"),
@@ -68,27 +100,32 @@ def start_moto(moto):
     sys.exit("moto did not start")
 
 
-def seed(endpoint, groups, instances, per_reservation):
+def seed(endpoint, groups, instances, per_reservation, mixed=False):
     import boto3
 
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
     ec2, asg = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw)
     # One instance per RunInstances call, as teams launch them: moto pages DescribeInstances
     # by reservation, so this gives pages of at most 1,000 instances, as AWS does.
-    left = instances
+    left, k = instances, 0
     while left > 0:
         n = min(left, per_reservation)
+        value = MIXED_SCHEDULES[k % len(MIXED_SCHEDULES)] if mixed else "office-hours"
         ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=n, MaxCount=n,
-                          TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Schedule", "Value": "office-hours"}]}])
+                          TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Schedule", "Value": value}]}])
         left -= n
+        k += 1
     ec2.create_launch_template(LaunchTemplateName="bench-lt", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
     for i in range(groups):
+        lo, hi, want = MIXED_SIZES[i % len(MIXED_SIZES)] if mixed else (1, 2, 1)
+        # Sizes and schedules vary independently (5 x 5 combinations, then repeats).
+        value = MIXED_SCHEDULES[(i // len(MIXED_SIZES)) % len(MIXED_SCHEDULES)] if mixed else "office-hours"
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"dev-{i:05d}",
             LaunchTemplate={"LaunchTemplateName": "bench-lt"},
-            MinSize=1, MaxSize=2, DesiredCapacity=1,
+            MinSize=lo, MaxSize=hi, DesiredCapacity=want,
             AvailabilityZones=["us-east-1a"],
-            Tags=[{"Key": "Schedule", "Value": "office-hours", "PropagateAtLaunch": False}],
+            Tags=[{"Key": "Schedule", "Value": value, "PropagateAtLaunch": False}],
         )
 
 
@@ -140,12 +177,12 @@ def one(a, groups, instances):
     proc, endpoint = start_moto(a.moto)
     try:
         t = time.monotonic()
-        seed(endpoint, groups, instances, a.per_reservation)
+        seed(endpoint, groups, instances, a.per_reservation, a.mixed)
         print(f"seeded {groups} groups and {instances} instances in {time.monotonic() - t:.1f} s", file=sys.stderr)
         with tempfile.TemporaryDirectory() as d:
             config = os.path.join(d, "offhours.yaml")
             with open(config, "w") as f:
-                f.write(CONFIG)
+                f.write(CONFIG_MIXED if a.mixed else CONFIG)
             rows = []
             for label, now in PASSES:
                 report, wall, ru = measured(a.binary, config, endpoint, "reconcile", now)
@@ -201,6 +238,7 @@ def main():
     ap.add_argument("--instances", type=int, default=0)
     ap.add_argument("--per-reservation", type=int, default=1, help="instances per RunInstances call")
     ap.add_argument("--matrix", action="store_true", help="500/2,000/5,000 instances x 50/500 groups")
+    ap.add_argument("--mixed", action="store_true", help="five schedules and five group sizes instead of one of each")
     ap.add_argument("--binary", required=True)
     ap.add_argument("--moto", required=True)
     a = ap.parse_args()

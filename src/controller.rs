@@ -71,7 +71,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
     // as after a crash: the order of each resource's steps keeps it safe, and the next pass
     // finishes the work.
     let cutoff = tokio::time::Instant::now() + cfg.daemon.deadline.mul_f64(0.9);
-    let results: Vec<ScopeResult> = futures::stream::iter(scopes)
+    let results: Vec<ScopeResult> = futures::stream::iter(spread(scopes))
         .map(|(scope, api)| {
             let span = info_span!("scope", account = %scope.account, region = %scope.region);
             let block = match &remediation {
@@ -102,6 +102,26 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
     }
     report.finish();
     report
+}
+
+/// The scopes in rounds: every account's first region, then every account's second, and
+/// so on, so that the scopes worked at once belong to as many accounts as there are
+/// workers. Limits kept per account (STS and the member role's sessions; the simulation's
+/// per-account request rate, stricter than AWS's per account and Region) are then shared
+/// by one scope at a time instead of by all of an account's regions.
+fn spread<T>(scopes: Vec<(Scope, T)>) -> Vec<(Scope, T)> {
+    let mut round_of: HashMap<String, usize> = HashMap::new();
+    let mut keyed: Vec<(usize, usize, (Scope, T))> = scopes
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let n = round_of.entry(s.0.account.clone()).or_default();
+            *n += 1;
+            (*n, i, s)
+        })
+        .collect();
+    keyed.sort_by_key(|(round, i, _)| (*round, *i));
+    keyed.into_iter().map(|(_, _, s)| s).collect()
 }
 
 struct ScopeResult {
@@ -864,6 +884,19 @@ mod tests {
         assert!(broken.tags[TAG_SAVED].starts_with("min=1 max=2 desired=1 mac="));
         assert_eq!(cloud.group(&s, "fine").unwrap().capacity, Capacity::ZERO);
         assert_eq!(r.summary.failed, 1);
+    }
+
+    #[test]
+    fn scopes_are_worked_in_rounds_across_accounts() {
+        let scopes: Vec<(Scope, ())> = ["a", "b"]
+            .iter()
+            .flat_map(|a| ["r1", "r2", "r3"].iter().map(move |r| (scope(a, r), ())))
+            .collect();
+        let order: Vec<String> = spread(scopes)
+            .into_iter()
+            .map(|(s, ())| format!("{}/{}", s.account, s.region))
+            .collect();
+        assert_eq!(order, ["a/r1", "b/r1", "a/r2", "b/r2", "a/r3", "b/r3"]);
     }
 
     /// Newly tagged groups: one put each, and their tag writes packed into shared calls,

@@ -255,7 +255,10 @@ fn generated_policies_are_evaluated_as_iam_documents_say() {
     });
     let (ran, evaluated, denied, allowed) = (Cell::new(0u32), Cell::new(0u32), Cell::new(0u32), Cell::new(0u32));
     let bump = |c: &Cell<u32>| c.set(c.get() + 1);
-    let strategy = (prop::collection::vec(statement(), 1..=4), prop::collection::vec(request(), 1..=4));
+    let strategy = (
+        prop::collection::vec(statement(), 1..=4),
+        prop::collection::vec(request(), 1..=4),
+    );
     runner
         .run(&strategy, |(statements, requests)| {
             bump(&ran);
@@ -284,7 +287,10 @@ fn generated_policies_are_evaluated_as_iam_documents_say() {
     assert_eq!(ran, cases());
     assert!(evaluated >= ran, "every generated policy parsed and was evaluated");
     // The generator reaches every outcome often: not a run of trivial cases.
-    assert!(denied * 10 >= evaluated && allowed * 10 >= evaluated, "{denied} denied, {allowed} allowed of {evaluated}");
+    assert!(
+        denied * 10 >= evaluated && allowed * 10 >= evaluated,
+        "{denied} denied, {allowed} allowed of {evaluated}"
+    );
 }
 
 /// A fault planted in statement `i`: (what to do to it, the path the rejection must name).
@@ -296,7 +302,11 @@ fn plant(st: &mut serde_json::Map<String, Value>, i: usize, fault: u8) -> String
             format!("{at}.Effect")
         }
         1 => {
-            let key = if st.contains_key("Action") { "Action" } else { "NotAction" };
+            let key = if st.contains_key("Action") {
+                "Action"
+            } else {
+                "NotAction"
+            };
             st.insert(key.into(), json!([]));
             format!("{at}.{key}")
         }
@@ -305,20 +315,34 @@ fn plant(st: &mut serde_json::Map<String, Value>, i: usize, fault: u8) -> String
             format!("{at}.Principal")
         }
         3 => {
-            let key = if st.contains_key("Resource") { "Resource" } else { "NotResource" };
+            let key = if st.contains_key("Resource") {
+                "Resource"
+            } else {
+                "NotResource"
+            };
             st.insert(key.into(), json!(["arn:aws:ec2"]));
             format!("{at}.{key}")
         }
         4 => {
-            st.insert("Condition".into(), json!({ "StringEqualz": { "aws:PrincipalArn": "x" } }));
+            st.insert(
+                "Condition".into(),
+                json!({ "StringEqualz": { "aws:PrincipalArn": "x" } }),
+            );
             format!("{at}.Condition.StringEqualz")
         }
         5 => {
-            st.insert("Condition".into(), json!({ "Null": { "aws:RequestTag/Schedule": "maybe" } }));
+            st.insert(
+                "Condition".into(),
+                json!({ "Null": { "aws:RequestTag/Schedule": "maybe" } }),
+            );
             format!("{at}.Condition.Null")
         }
         _ => {
-            let key = if st.contains_key("Action") { "Action" } else { "NotAction" };
+            let key = if st.contains_key("Action") {
+                "Action"
+            } else {
+                "NotAction"
+            };
             st.insert(key.into(), json!(["RunInstances"]));
             format!("{at}.{key}")
         }
@@ -334,7 +358,11 @@ fn a_planted_fault_is_rejected_with_its_json_path() {
     });
     let ran = Cell::new(0u32);
     let kinds: [Cell<u32>; 7] = Default::default();
-    let strategy = (prop::collection::vec(statement(), 1..=4), any::<prop::sample::Index>(), any::<u8>());
+    let strategy = (
+        prop::collection::vec(statement(), 1..=4),
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+    );
     runner
         .run(&strategy, |(statements, index, fault)| {
             ran.set(ran.get() + 1);
