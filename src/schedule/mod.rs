@@ -254,7 +254,7 @@ impl Schedule {
     #[must_use]
     pub fn next_transitions(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
         thread_local! {
-            static LAST: Memo<(Schedule, DateTime<Utc>, usize), Vec<Transition>> = const { RefCell::new(None) };
+            static LAST: Memo<(Schedule, DateTime<Utc>, usize), Vec<Transition>> = const { RefCell::new(Vec::new()) };
         }
         memoized(&LAST, (self.clone(), from, count), || {
             self.next_transitions_fresh(from, count)
@@ -285,7 +285,7 @@ impl Schedule {
     #[must_use]
     pub fn last_transition(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
         thread_local! {
-            static LAST: Memo<(Schedule, DateTime<Utc>, i64), Option<Transition>> = const { RefCell::new(None) };
+            static LAST: Memo<(Schedule, DateTime<Utc>, i64), Option<Transition>> = const { RefCell::new(Vec::new()) };
         }
         memoized(&LAST, (self.clone(), t, days), || self.last_transition_fresh(t, days))
     }
@@ -378,18 +378,27 @@ pub fn is_dst_edge(tz: Tz, local: NaiveDateTime) -> bool {
 }
 
 /// A one-entry memo: the last question and its answer.
-type Memo<K, V> = RefCell<Option<(K, V)>>;
+type Memo<K, V> = RefCell<Vec<(K, V)>>;
 
-/// Answers `question` from a one-entry memo on this thread, or works it out with `fresh`.
-/// A pass asks the same question (one schedule, one moment) for every resource that
-/// follows the schedule, so the last answer is nearly always the one wanted.
+/// How many answers a memo keeps: more than the schedules (times sizes) a config has in use
+/// at once, so that resources listed in any order, following different schedules, hit it.
+pub const MEMO_ENTRIES: usize = 32;
+
+/// Answers `question` from a small memo on this thread, or works it out with `fresh`.
+/// A pass asks the same few questions (one per schedule, at one moment) for every resource,
+/// in whatever order the resources are listed; the oldest answer makes room for a new one.
 fn memoized<K: PartialEq, V: Clone>(memo: &'static LocalKey<Memo<K, V>>, question: K, fresh: impl FnOnce() -> V) -> V {
-    let hit = memo.with_borrow(|last| last.as_ref().filter(|(k, _)| *k == question).map(|(_, v)| v.clone()));
+    let hit = memo.with_borrow(|m| m.iter().find(|(k, _)| *k == question).map(|(_, v)| v.clone()));
     if let Some(answer) = hit {
         return answer;
     }
     let answer = fresh();
-    memo.set(Some((question, answer.clone())));
+    memo.with_borrow_mut(|m| {
+        if m.len() >= MEMO_ENTRIES {
+            m.remove(0);
+        }
+        m.push((question, answer.clone()));
+    });
     answer
 }
 
