@@ -692,19 +692,8 @@ async fn tag_phase<A: GroupApi>(
         let (i, range) = which[n].clone();
         let (plan, start) = &plans[i];
         for k in range {
-            let step = &plan.steps[k];
-            let report = &mut changes[start + k];
-            match &r {
-                Ok(()) => {
-                    info!(group = %plan.group, change = step.change.kind(), reason = %step.reason, "applied");
-                    report.status = ChangeStatus::Applied;
-                }
-                Err(e) => {
-                    warn!(account = %scope.account, region = %scope.region, group = %plan.group, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
-                    report.status = ChangeStatus::Failed;
-                    report.error = Some(e.to_string());
-                }
-            }
+            let error = r.as_ref().err().map(ToString::to_string);
+            settle_step(scope, &plan.group, &plan.steps[k], &mut changes[start + k], error);
         }
         if r.is_err() {
             ok[i] = false;
@@ -742,24 +731,31 @@ async fn apply_steps<A: GroupApi>(
             GroupChange::RemoveTags { keys } => api.remove_tags(g, keys).await.map(|()| None),
         };
         let error = match result {
-            Ok(None) => None,
-            Ok(Some(partial)) => Some(partial),
+            Ok(partial) => partial,
             Err(e) => Some(e.to_string()),
         };
-        match error {
-            None => {
-                info!(group = g, change = step.change.kind(), reason = %step.reason, "applied");
-                report.status = ChangeStatus::Applied;
-            }
-            Some(e) => {
-                warn!(account = %scope.account, region = %scope.region, group = g, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
-                report.status = ChangeStatus::Failed;
-                report.error = Some(e);
-                return false;
-            }
+        let failed = error.is_some();
+        settle_step(scope, g, step, report, error);
+        if failed {
+            return false;
         }
     }
     true
+}
+
+/// Records a step's outcome in its report and the log.
+fn settle_step(scope: &Scope, group: &str, step: &crate::plan::Step, report: &mut ChangeReport, error: Option<String>) {
+    match error {
+        None => {
+            info!(group, change = step.change.kind(), reason = %step.reason, "applied");
+            report.status = ChangeStatus::Applied;
+        }
+        Some(e) => {
+            warn!(account = %scope.account, region = %scope.region, group, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
+            report.status = ChangeStatus::Failed;
+            report.error = Some(e);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -628,9 +628,12 @@ impl Strict {
             };
             let xml = String::from_utf8_lossy(&xml).into_owned();
             // A call naming a group that does not exist is refused whole, nothing written.
-            // AWS documents no partial success for CreateOrUpdateTags (its only result is
-            // the absence of an error) and answers an unknown group name with a
-            // ValidationError; moto writes the tags before it and then fails with a 500.
+            // AWS documents no partial success for CreateOrUpdateTags (API Reference: its
+            // response has no elements, only errors) and no error code for an unknown group;
+            // the layer takes the stricter reading, whole refusal with a ValidationError (as
+            // Auto Scaling answers other calls naming an unknown group), which is what
+            // offhours must survive without holding back the other groups of the call.
+            // moto writes the tags before the unknown group and then fails with a 500.
             if !xml.contains("<AutoScalingGroupName>") {
                 self.fire("autoscaling.tag-unknown-group");
                 return Verdict::Respond(asg_error(

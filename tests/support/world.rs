@@ -380,27 +380,25 @@ impl World {
                 bad.push(format!("{k:?} is scheduled without its saved size: {:?}", g.tags));
             }
         }
-        {
-            for (k, i) in &s.instances {
-                if self.never.contains(k) {
-                    if !i.running {
-                        bad.push(format!("{k:?} never opted in but is {}", i.state));
-                    }
-                    continue;
+        for (k, i) in &s.instances {
+            if self.never.contains(k) {
+                if !i.running {
+                    bad.push(format!("{k:?} never opted in but is {}", i.state));
                 }
-                if i.tags.contains_key(TAG_ASG_MEMBER) {
-                    continue;
-                }
-                // Transition semantics keep a manual state between transitions: checked just
-                // after one; an enforced schedule is held on every pass.
-                let held = schedule_name(cfg, &i.tags).is_some_and(|n| book.enforced.contains(n));
-                if !(transition || held) {
-                    continue;
-                }
-                let want = desired_state(cfg, book, &i.tags, now);
-                if want.is_some_and(|w| (w == State::Running) != i.running) {
-                    bad.push(format!("{k:?} is {} at {now}, its schedule says {want:?}", i.state));
-                }
+                continue;
+            }
+            if i.tags.contains_key(TAG_ASG_MEMBER) {
+                continue;
+            }
+            // Transition semantics keep a manual state between transitions: checked just
+            // after one; an enforced schedule is held on every pass.
+            let held = schedule_name(cfg, &i.tags).is_some_and(|n| book.enforced.contains(n));
+            if !(transition || held) {
+                continue;
+            }
+            let want = desired_state(cfg, book, &i.tags, now);
+            if want.is_some_and(|w| (w == State::Running) != i.running) {
+                bad.push(format!("{k:?} is {} at {now}, its schedule says {want:?}", i.state));
             }
         }
         bad
