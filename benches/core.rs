@@ -15,6 +15,7 @@ use offhours::config::Config;
 use offhours::model::{Group, Instance, InstanceState, Market, ObservedAction, TAG_LAST, TAG_SAVED, TAG_SCHEDULE};
 use offhours::plan::groups::plan_group;
 use offhours::plan::instances::plan_instance;
+use offhours::schedule::MEMO_ENTRIES;
 
 fn key() -> offhours::seal::StateKey {
     offhours::seal::StateKey::new(b"benchmark-state-key", "bench").unwrap()
@@ -39,10 +40,15 @@ const RUNNING: Capacity = Capacity {
 
 /// A group in steady state: its actions are the compiled ones, its tags recorded.
 fn steady_group(cfg: &Config, name: &str, now: DateTime<Utc>) -> Group {
-    let s = cfg.schedule("office-hours").unwrap();
+    steady_group_on(cfg, name, "office-hours", RUNNING, now)
+}
+
+/// A group in steady state on the named schedule, at the given running size.
+fn steady_group_on(cfg: &Config, name: &str, schedule: &str, running: Capacity, now: DateTime<Utc>) -> Group {
+    let s = cfg.schedule(schedule).unwrap();
     let actions = compile::compile(Request {
         schedule: s,
-        running: RUNNING,
+        running,
         group: name,
         now,
         horizon_days: cfg.holiday_horizon_days,
@@ -54,12 +60,12 @@ fn steady_group(cfg: &Config, name: &str, now: DateTime<Utc>) -> Group {
     Group {
         name: name.into(),
         tags: BTreeMap::from([
-            (cfg.tag_key.clone(), "office-hours".into()),
-            (TAG_SAVED.into(), offhours::seal::seal_capacity(&key(), &arn, RUNNING)),
-            (TAG_SCHEDULE.into(), "office-hours".into()),
+            (cfg.tag_key.clone(), schedule.into()),
+            (TAG_SAVED.into(), offhours::seal::seal_capacity(&key(), &arn, running)),
+            (TAG_SCHEDULE.into(), schedule.into()),
         ]),
         arn,
-        capacity: RUNNING,
+        capacity: running,
         actions: actions
             .iter()
             .map(|a| ObservedAction::from(&a.normalized(now)))
@@ -93,11 +99,12 @@ fn schedule(c: &mut Criterion) {
     let now = noon();
     let mut g = c.benchmark_group("schedule");
     g.bench_function("state_at", |b| b.iter(|| s.state_at(black_box(now))));
-    // Each call at another moment: worked out afresh every time.
+    // Each call at another moment, cycling through more moments than the memo keeps (it
+    // drops its oldest answer first): worked out afresh every time.
     let mut minute = 0;
     g.bench_function("next_transitions(2), fresh", |b| {
         b.iter(|| {
-            minute = (minute + 1) % 2;
+            minute = (minute + 1) % (MEMO_ENTRIES as i64 + 1);
             s.next_transitions(black_box(now + Duration::minutes(minute)), 2)
         })
     });
@@ -126,11 +133,12 @@ fn compilation(c: &mut Criterion) {
             room: MAX_ACTIONS_PER_GROUP,
             hold: None,
         };
-        // Each call at another moment: a full compilation every time.
+        // Each call at another moment, more moments than the memo keeps: a full
+        // compilation every time.
         let mut minute = 0;
         g.bench_function(format!("{name}, fresh"), |b| {
             b.iter(|| {
-                minute = (minute + 1) % 2;
+                minute = (minute + 1) % (MEMO_ENTRIES as i64 + 1);
                 compile::compile(req("dev-web", now + Duration::minutes(minute)))
             })
         });
@@ -176,6 +184,41 @@ fn planner(c: &mut Criterion) {
     g.bench_function("scope of 5,000, steady state", |b| {
         b.iter(|| {
             let planned = groups
+                .iter()
+                .filter(|x| !plan_group(&cfg, x, now).steps.is_empty())
+                .count();
+            planned
+                + instances
+                    .iter()
+                    .filter(|x| plan_instance(&cfg, x, now).is_some())
+                    .count()
+        })
+    });
+    // The same scope with variety: groups on three schedules at five running sizes, listed
+    // interleaved, so that a memo holding only the last answer would miss for every group.
+    let sizes = [(1, 2, 1), (2, 4, 3), (0, 10, 5), (1, 1, 1), (3, 6, 4)];
+    let schedules = ["office-hours", "weekend-off", "us-east-office"];
+    let mixed: Vec<Group> = (0..2500)
+        .map(|i| {
+            let (min, max, desired) = sizes[i % sizes.len()];
+            let running = Capacity { min, max, desired };
+            steady_group_on(
+                &cfg,
+                &format!("dev-{i:05}"),
+                schedules[i % schedules.len()],
+                running,
+                now,
+            )
+        })
+        .collect();
+    let pending = mixed
+        .iter()
+        .filter(|x| !plan_group(&cfg, x, now).steps.is_empty())
+        .count();
+    assert_eq!(pending, 0, "the mixed scope is meant to be in steady state");
+    g.bench_function("scope of 5,000, mixed schedules and sizes, steady state", |b| {
+        b.iter(|| {
+            let planned = mixed
                 .iter()
                 .filter(|x| !plan_group(&cfg, x, now).steps.is_empty())
                 .count();

@@ -199,7 +199,7 @@ pub fn compile(req: Request<'_>) -> Result<Vec<ScheduledAction>, CompileError> {
             .collect()
     };
     let hit = RECENT.with_borrow(|recent| {
-        let (_, old, actions) = recent.iter().find(|(m, _, _)| m.matches(&req))?;
+        let (_, old, actions) = recent.iter().rev().find(|(m, _, _)| m.matches(&req))?;
         Some(copy(old, actions))
     });
     if let Some(actions) = hit {

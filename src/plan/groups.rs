@@ -247,13 +247,15 @@ fn report(plan: &mut GroupPlan, msg: String) {
     super::add_error(&mut plan.error, msg);
 }
 
-/// The step that records `c` as the group's saved size, sealed; an error without a key.
-fn save_step(cfg: &Config, g: &Group, c: Capacity) -> Result<GroupChange, String> {
+/// The step that records `c` as the group's saved size, sealed, if it `must` be written; an
+/// error without a key (checked whether or not a write is due, so a group never runs on a
+/// saved size offhours could not record again). The seal is only worked out when written.
+fn save_step(cfg: &Config, g: &Group, c: Capacity, must: bool) -> Result<Option<GroupChange>, String> {
     match (&cfg.state_key, g.arn.is_empty()) {
-        (Some(k), false) => Ok(GroupChange::SaveCapacity {
+        (Some(k), false) => Ok(must.then(|| GroupChange::SaveCapacity {
             capacity: c,
             tag: seal::seal_capacity(k, &g.arn, c),
-        }),
+        })),
         (None, _) => Err(format!(
             "offhours has no state key (state_key_env, default $OFFHOURS_STATE_KEY, or state_key_file) to seal the saved size \
              {c} with, so it does not schedule the group; see README, \"Tags offhours trusts\""
@@ -405,14 +407,14 @@ fn schedule(
         set_error(plan, g, &e);
         return;
     }
-    let save = match save_step(cfg, g, running) {
+    let must_save = saved != Some(running) || sizes.reseal;
+    let save = match save_step(cfg, g, running, must_save) {
         Ok(step) => step,
         Err(e) => {
             set_error(plan, g, &e);
             return;
         }
     };
-    let must_save = saved != Some(running) || sizes.reseal;
     let foreign = g.actions.len() - owned.len();
     let desired = match compile::compile(Request {
         schedule: s,
@@ -439,7 +441,7 @@ fn schedule(
     let reg = register(&desired, owned, now);
     let clashes = foreign_clashes(&reg.put, g, now, s);
     if !clashes.is_empty() {
-        if must_save {
+        if let Some(save) = save {
             plan.step(
                 save,
                 "record the running size (the schedule itself cannot be registered yet)",
@@ -448,7 +450,7 @@ fn schedule(
         set_error(plan, g, &clashes.join("; "));
         return;
     }
-    if must_save {
+    if let Some(save) = save {
         let why = match saved {
             Some(old) if old != running => {
                 format!("the group was resized from {old}; the saved size and start actions follow")

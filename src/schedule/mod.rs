@@ -254,11 +254,14 @@ impl Schedule {
     #[must_use]
     pub fn next_transitions(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
         thread_local! {
-            static LAST: Memo<(Schedule, DateTime<Utc>, usize), Vec<Transition>> = const { RefCell::new(Vec::new()) };
+            static LAST: Memo<(DateTime<Utc>, usize, Schedule), Vec<Transition>> = const { RefCell::new(Vec::new()) };
         }
-        memoized(&LAST, (self.clone(), from, count), || {
-            self.next_transitions_fresh(from, count)
-        })
+        memoized(
+            &LAST,
+            |(at, n, s)| *at == from && *n == count && s == self,
+            || (from, count, self.clone()),
+            || self.next_transitions_fresh(from, count),
+        )
     }
 
     fn next_transitions_fresh(&self, from: DateTime<Utc>, count: usize) -> Vec<Transition> {
@@ -285,9 +288,14 @@ impl Schedule {
     #[must_use]
     pub fn last_transition(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
         thread_local! {
-            static LAST: Memo<(Schedule, DateTime<Utc>, i64), Option<Transition>> = const { RefCell::new(Vec::new()) };
+            static LAST: Memo<(DateTime<Utc>, i64, Schedule), Option<Transition>> = const { RefCell::new(Vec::new()) };
         }
-        memoized(&LAST, (self.clone(), t, days), || self.last_transition_fresh(t, days))
+        memoized(
+            &LAST,
+            |(at, d, s)| *at == t && *d == days && s == self,
+            || (t, days, self.clone()),
+            || self.last_transition_fresh(t, days),
+        )
     }
 
     fn last_transition_fresh(&self, t: DateTime<Utc>, days: i64) -> Option<Transition> {
@@ -384,11 +392,19 @@ type Memo<K, V> = RefCell<Vec<(K, V)>>;
 /// at once, so that resources listed in any order, following different schedules, hit it.
 pub const MEMO_ENTRIES: usize = 32;
 
-/// Answers `question` from a small memo on this thread, or works it out with `fresh`.
+/// Answers a question from a small memo on this thread, or works it out with `fresh`.
 /// A pass asks the same few questions (one per schedule, at one moment) for every resource,
 /// in whatever order the resources are listed; the oldest answer makes room for a new one.
-fn memoized<K: PartialEq, V: Clone>(memo: &'static LocalKey<Memo<K, V>>, question: K, fresh: impl FnOnce() -> V) -> V {
-    let hit = memo.with_borrow(|m| m.iter().find(|(k, _)| *k == question).map(|(_, v)| v.clone()));
+/// `is` recognises the question among the kept ones (cheap fields first: a schedule is
+/// compared in full only when the moment matches) and `question` builds the key to keep,
+/// only on a miss, so a hit clones nothing but the answer.
+fn memoized<K, V: Clone>(
+    memo: &'static LocalKey<Memo<K, V>>,
+    is: impl Fn(&K) -> bool,
+    question: impl FnOnce() -> K,
+    fresh: impl FnOnce() -> V,
+) -> V {
+    let hit = memo.with_borrow(|m| m.iter().rev().find(|(k, _)| is(k)).map(|(_, v)| v.clone()));
     if let Some(answer) = hit {
         return answer;
     }
@@ -397,7 +413,7 @@ fn memoized<K: PartialEq, V: Clone>(memo: &'static LocalKey<Memo<K, V>>, questio
         if m.len() >= MEMO_ENTRIES {
             m.remove(0);
         }
-        m.push((question, answer.clone()));
+        m.push((question(), answer.clone()));
     });
     answer
 }
