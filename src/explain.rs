@@ -148,3 +148,48 @@ impl Explanation {
         out
     }
 }
+
+/// `offhours holidays list`: a calendar's dates in `year` with their names, one per line
+/// (`2026-05-01  Fri  Labor Day`). `name` is a calendar of the config, else a country or
+/// subdivision code of the shipped data (`US-CA`); an error names the calendars there are.
+pub fn holidays_listing(cfg: &crate::config::Config, name: &str, year: i32) -> Result<String, String> {
+    use crate::schedule::countries;
+    use chrono::Datelike as _;
+    let (title, named): (String, Vec<(chrono::NaiveDate, String)>) = match cfg.calendar_info(name) {
+        Some(cal) => (
+            match &cal.country {
+                Some(code) => format!("{name} (country {code}, holidays {})", countries::source_version()),
+                None => name.to_string(),
+            },
+            cal.named.iter().map(|(d, n)| (*d, n.clone())).collect(),
+        ),
+        None => match countries::holidays(name) {
+            Some(h) => (
+                format!(
+                    "{} (holidays {})",
+                    name.to_ascii_uppercase(),
+                    countries::source_version()
+                ),
+                h.into_iter().map(|(d, n)| (d, n.to_string())).collect(),
+            ),
+            None => {
+                let known: Vec<&str> = cfg.calendar_names().collect();
+                return Err(format!(
+                    "`{name}` is neither a holiday calendar of the config ({}) nor a country code offhours has holidays for (countries: {})",
+                    if known.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                    countries::countries().join(", ")
+                ));
+            }
+        },
+    };
+    let dates: Vec<_> = named.into_iter().filter(|(d, _)| d.year() == year).collect();
+    let mut out = format!("# {title}: {} date(s) in {year}\n", dates.len());
+    for (d, n) in &dates {
+        let _ = writeln!(out, "{d}  {}  {n}", d.format("%a"));
+    }
+    Ok(out)
+}

@@ -58,6 +58,25 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Holiday calendars: list a calendar's dates with their names.
+    Holidays {
+        #[command(subcommand)]
+        command: HolidaysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HolidaysCommand {
+    /// Print a calendar's dates in a year with their names: a calendar of the config (`kr`),
+    /// or a country or subdivision code of the shipped data (`US-CA`).
+    List {
+        calendar: String,
+        /// The year (default: this year in the config's time zone).
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Print the country and subdivision codes offhours ships holidays for.
+    Codes,
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,7 +269,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate => {
             let cfg = Config::load(&cli.config)?;
-            for w in &cfg.policy.warnings {
+            for w in cfg.policy.warnings.iter().chain(&cfg.calendar_warnings(now)) {
                 eprintln!("{}: warning: {w}", cli.config.display());
             }
             if cfg.state_key.is_none() {
@@ -294,6 +313,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.into()))
         }
         Command::Policy { command } => policy(&cli.config, now, command),
+        Command::Holidays { command } => {
+            let cfg = Config::load(&cli.config)?;
+            let text = match command {
+                HolidaysCommand::List { calendar, year } => {
+                    let year = year.unwrap_or_else(|| chrono::Datelike::year(&now.with_timezone(&cfg.timezone)));
+                    offhours::explain::holidays_listing(&cfg, &calendar, year)
+                        .map_err(|e| Failure::Invalid(format!("error: {e}")))?
+                }
+                HolidaysCommand::Codes => offhours::schedule::countries::codes().join("\n") + "\n",
+            };
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("writing to stdout")?;
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Schema,
         } => {

@@ -204,3 +204,45 @@ fn run_refuses_now_with_a_clear_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("does not take --now"), "{}", stderr(&o));
 }
+
+#[test]
+fn holidays_list_prints_a_calendars_dates_with_names() {
+    let o = offhours(&["holidays", "list", "kr", "--year", "2026"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("# kr (country KR, holidays 0.109): 22 date(s) in 2026\n"),
+        "{out}"
+    );
+    assert!(out.contains("\n2026-05-01  Fri  Labor Day\n"), "{out}");
+    assert!(out.contains("\n2026-07-17  Fri  Constitution Day\n"), "{out}");
+    assert!(!out.contains("2027-"), "{out}");
+    // A code of the shipped data works without a calendar in the config.
+    let o = offhours(&["holidays", "list", "DE-BY", "--year", "2027"]);
+    assert!(stdout(&o).contains("\n2027-01-06  Wed  Epiphany\n"), "{}", stdout(&o));
+    let o = offhours(&["holidays", "list", "DE", "--year", "2027"]);
+    assert!(
+        !stdout(&o).contains("Epiphany"),
+        "Epiphany is a Bavarian holiday, not a federal one"
+    );
+    let o = offhours(&["holidays", "list", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`nope` is neither a holiday calendar of the config (company, kr)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_warns_when_a_calendar_has_run_out() {
+    let o = offhours(&["--now", "2036-01-05T00:00:00Z", "validate"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: holidays.kr: no date from 2036-01-05 to 2036-03-05"),
+        "{}",
+        stderr(&o)
+    );
+    let o = offhours(&["--now", "2026-12-01T00:00:00Z", "validate"]);
+    assert!(!stderr(&o).contains("holidays.kr"), "{}", stderr(&o));
+}

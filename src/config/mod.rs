@@ -10,11 +10,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::schedule::{Schedule, expr, holidays};
+use crate::schedule::{Schedule, countries, expr, holidays};
 use position::{Index, Pos, escape};
 pub use raw::RawConfig;
 
@@ -277,6 +277,22 @@ pub struct DaemonSettings {
 }
 
 /// A validated config.
+/// How many days ahead `validate` looks for a calendar's next date.
+pub const STALE_DAYS: u64 = 60;
+
+/// A holiday calendar as loaded: its dates, each with a name for people.
+#[derive(Debug, Clone, Default)]
+pub struct Calendar {
+    /// The dates schedules using the calendar are off on.
+    pub dates: Arc<BTreeSet<NaiveDate>>,
+    /// The same dates, each with its holiday's name (or where it came from).
+    pub named: BTreeMap<NaiveDate, String>,
+    /// The country or subdivision code its public holidays came from, if any.
+    pub country: Option<String>,
+    /// `except_dates` that were not in the calendar anyway (probably a typo).
+    pub unused_excepts: Vec<NaiveDate>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from.
@@ -289,7 +305,7 @@ pub struct Config {
     pub allow_inline: bool,
     /// Days ahead in which holidays are compiled into scheduled actions.
     pub holiday_horizon_days: u32,
-    calendars: BTreeMap<String, Arc<BTreeSet<NaiveDate>>>,
+    calendars: BTreeMap<String, Calendar>,
     schedules: BTreeMap<String, Schedule>,
     /// Which accounts to work in.
     pub accounts: Accounts,
@@ -402,7 +418,67 @@ impl Config {
     /// The dates of a holiday calendar.
     #[must_use]
     pub fn calendar(&self, name: &str) -> Option<&BTreeSet<NaiveDate>> {
-        self.calendars.get(name).map(|c| c.as_ref())
+        self.calendars.get(name).map(|c| c.dates.as_ref())
+    }
+
+    /// A holiday calendar with its dates' names and where they came from.
+    #[must_use]
+    pub fn calendar_info(&self, name: &str) -> Option<&Calendar> {
+        self.calendars.get(name)
+    }
+
+    /// The names of the holiday calendars, sorted.
+    pub fn calendar_names(&self) -> impl Iterator<Item = &str> {
+        self.calendars.keys().map(String::as_str)
+    }
+
+    /// What `validate` warns about the holiday calendars at `now`: an `except_dates` entry
+    /// that removed nothing, and a calendar with no date in the next [`STALE_DAYS`] days
+    /// although the same days of the year had some in most of the earlier years it covers
+    /// (its data has probably run out, or a year was not added).
+    #[must_use]
+    pub fn calendar_warnings(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut out = Vec::new();
+        let today = now.with_timezone(&self.timezone).date_naive();
+        for (name, cal) in &self.calendars {
+            for d in &cal.unused_excepts {
+                out.push(format!(
+                    "holidays.{name}.except_dates: {d} is not in the calendar, so it removes nothing"
+                ));
+            }
+            let window = |from: NaiveDate| {
+                let to = from + chrono::Days::new(STALE_DAYS);
+                cal.dates.range(from..to).count()
+            };
+            if window(today) > 0 {
+                continue;
+            }
+            let Some(first) = cal.dates.first() else { continue };
+            let earlier: Vec<usize> = (1..=5)
+                .filter_map(|k| today.checked_sub_months(chrono::Months::new(12 * k)))
+                .filter(|from| from.year() >= first.year())
+                .map(window)
+                .collect();
+            let with_some = earlier.iter().filter(|n| **n > 0).count();
+            if with_some == 0 || with_some * 2 < earlier.len() {
+                continue;
+            }
+            let until = today + chrono::Days::new(STALE_DAYS);
+            let source = match &cal.country {
+                Some(code) => format!(
+                    "; its {code} dates come from the data offhours ships (holidays {}, {}-{}): see README, \"Holidays\", to refresh it",
+                    countries::source_version(),
+                    countries::FIRST_YEAR,
+                    countries::LAST_YEAR
+                ),
+                None => "; add the coming year's dates".to_string(),
+            };
+            out.push(format!(
+                "holidays.{name}: no date from {today} to {until}, though the same days had some in {with_some} of the {} earlier years it covers: it is probably stale{source}",
+                earlier.len()
+            ));
+        }
+        out
     }
 
     /// What a tag value means under this config.
@@ -673,41 +749,103 @@ impl Validator {
         broken
     }
 
+    /// Reads the dates of a list (`/holidays/<name>/<field>`), reporting each bad one.
+    fn date_list(&mut self, base: &str, field: &str, list: &[String]) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        for (i, d) in list.iter().enumerate() {
+            match NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d") {
+                Ok(date) => out.push(date),
+                Err(e) => self.at_value(
+                    &format!("{base}/{field}/{i}"),
+                    format!("`{d}` is not a date YYYY-MM-DD ({e})"),
+                ),
+            }
+        }
+        out
+    }
+
+    /// One holiday calendar: its country's public holidays, its listed dates and its
+    /// iCalendar file's, plus `extra_dates`, minus `except_dates`.
+    fn calendar(&mut self, name: &str, cal: &raw::RawCalendar) -> Calendar {
+        let base = format!("/holidays/{}", escape(name));
+        let mut named: BTreeMap<NaiveDate, String> = BTreeMap::new();
+        let mut country = None;
+        if let Some(code) = &cal.country {
+            match countries::holidays(code) {
+                Some(h) => {
+                    named.extend(h.into_iter().map(|(d, n)| (d, n.to_string())));
+                    country = Some(code.trim().to_ascii_uppercase());
+                }
+                None => {
+                    let upper = code.trim().to_ascii_uppercase();
+                    let country_part = upper.split('-').next().unwrap_or_default();
+                    let known = countries::countries();
+                    let hint = if upper.contains('-') && known.contains(&country_part) {
+                        let subs: Vec<&str> = countries::codes()
+                            .into_iter()
+                            .filter(|c| c.starts_with(&format!("{country_part}-")))
+                            .collect();
+                        if subs.is_empty() {
+                            format!("{country_part} has no subdivisions in the data; use `{country_part}`")
+                        } else {
+                            format!("{country_part}'s subdivisions: {}", subs.join(", "))
+                        }
+                    } else {
+                        format!("countries: {}", known.join(", "))
+                    };
+                    self.at_value(
+                        &format!("{base}/country"),
+                        format!("`{code}` is not a country or subdivision offhours has holidays for; {hint}"),
+                    );
+                }
+            }
+        }
+        for d in self.date_list(&base, "dates", &cal.dates) {
+            named.entry(d).or_insert_with(|| "listed in the config".into());
+        }
+        if let Some(ics) = &cal.ics {
+            let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
+            let p = format!("{base}/ics");
+            match std::fs::read_to_string(&file) {
+                Err(e) => self.at_value(&p, format!("cannot read holiday file {}: {e}", file.display())),
+                Ok(text) => match holidays::parse_ics(&text) {
+                    Ok(d) => {
+                        for d in d {
+                            named.entry(d).or_insert_with(|| format!("from {ics}"));
+                        }
+                    }
+                    Err(errs) => {
+                        for e in errs {
+                            self.at_value(&p, format!("{}:{}: {}", file.display(), e.line, e.message));
+                        }
+                    }
+                },
+            }
+        }
+        for d in self.date_list(&base, "extra_dates", &cal.extra_dates) {
+            named.insert(d, "extra_dates".into());
+        }
+        let mut unused_excepts = Vec::new();
+        for d in self.date_list(&base, "except_dates", &cal.except_dates) {
+            if named.remove(&d).is_none() {
+                unused_excepts.push(d);
+            }
+        }
+        Calendar {
+            dates: Arc::new(named.keys().copied().collect()),
+            named,
+            country,
+            unused_excepts,
+        }
+    }
+
     fn build(&mut self, raw: RawConfig) -> Config {
         let timezone = self.zone("/timezone", &raw.timezone).unwrap_or(chrono_tz::UTC);
         self.check_tag_key(&raw.tag_key);
 
         let mut calendars = BTreeMap::new();
         for (name, cal) in &raw.holidays {
-            let base = format!("/holidays/{}", escape(name));
-            let mut dates = BTreeSet::new();
-            for (i, d) in cal.dates.iter().enumerate() {
-                match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-                    Ok(date) => {
-                        dates.insert(date);
-                    }
-                    Err(e) => self.at_value(
-                        &format!("{base}/dates/{i}"),
-                        format!("`{d}` is not a date YYYY-MM-DD ({e})"),
-                    ),
-                }
-            }
-            if let Some(ics) = &cal.ics {
-                let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
-                let p = format!("{base}/ics");
-                match std::fs::read_to_string(&file) {
-                    Err(e) => self.at_value(&p, format!("cannot read holiday file {}: {e}", file.display())),
-                    Ok(text) => match holidays::parse_ics(&text) {
-                        Ok(d) => dates.extend(d),
-                        Err(errs) => {
-                            for e in errs {
-                                self.at_value(&p, format!("{}:{}: {}", file.display(), e.line, e.message));
-                            }
-                        }
-                    },
-                }
-            }
-            calendars.insert(name.clone(), Arc::new(dates));
+            calendars.insert(name.clone(), self.calendar(name, cal));
         }
 
         let mut schedules = BTreeMap::new();
@@ -1041,7 +1179,7 @@ impl Validator {
         name: &str,
         rs: &raw::RawSchedule,
         default_tz: Tz,
-        calendars: &BTreeMap<String, Arc<BTreeSet<NaiveDate>>>,
+        calendars: &BTreeMap<String, Calendar>,
     ) -> Option<Schedule> {
         let mut ok = true;
         if name == ALWAYS_ON {
@@ -1111,7 +1249,7 @@ impl Validator {
             let many = matches!(h, raw::OneOrMany::Many(_));
             for (i, cal) in h.names().into_iter().enumerate() {
                 match calendars.get(cal) {
-                    Some(c) => dates.extend(c.iter().copied()),
+                    Some(c) => dates.extend(c.dates.iter().copied()),
                     None => {
                         let p = if many {
                             format!("{base}/holidays/{i}")

@@ -143,10 +143,21 @@ impl Default for RawAccounts {
     }
 }
 
-/// A holiday calendar: dates listed here, from an iCalendar file, or both.
+/// A holiday calendar: a country's public holidays, dates listed here, an iCalendar file,
+/// or any of them together.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCalendar {
+    /// A country's public holidays from the data offhours ships (2020-2035): an ISO 3166-1
+    /// code (`KR`), or a subdivision (`US-CA`, `DE-BY`). `offhours holidays codes` lists them.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Dates added to the country's, as YYYY-MM-DD.
+    #[serde(default)]
+    pub extra_dates: Vec<String>,
+    /// Dates taken out of the calendar (the country's, listed or from the file), as YYYY-MM-DD.
+    #[serde(default)]
+    pub except_dates: Vec<String>,
     /// Dates as YYYY-MM-DD, in the zone of the schedule that uses the calendar.
     #[serde(default)]
     pub dates: Vec<String>,

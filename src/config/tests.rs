@@ -74,7 +74,7 @@ fn unknown_key_on_line_7_is_reported_on_line_7_with_the_expected_fields() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
         e[0].starts_with(
-            "test.yaml:7:5: holidays.kr.datse: unknown field `datse`; expected one of: dates, description, ics"
+            "test.yaml:7:5: holidays.kr.datse: unknown field `datse`; expected one of: country, dates, description, except_dates, extra_dates, ics"
         ),
         "{}",
         e[0]
@@ -347,4 +347,78 @@ fn offhours_principals_default_to_the_member_role_and_partitions_are_checked() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("policy.role_arn"), "{err}");
+}
+
+#[test]
+fn a_country_calendar_takes_the_shipped_data_plus_extra_minus_except() {
+    let c = parse(
+        "holidays:\n  kr:\n    country: kr\n    extra_dates: [2026-10-02]\n    except_dates: [2026-12-25, 2026-12-24]\n\
+         schedules:\n  o:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    holidays: kr\n",
+    )
+    .unwrap();
+    let kr = c.calendar_info("kr").unwrap();
+    assert_eq!(kr.country.as_deref(), Some("KR"));
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert_eq!(kr.named.get(&d("2026-05-01")).map(String::as_str), Some("Labor Day"));
+    assert_eq!(kr.named.get(&d("2026-10-02")).map(String::as_str), Some("extra_dates"));
+    assert!(!kr.dates.contains(&d("2026-12-25")), "except_dates removes it");
+    assert_eq!(kr.unused_excepts, vec![d("2026-12-24")]);
+    let o = c.schedule("o").unwrap();
+    assert!(o.holidays.contains(&d("2026-07-17")) && !o.holidays.contains(&d("2026-12-25")));
+    let w = c.calendar_warnings("2026-12-01T00:00:00Z".parse().unwrap());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("except_dates: 2026-12-24 is not in the calendar"),
+        "{}",
+        w[0]
+    );
+}
+
+#[test]
+fn an_unknown_country_or_subdivision_is_an_error_at_its_place() {
+    let e = errors("holidays:\n  a:\n    country: XX\n  b:\n    country: US-ZZ\n  c:\n    country: KR-11\n");
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with("test.yaml:3:14: holidays.a.country: `XX` is not a country"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[0].contains("countries: AU, CN, DE, FR, GB, IN, JP, KR, SG, US"),
+        "{}",
+        e[0]
+    );
+    assert!(e[1].contains("US's subdivisions: US-AK, US-AL"), "{}", e[1]);
+    assert!(
+        e[2].contains("KR has no subdivisions in the data; use `KR`"),
+        "{}",
+        e[2]
+    );
+}
+
+#[test]
+fn a_calendar_with_nothing_ahead_where_earlier_years_had_dates_is_reported_stale() {
+    // Listed dates for 2024 and 2025 only: by mid-December 2026 Christmas is missing.
+    let c = parse("holidays:\n  mine:\n    dates: [2024-12-25, 2025-12-25, 2026-01-01]\n").unwrap();
+    let w = c.calendar_warnings("2026-12-10T00:00:00Z".parse().unwrap());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("holidays.mine: no date from 2026-12-10 to 2027-02-08"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].contains("in 2 of the 2 earlier years it covers"), "{}", w[0]);
+    // In a quiet part of the year (nothing in earlier years either) it says nothing.
+    assert!(c.calendar_warnings("2026-06-01T00:00:00Z".parse().unwrap()).is_empty());
+    // With a date ahead, nothing.
+    let c = parse("holidays:\n  mine:\n    dates: [2024-12-25, 2025-12-25, 2026-12-25]\n").unwrap();
+    assert!(c.calendar_warnings("2026-12-10T00:00:00Z".parse().unwrap()).is_empty());
+    // The shipped country data runs out after 2035, and says so.
+    let c = parse("holidays:\n  kr:\n    country: KR\n").unwrap();
+    assert!(c.calendar_warnings("2026-12-10T00:00:00Z".parse().unwrap()).is_empty());
+    let w = c.calendar_warnings("2036-01-02T00:00:00Z".parse().unwrap());
+    assert!(
+        w.len() == 1 && w[0].contains("its KR dates come from the data offhours ships"),
+        "{w:?}"
+    );
 }

@@ -6,6 +6,7 @@
 //! - A local time that occurs twice (DST overlap) takes effect at its first occurrence,
 //!   so the repeated hour keeps the state reached at the end of its first pass.
 
+pub mod countries;
 pub mod cron5;
 pub mod expr;
 pub mod holidays;

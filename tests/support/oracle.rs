@@ -213,6 +213,38 @@ impl Oracle {
     }
 }
 
+/// A country's (`KR`) or subdivision's (`US-CA`) dates, read from the shipped data file
+/// with this reader of its own (the format is in `scripts/gen-holidays.py`; the data itself
+/// is compared with its source by `tests/holidays_data.rs`): the country's rows, then the
+/// subdivision's `-` removals and `+` additions.
+pub fn country_dates(code: &str) -> Vec<NaiveDate> {
+    let text = include_str!("../../src/schedule/countries.tsv");
+    let code = code.to_uppercase();
+    let country = code.split('-').next().unwrap().to_string();
+    let mut dates = std::collections::BTreeSet::new();
+    let mut seen = false;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols[0] == country {
+            seen |= code == country;
+            dates.insert(cols[1].parse::<NaiveDate>().unwrap());
+        } else if cols[0] == code {
+            seen = true;
+            match cols[1].chars().next() {
+                Some('-') => {
+                    dates.remove(&cols[1][1..].parse::<NaiveDate>().unwrap());
+                }
+                Some('+') => {
+                    dates.insert(cols[1][1..].parse::<NaiveDate>().unwrap());
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(seen, "no holidays for {code} in the shipped data");
+    dates.into_iter().collect()
+}
+
 /// The `DTSTART`/`DTEND` all-day dates of an iCalendar file (`DTEND` exclusive, one day
 /// when absent).
 pub fn ics_dates(text: &str) -> Vec<NaiveDate> {
@@ -268,6 +300,20 @@ impl Book {
                 if let Some(file) = cal["ics"].as_str() {
                     dates.extend(ics_dates(&std::fs::read_to_string(dir.join(file)).unwrap()));
                 }
+                if let Some(code) = cal["country"].as_str() {
+                    dates.extend(country_dates(code));
+                }
+                let list = |key: &str| -> Vec<NaiveDate> {
+                    cal[key]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .map(|d| d.as_str().unwrap().parse().unwrap())
+                        .collect()
+                };
+                dates.extend(list("extra_dates"));
+                let except = list("except_dates");
+                dates.retain(|d| !except.contains(d));
                 calendars.insert(name.as_str().unwrap().to_string(), dates);
             }
         }
