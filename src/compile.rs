@@ -145,6 +145,14 @@ pub fn group_hash(group: &str) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether an action name of offhours' is one of its stop actions (`offhours-<hash>-stop-...`).
+#[must_use]
+pub fn is_stop_name(name: &str) -> bool {
+    name.strip_prefix(NAME_PREFIX)
+        .and_then(|rest| rest.get(8..))
+        .is_some_and(|rest| rest.starts_with("-stop-"))
+}
+
 /// Whether an action name belongs to offhours (for any group).
 #[must_use]
 pub fn is_owned(name: &str) -> bool {
@@ -267,7 +275,7 @@ fn compile_fresh(req: Request<'_>, prefix: &str) -> Result<Vec<ScheduledAction>,
         let capacity = if action == Action::Start {
             req.running
         } else {
-            Capacity::ZERO
+            s.stopped_capacity()
         };
         let nominal = |date: NaiveDate| {
             resolve_local(
@@ -349,7 +357,7 @@ fn compile_fresh(req: Request<'_>, prefix: &str) -> Result<Vec<ScheduledAction>,
             capacity: if t.action == Action::Start {
                 req.running
             } else {
-                Capacity::ZERO
+                s.stopped_capacity()
             },
         });
     }

@@ -209,8 +209,14 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     };
     out.scope.resources = groups.len() + instances.len();
     for g in &groups {
-        if g.tag(&cfg.tag_key).is_some_and(|v| cfg.resolve_tag(v).is_ok()) {
-            let state = if g.capacity.is_zero() { "stopped" } else { "running" };
+        if let Some(resolved) = g.tag(&cfg.tag_key).and_then(|v| cfg.resolve_tag(v).ok()) {
+            let stopped_size = match &resolved {
+                crate::config::Resolved::Named(s) => s.stopped_size,
+                crate::config::Resolved::Inline(s) => s.stopped_size,
+                crate::config::Resolved::AlwaysOn => None,
+            };
+            let down = g.capacity.is_zero() || stopped_size == Some(g.capacity);
+            let state = if down { "stopped" } else { "running" };
             *out.scope.managed.entry(format!("{GROUP}/{state}")).or_default() += 1;
         }
     }

@@ -577,3 +577,89 @@ async fn a_group_override_holds_its_size_past_the_stop_then_the_schedule_resumes
     );
     assert!(mutating_calls(&moto.pass(&cfg, "reconcile", "2026-11-25T23:05:00+09:00")).is_empty());
 }
+
+/// A schedule with `stopped_size`: the registered actions, read back from moto and fired
+/// minute by minute as AWS would for a week (a weekend and a holiday in it), hold the group
+/// at that size whenever the oracle (tests/support/oracle.rs, which reads the config text
+/// itself) says stopped, and at its saved size whenever it says running; the saved size is
+/// never replaced by the stopped one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_size_holds_the_group_there_at_night_and_at_its_saved_size_by_day() {
+    const SMALL: &str = "\
+timezone: Asia/Seoul
+holidays:
+  kr:
+    dates: [2026-12-25]
+schedules:
+  small-nights:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    holidays: kr
+    stopped_size: \"min=1 max=1 desired=1\"
+regions: [us-east-1]
+";
+    let moto = Moto::start();
+    let asg = asg_in(&moto, MANAGEMENT, "us-east-1").await;
+    let running = size(2, 6, 4);
+    let stopped = size(1, 1, 1);
+    create_group(&asg, "dev", running, &[("Schedule", "small-nights")], "us-east-1").await;
+    let (dir, cfg) = config(SMALL);
+    let start: DateTime<Utc> = "2026-12-21T03:17:00Z".parse().unwrap();
+    let end = start + Duration::days(7);
+    let book = support::oracle::Book::from_yaml(
+        SMALL,
+        dir.path(),
+        start.date_naive() - chrono::Days::new(2),
+        end.date_naive() + chrono::Days::new(2),
+    );
+    let oracle = &book.schedules["small-nights"];
+    let mut matcher = Matcher::new(start - Duration::days(1), end + Duration::days(1));
+    let mut c = running;
+    let (mut nights, mut days) = (0, 0);
+    let mut day = start;
+    while day < end {
+        moto.pass(&cfg, "reconcile", &day.to_rfc3339());
+        let registered = actions(&asg, "dev").await;
+        let stops: Vec<&ScheduledAction> = registered.iter().filter(|a| a.name.contains("-stop-")).collect();
+        assert!(
+            !stops.is_empty() && stops.iter().all(|a| a.capacity == stopped),
+            "{registered:#?}"
+        );
+        let mut t = day + Duration::minutes(1);
+        while t <= day + Duration::days(1) {
+            let local = |zone: &str| t.with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap()).naive_local();
+            let fired: Vec<_> = registered.iter().filter(|a| fires(a, t, local, &mut matcher)).collect();
+            if let Some(first) = fired.first() {
+                assert!(
+                    fired.iter().all(|a| a.capacity == first.capacity),
+                    "conflicting actions at {t}"
+                );
+                c = first.capacity;
+            }
+            let want = if oracle.state(t) == State::Running {
+                days += 1;
+                running
+            } else {
+                nights += 1;
+                stopped
+            };
+            assert_eq!(c, want, "at {t} ({})", t.with_timezone(&chrono_tz::Asia::Seoul));
+            t += Duration::minutes(1);
+        }
+        asg.update_auto_scaling_group()
+            .auto_scaling_group_name("dev")
+            .min_size(c.min)
+            .max_size(c.max)
+            .desired_capacity(c.desired)
+            .send()
+            .await
+            .unwrap();
+        let tags = group(&asg, "dev").await.1;
+        assert_eq!(
+            support::moto::sealed_size(tags.get("offhours:saved-capacity")),
+            Some(running.to_string().as_str()),
+            "the saved size stays the running one: {tags:?}"
+        );
+        day += Duration::days(1);
+    }
+    assert!(nights > 0 && days > 0);
+}

@@ -1268,6 +1268,17 @@ impl Validator {
                 }
             }
         }
+        let mut stopped_size = None;
+        if let Some(text) = &rs.stopped_size {
+            match text.parse::<crate::capacity::Capacity>() {
+                Ok(c) if c.is_zero() => {}
+                Ok(c) => stopped_size = Some(c),
+                Err(e) => {
+                    self.at_value(&format!("{base}/stopped_size"), e.to_string());
+                    ok = false;
+                }
+            }
+        }
         let tz = tz?;
         if !ok {
             return None;
@@ -1280,6 +1291,7 @@ impl Validator {
             mode: rs.mode,
             enforce: rs.enforce,
             hibernate: rs.hibernate,
+            stopped_size,
         })
     }
 }

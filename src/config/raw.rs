@@ -194,6 +194,11 @@ pub struct RawSchedule {
     /// Hibernate instances configured for it instead of stopping them.
     #[serde(default)]
     pub hibernate: bool,
+    /// The size Auto Scaling groups are held at while stopped, instead of 0/0/0, e.g.
+    /// `min=1 max=1 desired=1`. Never larger than a group's running size. Instances are
+    /// not affected.
+    #[serde(default)]
+    pub stopped_size: Option<String>,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,

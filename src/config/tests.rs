@@ -422,3 +422,30 @@ fn a_calendar_with_nothing_ahead_where_earlier_years_had_dates_is_reported_stale
         "{w:?}"
     );
 }
+
+#[test]
+fn stopped_size_is_read_and_a_bad_one_is_an_error_at_its_place() {
+    let c = parse(
+        "schedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    stopped_size: \"min=1 max=2 desired=1\"\n",
+    )
+    .unwrap();
+    let s = c.schedule("s").unwrap();
+    assert_eq!(
+        s.stopped_size,
+        Some(crate::capacity::Capacity {
+            min: 1,
+            max: 2,
+            desired: 1
+        })
+    );
+    let e = errors(
+        "schedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    stopped_size: \"min=2 max=1 desired=1\"\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("test.yaml:4:19: schedules.s.stopped_size: invalid capacity"),
+        "{}",
+        e[0]
+    );
+    assert!(e[0].contains("need 0 <= min <= desired <= max"), "{}", e[0]);
+}

@@ -129,9 +129,34 @@ pub fn same_effect(want: &ScheduledAction, have: &ObservedAction, now: DateTime<
 
 /// The size the group's start actions restore, read back from offhours' own actions.
 fn size_from_start_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
-    let mut sizes = owned.iter().filter_map(|a| a.capacity()).filter(|c| !c.is_zero());
+    let mut sizes = owned
+        .iter()
+        .filter(|a| !compile::is_stop_name(&a.name))
+        .filter_map(|a| a.capacity())
+        .filter(|c| !c.is_zero());
     let first = sizes.next()?;
     sizes.all(|c| c == first).then_some(first)
+}
+
+/// The size the group's stop actions scale it to (a schedule's `stopped_size`), read back
+/// from offhours' own actions, if they agree and it is not 0/0/0.
+fn size_from_stop_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
+    let mut sizes = owned
+        .iter()
+        .filter(|a| compile::is_stop_name(&a.name))
+        .filter_map(|a| a.capacity())
+        .filter(|c| !c.is_zero());
+    let first = sizes.next()?;
+    sizes.all(|c| c == first).then_some(first)
+}
+
+/// Whether the group is scaled down: at 0/0/0, at the schedule's stopped size, or at the
+/// size offhours' own stop actions set (a schedule's earlier stopped size). Its size is then
+/// not its running size, and must not be saved as one.
+fn is_down(g: &Group, s: Option<&Schedule>, owned: &[&ObservedAction]) -> bool {
+    g.capacity.is_zero()
+        || s.is_some_and(|s| s.stopped_size == Some(g.capacity))
+        || size_from_stop_actions(owned) == Some(g.capacity)
 }
 
 /// Plans one group at `now`.
@@ -304,7 +329,7 @@ fn release(plan: &mut GroupPlan, cfg: &Config, g: &Group, owned: &[&ObservedActi
             format!("{why}: offhours' scheduled actions are no longer wanted"),
         );
     }
-    if g.capacity.is_zero() {
+    if is_down(g, None, owned) && sizes.known != Some(g.capacity) {
         match sizes.known {
             Some(c) => match within_ceiling(cfg, c) {
                 Ok(()) => plan.step(
@@ -314,8 +339,10 @@ fn release(plan: &mut GroupPlan, cfg: &Config, g: &Group, owned: &[&ObservedActi
                 Err(e) => report(plan, e),
             },
             None if !owned.is_empty() || g.tag(TAG_SAVED).is_some() => {
-                plan.notes
-                    .push("scaled down with no saved size offhours can read; left at 0/0/0".into());
+                plan.notes.push(format!(
+                    "scaled down with no saved size offhours can read; left at {}",
+                    g.capacity
+                ));
             }
             None => {}
         }
@@ -382,9 +409,11 @@ fn schedule(
     }
 
     // The running size: what the group has now if it is up (so a resize is followed),
-    // else what was saved.
-    let running = if g.capacity.is_zero() {
-        sizes.known
+    // else what was saved. At a stopped size with nothing saved (enrolled while down), that
+    // size is all there is to restore.
+    let down = is_down(g, Some(s), owned);
+    let running = if down {
+        sizes.known.or((!g.capacity.is_zero()).then_some(g.capacity))
     } else {
         Some(g.capacity)
     };
@@ -405,6 +434,21 @@ fn schedule(
 
     if let Err(e) = within_ceiling(cfg, running) {
         set_error(plan, g, &e);
+        return;
+    }
+    if let Some(stopped) = s.stopped_size
+        && (stopped.desired > running.desired || stopped.max > running.max)
+    {
+        set_error(
+            plan,
+            g,
+            &format!(
+                "schedule `{}` holds groups at {stopped} while stopped, more than this group's running size {running}: \
+                 offhours would scale it up at night, so it leaves the group as it is; give the group a schedule \
+                 whose stopped_size fits, or raise its size",
+                s.name
+            ),
+        );
         return;
     }
     let must_save = saved != Some(running) || sizes.reseal;
@@ -507,13 +551,13 @@ fn schedule(
     if let Some((state, why)) = due {
         let may = |a: Action| hold.is_some() || s.mode.acts_on(a);
         match state {
-            State::Stopped if !g.capacity.is_zero() && may(Action::Stop) => plan.step(
+            State::Stopped if g.capacity != s.stopped_capacity() && may(Action::Stop) => plan.step(
                 GroupChange::SetCapacity {
-                    capacity: crate::capacity::Capacity::ZERO,
+                    capacity: s.stopped_capacity(),
                 },
                 format!("{why} (schedule `{}`): it is off now", s.name),
             ),
-            State::Running if g.capacity.is_zero() && may(Action::Start) => plan.step(
+            State::Running if down && g.capacity != running && may(Action::Start) => plan.step(
                 GroupChange::SetCapacity { capacity: running },
                 format!("{why} (schedule `{}`): it is on now", s.name),
             ),

@@ -6,6 +6,8 @@
 //! - A local time that occurs twice (DST overlap) takes effect at its first occurrence,
 //!   so the repeated hour keeps the state reached at the end of its first pass.
 
+use crate::capacity::Capacity;
+
 pub mod countries;
 pub mod cron5;
 pub mod expr;
@@ -146,9 +148,17 @@ pub struct Schedule {
     pub enforce: bool,
     /// Hibernate instances configured for it instead of stopping them.
     pub hibernate: bool,
+    /// The size groups are held at while stopped; `None`: 0/0/0. Instances are not affected.
+    pub stopped_size: Option<Capacity>,
 }
 
 impl Schedule {
+    /// The size a group is scaled to when this schedule stops it.
+    #[must_use]
+    pub fn stopped_capacity(&self) -> Capacity {
+        self.stopped_size.unwrap_or(Capacity::ZERO)
+    }
+
     /// A schedule from an expression's windows, in its zone or else `default_tz`.
     #[must_use]
     pub fn from_expr(name: impl Into<String>, e: &expr::Expr, default_tz: Tz) -> Self {
@@ -160,6 +170,7 @@ impl Schedule {
             mode: Mode::Full,
             enforce: false,
             hibernate: false,
+            stopped_size: None,
         }
     }
 

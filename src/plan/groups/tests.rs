@@ -16,6 +16,9 @@ schedules:
   nightly-stop:
     running: [\"Mon-Fri 08:00-20:00\"]
     mode: stop-only
+  small-nights:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    stopped_size: \"min=1 max=1 desired=1\"
 ";
     Config::parse(text, Path::new("test.yaml"))
         .unwrap()
@@ -773,4 +776,78 @@ fn an_inline_value_with_repeated_spaces_settles_like_any_other() {
             .iter()
             .all(|s| s.change.kind() != "set-capacity")
     );
+}
+
+#[test]
+fn a_stopped_size_holds_the_group_there_at_night_and_never_replaces_the_saved_size() {
+    let c = cfg();
+    let mut g = group("web", size(2, 6, 4)).tagged("Schedule", "small-nights");
+    let p = converge(&c, &mut g, DAY);
+    assert_eq!(kinds(&p), vec!["save-capacity", "put-scheduled-actions", "set-tags"]);
+    let stop = |g: &Group| {
+        g.actions
+            .iter()
+            .filter(|a| a.recurrence.as_deref() == Some("0 20 * * 1-5"))
+            .map(|a| a.capacity())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        stop(&g),
+        vec![Some(size(1, 1, 1))],
+        "the stop action sets the stopped size"
+    );
+    assert!(
+        g.actions
+            .iter()
+            .any(|a| a.recurrence.as_deref() == Some("0 8 * * 1-5") && a.capacity() == Some(size(2, 6, 4)))
+    );
+    // AWS fires the stop action at 20:00: at the stopped size, nothing is saved over.
+    g.capacity = size(1, 1, 1);
+    let p = plan_group(&c, &g, at(NIGHT));
+    assert!(p.steps.is_empty(), "{p:#?}");
+    assert_eq!(saved_of(&g), Some(size(2, 6, 4)));
+    // Tagged at night: saved first, then held at the stopped size.
+    let mut h = group("api", size(2, 6, 4)).tagged("Schedule", "small-nights");
+    let p = converge(&c, &mut h, NIGHT);
+    assert_eq!(
+        kinds(&p),
+        vec!["save-capacity", "put-scheduled-actions", "set-capacity", "set-tags"]
+    );
+    assert_eq!((h.capacity, saved_of(&h)), (size(1, 1, 1), Some(size(2, 6, 4))));
+    // Untagged at night: the saved size comes back.
+    h.tags.remove("Schedule");
+    converge(&c, &mut h, NIGHT);
+    assert_eq!(h.capacity, size(2, 6, 4));
+}
+
+#[test]
+fn a_schedule_change_away_from_a_stopped_size_keeps_the_saved_size() {
+    let c = cfg();
+    let mut g = group("web", size(2, 6, 4)).tagged("Schedule", "small-nights");
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(g.capacity, size(1, 1, 1));
+    // Switched to a schedule that stops at zero while at the old stopped size: the group
+    // is down, not resized to 1/1/1.
+    g.tags.insert("Schedule".into(), "office-hours".into());
+    converge(&c, &mut g, NIGHT);
+    assert_eq!(saved_of(&g), Some(size(2, 6, 4)), "the saved size survives");
+    assert_eq!(g.capacity, Capacity::ZERO);
+    assert!(
+        g.actions
+            .iter()
+            .filter(|a| !compile::is_stop_name(&a.name))
+            .all(|a| a.capacity() == Some(size(2, 6, 4)))
+    );
+}
+
+#[test]
+fn a_stopped_size_larger_than_the_group_is_refused_for_that_group() {
+    let c = cfg();
+    let mut g = group("tiny", size(0, 1, 0)).tagged("Schedule", "small-nights");
+    let p = converge(&c, &mut g, DAY);
+    let e = p.error.as_deref().unwrap();
+    assert!(e.contains("holds groups at min=1 max=1 desired=1 while stopped, more than this group's running size min=0 max=1 desired=0"), "{e}");
+    assert_eq!(kinds(&p), vec!["set-tags"], "only the error tag");
+    assert!(g.actions.is_empty());
+    assert_eq!(g.capacity, size(0, 1, 0));
 }
