@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::schedule::{Schedule, countries, expr, holidays};
+use crate::schedule::{Schedule, countries, events, expr, holidays};
 use position::{Index, Pos, escape};
 pub use raw::RawConfig;
 
@@ -847,11 +847,32 @@ impl Validator {
         for (name, cal) in &raw.holidays {
             calendars.insert(name.clone(), self.calendar(name, cal));
         }
+        let mut uptimes = BTreeMap::new();
+        for (name, u) in &raw.uptime {
+            let file = self.file.parent().unwrap_or(Path::new(".")).join(&u.ics);
+            let p = format!("/uptime/{}/ics", escape(name));
+            let list = match std::fs::read_to_string(&file) {
+                Err(e) => {
+                    self.at_value(&p, format!("cannot read uptime file {}: {e}", file.display()));
+                    Vec::new()
+                }
+                Ok(text) => match events::parse_events(&text, timezone) {
+                    Ok(ev) => events::uptimes(&ev, u.lead_minutes),
+                    Err(errs) => {
+                        for e in errs {
+                            self.at_value(&p, format!("{}: {e}", file.display()));
+                        }
+                        Vec::new()
+                    }
+                },
+            };
+            uptimes.insert(name.clone(), list);
+        }
 
         let mut schedules = BTreeMap::new();
         for (name, rs) in &raw.schedules {
             let base = format!("/schedules/{}", escape(name));
-            if let Some(s) = self.schedule(&base, name, rs, timezone, &calendars) {
+            if let Some(s) = self.schedule(&base, name, rs, timezone, &calendars, &uptimes) {
                 schedules.insert(name.clone(), s);
             }
         }
@@ -1180,6 +1201,7 @@ impl Validator {
         rs: &raw::RawSchedule,
         default_tz: Tz,
         calendars: &BTreeMap<String, Calendar>,
+        uptimes: &BTreeMap<String, Vec<events::Uptime>>,
     ) -> Option<Schedule> {
         let mut ok = true;
         if name == ALWAYS_ON {
@@ -1268,6 +1290,30 @@ impl Validator {
                 }
             }
         }
+        let mut uptime = Vec::new();
+        if let Some(u) = &rs.uptime {
+            let many = matches!(u, raw::OneOrMany::Many(_));
+            for (i, cal) in u.names().into_iter().enumerate() {
+                match uptimes.get(cal) {
+                    Some(list) => uptime.extend(list.iter().cloned()),
+                    None => {
+                        let p = if many {
+                            format!("{base}/uptime/{i}")
+                        } else {
+                            format!("{base}/uptime")
+                        };
+                        let known: Vec<&str> = uptimes.keys().map(String::as_str).collect();
+                        let known = if known.is_empty() {
+                            "none are defined under `uptime`".to_string()
+                        } else {
+                            format!("defined: {}", known.join(", "))
+                        };
+                        self.at_value(&p, format!("unknown uptime calendar `{cal}`; {known}"));
+                        ok = false;
+                    }
+                }
+            }
+        }
         let mut stopped_size = None;
         if let Some(text) = &rs.stopped_size {
             match text.parse::<crate::capacity::Capacity>() {
@@ -1292,6 +1338,7 @@ impl Validator {
             enforce: rs.enforce,
             hibernate: rs.hibernate,
             stopped_size,
+            uptime: Arc::new(crate::schedule::UptimeSet::new(uptime)),
         })
     }
 }

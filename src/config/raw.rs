@@ -31,6 +31,9 @@ pub struct RawConfig {
     /// Holiday calendars, by name; schedules refer to them.
     #[serde(default)]
     pub holidays: BTreeMap<String, RawCalendar>,
+    /// Uptime calendars, by name: events during which schedules that name them run.
+    #[serde(default)]
+    pub uptime: BTreeMap<String, RawUptime>,
     /// Named schedules; a tag value names one of them (or `always-on`).
     #[serde(default)]
     pub schedules: BTreeMap<String, RawSchedule>,
@@ -169,6 +172,21 @@ pub struct RawCalendar {
     pub description: Option<String>,
 }
 
+/// An uptime calendar: servers run from `lead_minutes` before each event's start until its end.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUptime {
+    /// An iCalendar file of the events, relative to this config file.
+    pub ics: String,
+    /// Minutes before each event's start at which servers are started.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1440))]
+    pub lead_minutes: u32,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 /// One named schedule. Give either `running` or `stopped` windows.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +203,10 @@ pub struct RawSchedule {
     /// Holiday calendar name(s): stopped all day on those dates.
     #[serde(default)]
     pub holidays: Option<OneOrMany>,
+    /// Uptime calendar name(s): running during their events (and their lead time), even at
+    /// night, at weekends and on holidays.
+    #[serde(default)]
+    pub uptime: Option<OneOrMany>,
     /// `full` (default), `stop-only` or `start-only`.
     #[serde(default)]
     pub mode: Mode,

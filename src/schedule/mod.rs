@@ -10,6 +10,7 @@ use crate::capacity::Capacity;
 
 pub mod countries;
 pub mod cron5;
+pub mod events;
 pub mod expr;
 pub mod holidays;
 mod tzlinks;
@@ -150,6 +151,39 @@ pub struct Schedule {
     pub hibernate: bool,
     /// The size groups are held at while stopped; `None`: 0/0/0. Instances are not affected.
     pub stopped_size: Option<Capacity>,
+    /// Events in which the schedule is running whatever its windows and holidays say.
+    pub uptime: Arc<UptimeSet>,
+}
+
+/// A schedule's uptime events: each interval with its event's summary, and their union.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UptimeSet {
+    /// The intervals, sorted by start.
+    pub events: Vec<events::Uptime>,
+    /// Their union: sorted, disjoint.
+    pub merged: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl UptimeSet {
+    /// A set from intervals.
+    #[must_use]
+    pub fn new(mut list: Vec<events::Uptime>) -> Self {
+        list.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
+        let merged = events::merged(&list);
+        UptimeSet { events: list, merged }
+    }
+
+    /// Whether `t` is inside an event's interval.
+    #[must_use]
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        let i = self.merged.partition_point(|(from, _)| *from <= t);
+        i > 0 && self.merged[i - 1].1 > t
+    }
+
+    /// The events whose interval begins or ends at `t`.
+    pub fn at(&self, t: DateTime<Utc>) -> impl Iterator<Item = &events::Uptime> {
+        self.events.iter().filter(move |u| u.from == t || u.to == t)
+    }
 }
 
 impl Schedule {
@@ -171,6 +205,7 @@ impl Schedule {
             enforce: false,
             hibernate: false,
             stopped_size: None,
+            uptime: Arc::default(),
         }
     }
 
@@ -186,9 +221,18 @@ impl Schedule {
         State::from_bool(!self.is_holiday(local.date()) && self.week.at(local))
     }
 
-    /// The state at an instant.
+    /// The state at an instant: running inside an uptime event, else as the windows and
+    /// holidays say.
     #[must_use]
     pub fn state_at(&self, t: DateTime<Utc>) -> State {
+        if self.uptime.contains(t) {
+            return State::Running;
+        }
+        self.windows_state_at(t)
+    }
+
+    /// The state at an instant by the windows and holidays alone.
+    fn windows_state_at(&self, t: DateTime<Utc>) -> State {
         let local = t.with_timezone(&self.tz);
         let naive = local.naive_local();
         if let LocalResult::Ambiguous(first, second) = self.tz.from_local_datetime(&naive)
@@ -209,6 +253,43 @@ impl Schedule {
     /// The transitions with `from <= at < to`, in order. Every entry changes the state.
     #[must_use]
     pub fn transitions(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Transition> {
+        let base = self.windows_transitions(from, to);
+        if self.uptime.merged.is_empty() {
+            return base;
+        }
+        // Uptime events: the state is running inside them, else the windows'. It can change
+        // only where the windows' state does or where an event begins or ends.
+        let mut candidates: Vec<DateTime<Utc>> = base.iter().map(|t| t.at).collect();
+        for (a, b) in &self.uptime.merged {
+            candidates.extend([*a, *b].into_iter().filter(|x| *x >= from && *x < to));
+        }
+        candidates.sort();
+        candidates.dedup();
+        let mut out = Vec::new();
+        for at in candidates {
+            let now = self.state_at(at);
+            let before = if base.iter().any(|t| t.at == at) {
+                // The windows changed here: their state just before is the opposite one.
+                if self.uptime.contains(at - Duration::seconds(1)) {
+                    State::Running
+                } else {
+                    opposite(self.windows_state_at(at))
+                }
+            } else {
+                self.state_at(at - Duration::seconds(1))
+            };
+            if now != before {
+                out.push(Transition {
+                    at,
+                    action: Action::toward(now),
+                });
+            }
+        }
+        out
+    }
+
+    /// The transitions of the windows and holidays alone.
+    fn windows_transitions(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Transition> {
         if to <= from {
             return Vec::new();
         }

@@ -34,6 +34,67 @@ fn explain_example_skips_christmas_and_the_weekend() {
 }
 
 #[test]
+fn uptime_events_bring_the_schedule_up_from_their_lead_to_their_end() {
+    let e = expr::parse("Mon-Fri 08:00-20:00 Asia/Seoul").unwrap();
+    let mut s = Schedule::from_expr("office-hours", &e, chrono_tz::UTC);
+    s.holidays = Arc::new([d("2026-12-25")].into());
+    let ev = |a: &str, b: &str, what: &str| events::Event {
+        start: utc(a),
+        end: utc(b),
+        summary: what.into(),
+    };
+    s.uptime = Arc::new(UptimeSet::new(events::uptimes(
+        &[
+            // Saturday: up at 09:30 for a 10:00-14:00 event.
+            ev("2026-12-05T10:00:00+09:00", "2026-12-05T14:00:00+09:00", "load test"),
+            // Friday evening: the 20:00 stop moves to 23:00; the lead falls in the day.
+            ev("2026-12-11T19:00:00+09:00", "2026-12-11T23:00:00+09:00", "release"),
+            // Monday early: up at 05:30; the event ends inside the working day.
+            ev("2026-12-14T06:00:00+09:00", "2026-12-14T09:00:00+09:00", "early demo"),
+            // A holiday: up only for the event.
+            ev("2026-12-25T12:00:00+09:00", "2026-12-25T13:00:00+09:00", "xmas patch"),
+        ],
+        30,
+    )));
+    let got: Vec<(String, Action)> = s
+        .transitions(utc("2026-12-05T00:00:00+09:00"), utc("2026-12-26T00:00:00+09:00"))
+        .iter()
+        .map(|t| (t.at.with_timezone(&s.tz).format("%a %m-%d %H:%M").to_string(), t.action))
+        .filter(|(at, _)| !at.starts_with("Tue") && !at.starts_with("Wed") && !at.starts_with("Thu"))
+        .collect();
+    let want: Vec<(String, Action)> = [
+        ("Sat 12-05 09:30", Action::Start),
+        ("Sat 12-05 14:00", Action::Stop),
+        ("Mon 12-07 08:00", Action::Start),
+        ("Mon 12-07 20:00", Action::Stop),
+        ("Fri 12-11 08:00", Action::Start),
+        ("Fri 12-11 23:00", Action::Stop),
+        ("Mon 12-14 05:30", Action::Start),
+        ("Mon 12-14 20:00", Action::Stop),
+        ("Fri 12-18 08:00", Action::Start),
+        ("Fri 12-18 20:00", Action::Stop),
+        ("Mon 12-21 08:00", Action::Start),
+        ("Mon 12-21 20:00", Action::Stop),
+        ("Fri 12-25 11:30", Action::Start),
+        ("Fri 12-25 13:00", Action::Stop),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b))
+    .collect();
+    assert_eq!(got, want);
+    assert_eq!(s.state_at(utc("2026-12-05T09:29:59+09:00")), State::Stopped);
+    assert_eq!(s.state_at(utc("2026-12-05T09:30:00+09:00")), State::Running);
+    assert_eq!(s.state_at(utc("2026-12-05T14:00:00+09:00")), State::Stopped);
+    assert_eq!(
+        s.uptime
+            .at(utc("2026-12-05T09:30:00+09:00"))
+            .next()
+            .map(|u| &*u.summary),
+        Some("load test")
+    );
+}
+
+#[test]
 fn stop_only_mode_lists_only_stops() {
     let e = expr::parse("Mon-Fri 08:00-20:00 UTC").unwrap();
     let mut s = Schedule::from_expr("nightly", &e, chrono_tz::UTC);
