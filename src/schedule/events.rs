@@ -71,7 +71,7 @@ pub fn uptimes(events: &[Event], lead_minutes: u32) -> Vec<Uptime> {
         })
         .filter(|u| u.to > u.from)
         .collect();
-    out.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
+    out.sort_by_key(|u| (u.from, u.to));
     out
 }
 
@@ -215,7 +215,7 @@ pub fn parse_events(text: &str, zone: Tz) -> Result<Vec<Event>, Vec<String>> {
         errors.push(format!("more than {MAX_OCCURRENCES} events in all"));
     }
     if errors.is_empty() {
-        events.sort_by(|a, b| (a.start, a.end).cmp(&(b.start, b.end)));
+        events.sort_by_key(|e| (e.start, e.end));
         Ok(events)
     } else {
         Err(errors)

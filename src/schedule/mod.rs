@@ -168,7 +168,7 @@ impl UptimeSet {
     /// A set from intervals.
     #[must_use]
     pub fn new(mut list: Vec<events::Uptime>) -> Self {
-        list.sort_by(|a, b| (a.from, a.to).cmp(&(b.from, b.to)));
+        list.sort_by_key(|u| (u.from, u.to));
         let merged = events::merged(&list);
         UptimeSet { events: list, merged }
     }
