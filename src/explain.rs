@@ -18,6 +18,9 @@ pub struct ExplainedTransition {
     pub at_utc: String,
     /// `start` or `stop`.
     pub action: Action,
+    /// The uptime event this transition comes from (its lead time or its end), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// What `explain` reports, in its stable JSON shape.
@@ -56,6 +59,7 @@ pub fn explain(
             at: t.at.with_timezone(&schedule.tz).to_rfc3339(),
             at_utc: t.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             action: t.action,
+            event: event_of(schedule, t.at, t.action),
         })
         .collect();
     let scheduled_actions = compile::compile(Request {
@@ -77,6 +81,19 @@ pub fn explain(
         compiled_at: from,
         scheduled_actions,
     })
+}
+
+/// The summary of the uptime event a transition comes from: a start at an event's lead
+/// time, or a stop at an event's end.
+fn event_of(schedule: &Schedule, at: DateTime<Utc>, action: Action) -> Option<String> {
+    schedule
+        .uptime
+        .at(at)
+        .find(|u| match action {
+            Action::Start => u.from == at,
+            Action::Stop => u.to == at,
+        })
+        .map(|u| u.summary.to_string())
 }
 
 impl Explanation {
@@ -102,9 +119,10 @@ impl Explanation {
             let local = DateTime::parse_from_rfc3339(&t.at)
                 .expect("we wrote it")
                 .with_timezone(&schedule.tz);
+            let event = t.event.as_deref().map(|e| format!("   event: {e}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {:<5}  {}   {}",
+                "  {:<5}  {}   {}{event}",
                 t.action,
                 local.format("%a %Y-%m-%d %H:%M %Z"),
                 t.at_utc

@@ -376,3 +376,28 @@ fn stop_only_and_start_only_fire_exactly_their_own_transitions() {
         }
     }
 }
+
+/// `office-hours-extended` names the shipped uptime calendar (`config/release-nights.ics`,
+/// lead 30 minutes): a Saturday event, a late evening into the night, a hotfix on a
+/// holiday, an early Monday, an all-day Saturday and a Friday night into the weekend. The
+/// walk compiles daily and fires the actions as AWS would, against the oracle, which reads
+/// the events itself.
+#[test]
+fn shipped_office_hours_extended_with_uptime_events() {
+    let cfg = shipped();
+    let s = cfg.schedule("office-hours-extended").unwrap();
+    assert_eq!(s.uptime.events.len(), 6, "the shipped release nights");
+    let book = shipped_book("2026-11-10", "2027-04-20");
+    let o = &book.schedules["office-hours-extended"];
+    // The oracle has the events: up at 09:30 on Saturday 5 December for a 10:00 start.
+    let at = |x: &str| DateTime::parse_from_rfc3339(x).unwrap().with_timezone(&Utc);
+    assert_eq!(o.state(at("2026-12-05T09:29:00+09:00")), State::Stopped);
+    assert_eq!(o.state(at("2026-12-05T09:30:00+09:00")), State::Running);
+    assert_eq!(
+        o.state(at("2026-12-25T11:00:00+09:00")),
+        State::Running,
+        "the hotfix on Christmas"
+    );
+    let n = walk(s, o, "2026-11-20T00:00:00Z", "2027-04-01T00:00:00Z", 21);
+    assert!(n > 150, "{n} changes");
+}

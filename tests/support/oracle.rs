@@ -118,6 +118,8 @@ pub struct Oracle {
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     holidays: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     inverted: bool,
+    /// Uptime intervals: running inside them whatever the rest says.
+    uptime: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 }
@@ -167,6 +169,7 @@ impl Oracle {
             windows,
             holidays,
             inverted: stopped,
+            uptime: Vec::new(),
             from: utc(from),
             to: utc(to),
         }
@@ -188,11 +191,18 @@ impl Oracle {
             .take_while(|&&(s, _)| s > t - Duration::days(8))
             .any(|&(_, e)| t < e);
         let holiday = self.holidays.iter().any(|&(s, e)| s <= t && t < e);
-        if (in_window != self.inverted) && !holiday {
+        let up = self.uptime.iter().any(|&(s, e)| s <= t && t < e);
+        if up || ((in_window != self.inverted) && !holiday) {
             State::Running
         } else {
             State::Stopped
         }
+    }
+
+    /// The same schedule with uptime intervals: running inside each.
+    pub fn with_uptime(mut self, intervals: &[(DateTime<Utc>, DateTime<Utc>)]) -> Self {
+        self.uptime.extend_from_slice(intervals);
+        self
     }
 
     /// Every minute in `[from, to)` at which the state differs from the minute before,
@@ -243,6 +253,55 @@ pub fn country_dates(code: &str) -> Vec<NaiveDate> {
     }
     assert!(seen, "no holidays for {code} in the shipped data");
     dates.into_iter().collect()
+}
+
+/// The events of an iCalendar file as (start, end) instants, read with this reader of its
+/// own: `DTSTART`/`DTEND` as `YYYYMMDDTHHMMSSZ`, `;TZID=<zone>:YYYYMMDDTHHMMSS`, or
+/// `;VALUE=DATE:YYYYMMDD` (midnight in `tz`; no `DTEND`: the next midnight). Recurrence
+/// rules are not read: the fixtures it reads list each event (the parser's recurrence
+/// expansion has its own tests with worked dates).
+pub fn ics_events(text: &str, tz: Tz) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let value = |line: &str| -> (DateTime<Utc>, bool) {
+        let (head, v) = line.split_once(':').unwrap();
+        let v = v.trim();
+        if head.contains("VALUE=DATE") && !head.contains("VALUE=DATE-TIME") {
+            let d = NaiveDate::parse_from_str(v, "%Y%m%d").unwrap();
+            return (instant(tz, d.and_time(NaiveTime::MIN)), true);
+        }
+        if let Some(z) = v.strip_suffix('Z') {
+            let n = NaiveDateTime::parse_from_str(z, "%Y%m%dT%H%M%S").unwrap();
+            return (Utc.from_utc_datetime(&n), false);
+        }
+        let zone: Tz = head
+            .split(';')
+            .find_map(|p| p.strip_prefix("TZID="))
+            .map(|z| z.parse().unwrap())
+            .unwrap_or(tz);
+        let n = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").unwrap();
+        (instant(zone, n), false)
+    };
+    let mut out = Vec::new();
+    let (mut start, mut end) = (None, None);
+    for line in text.lines().map(str::trim_end) {
+        if line == "BEGIN:VEVENT" {
+            (start, end) = (None, None);
+        } else if line.starts_with("DTSTART") {
+            start = Some(value(line));
+        } else if line.starts_with("DTEND") {
+            end = Some(value(line).0);
+        } else if line == "END:VEVENT" {
+            let (s, all_day) = start.expect("an event has a DTSTART");
+            let e = end.unwrap_or_else(|| {
+                assert!(all_day, "a timed event needs a DTEND");
+                instant(
+                    tz,
+                    (s.with_timezone(&tz).date_naive() + chrono::Days::new(1)).and_time(NaiveTime::MIN),
+                )
+            });
+            out.push((s, e));
+        }
+    }
+    out
 }
 
 /// The `DTSTART`/`DTEND` all-day dates of an iCalendar file (`DTEND` exclusive, one day
@@ -317,6 +376,18 @@ impl Book {
                 calendars.insert(name.as_str().unwrap().to_string(), dates);
             }
         }
+        let mut uptimes: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>> = BTreeMap::new();
+        if let Some(map) = doc["uptime"].as_mapping() {
+            for (name, u) in map {
+                let file = u["ics"].as_str().unwrap();
+                let lead = Duration::minutes(u["lead_minutes"].as_i64().unwrap_or(0));
+                let events = ics_events(&std::fs::read_to_string(dir.join(file)).unwrap(), default_tz);
+                uptimes.insert(
+                    name.as_str().unwrap().to_string(),
+                    events.into_iter().map(|(s, e)| (s - lead, e)).collect(),
+                );
+            }
+        }
         let mut schedules = BTreeMap::new();
         let mut modes = BTreeMap::new();
         let mut enforced = std::collections::BTreeSet::new();
@@ -340,7 +411,18 @@ impl Book {
             };
             let holidays: Vec<NaiveDate> = names.iter().flat_map(|n| calendars[*n].iter().copied()).collect();
             let tz = zone(&s["timezone"]).unwrap_or(default_tz);
-            schedules.insert(name.clone(), Oracle::new(&texts, stopped, tz, &holidays, from, to));
+            let up: Vec<(DateTime<Utc>, DateTime<Utc>)> = match &s["uptime"] {
+                serde_yaml::Value::String(one) => uptimes[one.as_str()].clone(),
+                serde_yaml::Value::Sequence(many) => many
+                    .iter()
+                    .flat_map(|n| uptimes[n.as_str().unwrap()].iter().copied())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            schedules.insert(
+                name.clone(),
+                Oracle::new(&texts, stopped, tz, &holidays, from, to).with_uptime(&up),
+            );
             if s["enforce"].as_bool() == Some(true) {
                 enforced.insert(name.clone());
             }
