@@ -663,3 +663,69 @@ regions: [us-east-1]
     }
     assert!(nights > 0 && days > 0);
 }
+
+/// The uptime events' contract for groups: a Saturday event from 10:00 to 14:00 with
+/// `lead_minutes: 30`. The actions registered on Friday night, read back from moto and fired
+/// minute by minute over the Saturday as AWS would, bring the group to its running size at
+/// 09:30 and back to zero at 14:00, and never set two sizes in one minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturday_event_scales_a_group_up_30_minutes_ahead_and_down_at_its_end() {
+    const UPTIME: &str = "\
+timezone: Asia/Seoul
+uptime:
+  release-nights:
+    ics: events.ics
+    lead_minutes: 30
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    uptime: [release-nights]
+regions: [us-east-1]
+";
+    let moto = Moto::start();
+    let asg = asg_in(&moto, MANAGEMENT, "us-east-1").await;
+    let running = size(1, 3, 2);
+    create_group(&asg, "dev", running, &[("Schedule", "office-hours")], "us-east-1").await;
+    let (dir, cfg) = config(UPTIME);
+    std::fs::write(
+        dir.path().join("events.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:load@test\r\nSUMMARY:Load test\r\n\
+         DTSTART;TZID=Asia/Seoul:20261128T100000\r\nDTEND;TZID=Asia/Seoul:20261128T140000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    moto.pass(&cfg, "reconcile", "2026-11-27T22:00:00+09:00");
+    assert_eq!(group(&asg, "dev").await.0, Capacity::ZERO, "down on Friday night");
+    let registered = actions(&asg, "dev").await;
+    let from: DateTime<Utc> = "2026-11-27T22:00:00+09:00".parse().unwrap();
+    let to: DateTime<Utc> = "2026-11-29T00:00:00+09:00".parse().unwrap();
+    let mut matcher = Matcher::new(from - Duration::days(1), to + Duration::days(1));
+    let mut c = Capacity::ZERO;
+    let mut changes = Vec::new();
+    let mut t = from + Duration::minutes(1);
+    while t < to {
+        let local = |zone: &str| t.with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap()).naive_local();
+        let fired: Vec<_> = registered.iter().filter(|a| fires(a, t, local, &mut matcher)).collect();
+        if let Some(first) = fired.first() {
+            assert!(
+                fired.iter().all(|a| a.capacity == first.capacity),
+                "two sizes at {t}: {fired:#?}"
+            );
+            if first.capacity != c {
+                changes.push((
+                    t.with_timezone(&chrono_tz::Asia::Seoul).format("%a %H:%M").to_string(),
+                    first.capacity,
+                ));
+            }
+            c = first.capacity;
+        }
+        t += Duration::minutes(1);
+    }
+    assert_eq!(
+        changes,
+        vec![
+            ("Sat 09:30".to_string(), running),
+            ("Sat 14:00".to_string(), Capacity::ZERO)
+        ],
+        "{registered:#?}"
+    );
+}

@@ -383,3 +383,62 @@ async fn hibernate_where_the_instance_is_configured_for_it_else_stop() {
     assert_eq!(changes(&r, &plain)[0], "stop-instance");
     assert!(!running(&ec2, &hib).await && !running(&ec2, &plain).await);
 }
+
+/// The uptime events' contract for instances: a Saturday event from 10:00 to 14:00 with
+/// `lead_minutes: 30` starts the instance at 09:30 and stops it at 14:00, and the pass
+/// just before 09:30 does nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturday_event_starts_an_instance_30_minutes_ahead_and_stops_it_at_its_end() {
+    const UPTIME: &str = "\
+timezone: Asia/Seoul
+uptime:
+  release-nights:
+    ics: events.ics
+    lead_minutes: 30
+schedules:
+  office-hours:
+    running: [\"Mon-Fri 08:00-20:00\"]
+    uptime: [release-nights]
+regions: [us-east-1]
+instances:
+  grace_minutes: 0
+";
+    let moto = Moto::start();
+    let ec2 = ec2(&moto).await;
+    let id = launch(&ec2, &[("Schedule", "office-hours")], 1).await.remove(0);
+    let (dir, cfg) = config(UPTIME);
+    std::fs::write(
+        dir.path().join("events.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:load@test\r\nSUMMARY:Load test\r\n\
+         DTSTART;TZID=Asia/Seoul:20261128T100000\r\nDTEND;TZID=Asia/Seoul:20261128T140000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    moto.pass(&cfg, "reconcile", &kst("2026-11-27T12:00:00"));
+    moto.pass(&cfg, "reconcile", &kst("2026-11-27T20:01:00"));
+    assert!(!running(&ec2, &id).await, "stopped on Friday at 20:00");
+    let r = moto.pass(&cfg, "reconcile", &kst("2026-11-28T09:29:00"));
+    assert!(
+        mutating_calls(&r).is_empty(),
+        "nothing before the lead: {:?}",
+        r["api_calls"]
+    );
+    assert!(!running(&ec2, &id).await);
+    let r = moto.pass(&cfg, "reconcile", &kst("2026-11-28T09:31:00"));
+    assert_eq!(changes(&r, &id), vec!["start-instance"]);
+    assert!(running(&ec2, &id).await, "started 30 minutes before the 10:00 event");
+    // A start is recorded once the instance runs: on the next pass.
+    moto.pass(&cfg, "reconcile", &kst("2026-11-28T09:36:00"));
+    assert_eq!(
+        state(&ec2, &id).await.1["offhours:last-transition"],
+        "start 2026-11-28T00:30:00Z"
+    );
+    let r = moto.pass(&cfg, "reconcile", &kst("2026-11-28T13:59:00"));
+    assert!(mutating_calls(&r).is_empty(), "{:?}", r["api_calls"]);
+    assert!(running(&ec2, &id).await);
+    moto.pass(&cfg, "reconcile", &kst("2026-11-28T14:01:00"));
+    assert!(!running(&ec2, &id).await, "stopped at the event's end");
+    assert_eq!(
+        state(&ec2, &id).await.1["offhours:last-transition"],
+        "stop 2026-11-28T05:00:00Z"
+    );
+}
