@@ -110,6 +110,9 @@ pub fn instant(tz: Tz, l: NaiveDateTime) -> DateTime<Utc> {
     t
 }
 
+/// A span of instants, start included, end excluded.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
 /// One schedule, laid out as intervals of instants between two dates.
 #[derive(Debug, Clone)]
 pub struct Oracle {
@@ -376,7 +379,7 @@ impl Book {
                 calendars.insert(name.as_str().unwrap().to_string(), dates);
             }
         }
-        let mut uptimes: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>> = BTreeMap::new();
+        let mut uptimes: BTreeMap<String, Vec<Interval>> = BTreeMap::new();
         if let Some(map) = doc["uptime"].as_mapping() {
             for (name, u) in map {
                 let file = u["ics"].as_str().unwrap();
