@@ -449,3 +449,45 @@ fn stopped_size_is_read_and_a_bad_one_is_an_error_at_its_place() {
     );
     assert!(e[0].contains("need 0 <= min <= desired <= max"), "{}", e[0]);
 }
+
+#[test]
+fn uptime_calendars_are_read_and_their_problems_reported_at_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ev.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Demo\r\nDTSTART:20261205T010000Z\r\nDTEND:20261205T050000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Open ended\r\nDTSTART:20261205T010000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("offhours.yaml");
+    std::fs::write(
+        &cfg,
+        "uptime:\n  demos:\n    ics: ev.ics\n    lead_minutes: 45\nschedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    uptime: demos\n",
+    )
+    .unwrap();
+    let c = Config::load(&cfg).unwrap();
+    let s = c.schedule("s").unwrap();
+    assert_eq!(s.uptime.events.len(), 1);
+    assert_eq!(
+        s.uptime.events[0].from,
+        "2026-12-05T00:15:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    std::fs::write(
+        &cfg,
+        "uptime:\n  demos:\n    ics: bad.ics\nschedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    uptime: [demos, nope]\n",
+    )
+    .unwrap();
+    let e = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains(":3:10: uptime.demos.ics:") && e.contains("event `Open ended`: a timed event needs a DTEND"),
+        "{e}"
+    );
+    assert!(
+        e.contains("schedules.s.uptime[1]: unknown uptime calendar `nope`; defined: demos"),
+        "{e}"
+    );
+}
