@@ -83,6 +83,7 @@ struct App {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     stale_after: Duration,
+    feeds: Arc<Mutex<FeedStates>>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -104,10 +105,12 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     let bound = listener
         .local_addr()
         .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    let feeds = Arc::new(Mutex::new(FeedStates::default()));
     let app = Arc::new(App {
         metrics: metrics.clone(),
         health: health.clone(),
         stale_after: interval * 2 + deadline,
+        feeds: feeds.clone(),
     });
     let router = Router::new()
         .route("/metrics", get(metrics_handler))
@@ -122,6 +125,14 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     });
     info!(listen = %bound, "serving /metrics, /healthz and /readyz");
 
+    spawn_feeds(
+        path.clone(),
+        config.clone(),
+        stop.clone(),
+        wake.clone(),
+        metrics.clone(),
+        feeds,
+    );
     spawn_signals(path, config.clone(), stop.clone(), wake.clone(), metrics.clone())?;
 
     let mut passes = 0u64;
@@ -286,6 +297,122 @@ pub fn next_wake(cfg: &Config, now: chrono::DateTime<Utc>) -> Duration {
     transition.map_or(regular, |t| t.min(regular))
 }
 
+/// What /readyz says of the calendar feeds: per feed, its last refresh's failure (if the
+/// last one failed), whether a good copy is in use, and the schedules using it.
+#[derive(Debug, Default)]
+struct FeedStates(std::collections::BTreeMap<String, (Option<String>, bool, Vec<String>)>);
+
+impl FeedStates {
+    /// The lines for /readyz, and whether a feed has never loaded (its schedules degraded).
+    fn report(&self) -> (Vec<String>, bool) {
+        let mut lines = Vec::new();
+        let mut degraded = false;
+        for (label, (error, loaded, schedules)) in &self.0 {
+            if !loaded {
+                degraded = true;
+                lines.push(format!(
+                    "calendar {label} has never loaded{}: schedules {} are degraded (they act without it)",
+                    error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    schedules.join(", ")
+                ));
+            } else if let Some(e) = error {
+                lines.push(format!(
+                    "calendar {label}: the last refresh failed ({e}); its last good copy is in use"
+                ));
+            }
+        }
+        (lines, degraded)
+    }
+}
+
+/// Fetches the calendar feeds at start and each one every `refresh_hours`; a changed feed
+/// reloads the config (as SIGHUP does) and wakes the loop. Failures keep the last good copy
+/// and are logged (without the URL), counted and shown on /readyz.
+fn spawn_feeds(
+    path: PathBuf,
+    config: Arc<RwLock<Config>>,
+    stop: CancellationToken,
+    wake: Arc<tokio::sync::Notify>,
+    metrics: Arc<Metrics>,
+    states: Arc<Mutex<FeedStates>>,
+) {
+    tokio::spawn(async move {
+        let mut next: std::collections::BTreeMap<String, Instant> = std::collections::BTreeMap::new();
+        loop {
+            let cfg = config.read().expect("config lock").clone();
+            let mut changed = false;
+            for f in &cfg.feeds {
+                let label = f.label();
+                if next.get(&label).is_some_and(|t| *t > Instant::now()) {
+                    continue;
+                }
+                next.insert(
+                    label.clone(),
+                    Instant::now() + Duration::from_secs(u64::from(f.refresh_hours) * 3600),
+                );
+                let outcome = crate::feeds::refresh(f, cfg.timezone).await;
+                let (result, error) = match &outcome {
+                    crate::feeds::Outcome::Changed => ("changed", None),
+                    crate::feeds::Outcome::Same => ("same", None),
+                    crate::feeds::Outcome::Failed(e) => ("failed", Some(e.clone())),
+                };
+                metrics
+                    .feed_refreshes
+                    .get_or_create(&crate::metrics::FeedLabels {
+                        calendar: label.clone(),
+                        result: result.into(),
+                    })
+                    .inc();
+                match &error {
+                    Some(e) => {
+                        warn!(calendar = %label, error = %e, "calendar feed refresh failed; keeping the last good copy")
+                    }
+                    None => info!(calendar = %label, result, "calendar feed refreshed"),
+                }
+                changed |= outcome == crate::feeds::Outcome::Changed;
+                states
+                    .lock()
+                    .expect("feeds lock")
+                    .0
+                    .insert(label, (error, f.loaded, f.schedules.clone()));
+            }
+            if changed {
+                match Config::load(&path) {
+                    Ok(new) => {
+                        info!("calendar feeds changed: config reloaded");
+                        *config.write().expect("config lock") = new;
+                        wake.notify_one();
+                    }
+                    Err(e) => {
+                        error!(errors = %e, "calendar feeds changed but the config no longer loads; keeping the old one")
+                    }
+                }
+            }
+            // The loaded flags as the config in use has them.
+            let cfg = config.read().expect("config lock").clone();
+            {
+                let mut st = states.lock().expect("feeds lock");
+                for f in &cfg.feeds {
+                    let e = st.0.entry(f.label()).or_insert((None, f.loaded, f.schedules.clone()));
+                    e.1 = f.loaded;
+                    e.2 = f.schedules.clone();
+                    metrics
+                        .feed_loaded
+                        .get_or_create(&crate::metrics::CalendarLabel { calendar: f.label() })
+                        .set(i64::from(f.loaded));
+                }
+            }
+            let soonest = next.values().min().map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(Instant::now())
+            });
+            tokio::select! {
+                () = tokio::time::sleep(soonest.max(Duration::from_secs(1))) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+    });
+}
+
 fn spawn_signals(
     path: PathBuf,
     config: Arc<RwLock<Config>>,
@@ -351,16 +478,25 @@ async fn health_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, Str
     }
 }
 
-async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, &'static str) {
-    match *app.health.last.lock().expect("health lock") {
-        Some((at, true)) if at.elapsed() < app.stale_after => (StatusCode::OK, "ready\n"),
-        Some((_, true)) => (StatusCode::SERVICE_UNAVAILABLE, "the last successful pass is too old\n"),
-        Some((_, false)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the last pass succeeded for no scope\n",
-        ),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no pass has finished yet\n"),
+async fn ready_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, String) {
+    let (code, head) = match *app.health.last.lock().expect("health lock") {
+        Some((at, true)) if at.elapsed() < app.stale_after => (StatusCode::OK, "ready"),
+        Some((_, true)) => (StatusCode::SERVICE_UNAVAILABLE, "the last successful pass is too old"),
+        Some((_, false)) => (StatusCode::SERVICE_UNAVAILABLE, "the last pass succeeded for no scope"),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no pass has finished yet"),
+    };
+    let (lines, degraded) = app.feeds.lock().expect("feeds lock").report();
+    let code = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        code
+    };
+    let mut body = format!("{head}\n");
+    for l in lines {
+        body.push_str(&l);
+        body.push('\n');
     }
+    (code, body)
 }
 
 #[cfg(test)]
@@ -381,6 +517,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::default()),
             stale_after: Duration::from_secs(300),
+            feeds: Arc::default(),
         });
         assert_eq!(
             health_handler(AxumState(app.clone())).await.0,

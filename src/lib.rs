@@ -11,6 +11,7 @@ pub mod config;
 pub mod controller;
 pub mod daemon;
 pub mod explain;
+pub mod feeds;
 pub mod metrics;
 pub mod model;
 pub mod notify;

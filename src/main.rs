@@ -272,6 +272,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             for w in cfg.policy.warnings.iter().chain(&cfg.calendar_warnings(now)) {
                 eprintln!("{}: warning: {w}", cli.config.display());
             }
+            for f in cfg.feeds.iter().filter(|f| !f.loaded) {
+                eprintln!(
+                    "{}: warning: {}: no copy of its feed is kept yet in {} (the daemon, plan and reconcile fetch it); until then schedules {} act without it",
+                    cli.config.display(),
+                    f.label(),
+                    f.cache.display(),
+                    f.schedules.join(", ")
+                );
+            }
             if cfg.state_key.is_none() {
                 eprintln!(
                     "{}: warning: no state key ({}state_key_file): offhours will schedule no Auto Scaling group, \
@@ -381,8 +390,12 @@ fn pass(
     output: Output,
     shard: Option<offhours::shard::Shard>,
 ) -> Result<(), Failure> {
-    let cfg = Config::load(path)?;
+    let mut cfg = Config::load(path)?;
     let rt = one_shot_runtime()?;
+    if !cfg.feeds.is_empty() && rt.block_on(offhours::feeds::refresh_all(&cfg)) {
+        cfg = Config::load(path)?;
+    }
+    offhours::feeds::warn_unloaded(&cfg);
     let report = rt.block_on(async {
         let counter = CallCounter::default();
         let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)

@@ -30,6 +30,22 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// Labels of a calendar feed's refreshes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedLabels {
+    /// `holidays.<name>` or `uptime.<name>`.
+    pub calendar: String,
+    /// `changed`, `same` or `failed`.
+    pub result: String,
+}
+
+/// A calendar feed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CalendarLabel {
+    /// `holidays.<name>` or `uptime.<name>`.
+    pub calendar: String,
+}
+
 /// Labels of managed resources.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
@@ -69,6 +85,10 @@ pub struct Metrics {
     pub pass_in_progress: Gauge,
     /// Config reloads on SIGHUP, by outcome (`applied`, `rejected`).
     pub config_reloads: Family<KindLabel, Counter>,
+    /// Calendar feed refreshes, by calendar and result.
+    pub feed_refreshes: Family<FeedLabels, Counter>,
+    /// 1 when a calendar feed has a good copy in use, 0 when it has never loaded.
+    pub feed_loaded: Family<CalendarLabel, Gauge>,
 }
 
 /// Estimated instance-hours and cost a pass's applied stops save: each stop is credited
@@ -116,6 +136,8 @@ impl Metrics {
             last_success: Gauge::default(),
             pass_in_progress: Gauge::default(),
             config_reloads: Family::default(),
+            feed_refreshes: Family::default(),
+            feed_loaded: Family::default(),
             registry: Registry::default(),
         };
         registry.register("passes", "Passes run, by outcome", m.passes.clone());
@@ -162,6 +184,16 @@ impl Metrics {
             "config_reloads",
             "Config reloads on SIGHUP, by outcome (applied, rejected)",
             m.config_reloads.clone(),
+        );
+        registry.register(
+            "calendar_feed_refreshes",
+            "Calendar feed refreshes, by calendar and result (changed, same, failed)",
+            m.feed_refreshes.clone(),
+        );
+        registry.register(
+            "calendar_feed_loaded",
+            "1 when a calendar feed has a good copy in use, 0 when it has never loaded",
+            m.feed_loaded.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -425,3 +425,155 @@ async fn the_webhook_receives_the_pass_batch_and_a_dead_one_never_fails_the_pass
     assert!(err.contains("given up") && !err.contains("SECRET"), "{err}");
     drop(hanging);
 }
+
+/// A tiny HTTP server on loopback serving one body (or a 500 when it is `None`); dropping
+/// the returned guard closes it, so later connections are refused.
+struct IcsServer {
+    port: u16,
+    body: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl IcsServer {
+    fn start(body: Option<&str>) -> IcsServer {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(body.map(String::from)));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (b, s) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let resp = match b.lock().unwrap().clone() {
+                    Some(text) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+                    }
+                };
+                let _ = conn.write_all(resp.as_bytes());
+            }
+        });
+        IcsServer {
+            port,
+            body: shared,
+            stop,
+        }
+    }
+}
+
+impl Drop for IcsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `ics_url`: a feed served on loopback is fetched at start and used (the metrics say it
+/// loaded, /readyz is ready); with the server gone, a restarted daemon keeps the last good
+/// copy from `state_dir` and /readyz names the failed refresh; a feed that never loaded
+/// (the server answers 500, or garbage) makes /readyz fail and names the degraded schedule.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calendar_feed_is_fetched_kept_and_its_failures_are_reported() {
+    let moto = Moto::start();
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:h@test\r\nSUMMARY:Company day\r\n\
+               DTSTART;VALUE=DATE:20271224\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let server = IcsServer::start(Some(ics));
+    let text = |port: u16| {
+        format!(
+            "timezone: Asia/Seoul\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nstate_dir: state\n\
+             server:\n  listen: 127.0.0.1:0\nholidays:\n  company:\n    ics_url: http://127.0.0.1:{port}/company.ics\n\
+             schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    holidays: company\n"
+        )
+    };
+    let (dir, cfg) = config(&text(server.port));
+    let mut d = Daemon::spawn(command(&cfg, &moto.env(), &[]));
+    wait_for("the feed to load", Duration::from_secs(60), || {
+        d.metric("offhours_calendar_feed_loaded{calendar=\"holidays.company\"}") == Some(1.0)
+    });
+    assert_eq!(
+        d.metric("offhours_calendar_feed_refreshes_total{calendar=\"holidays.company\",result=\"changed\"}"),
+        Some(1.0)
+    );
+    wait_for("/readyz", Duration::from_secs(60), || {
+        d.get("/readyz").is_some_and(|r| r.0 == 200)
+    });
+    let kept = dir.path().join("state/feeds/holidays-company.ics");
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        ics,
+        "the last good copy is kept"
+    );
+    // The feed's dates are in use: explain reads the kept copy.
+    let o = Command::new(env!("CARGO_BIN_EXE_offhours"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "holidays",
+            "list",
+            "company",
+            "--year",
+            "2027",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2027-12-24  Fri  Company day"),
+        "{o:?}"
+    );
+    d.signal("-TERM");
+    d.wait_exit(Duration::from_secs(30));
+
+    // The server goes away: a restarted daemon keeps the copy and says the refresh failed.
+    let feed_port = server.port;
+    drop(server);
+    let mut d = Daemon::spawn(command(&cfg, &moto.env(), &[]));
+    wait_for("the failed refresh", Duration::from_secs(60), || {
+        d.metric("offhours_calendar_feed_refreshes_total{calendar=\"holidays.company\",result=\"failed\"}") == Some(1.0)
+    });
+    assert_eq!(
+        d.metric("offhours_calendar_feed_loaded{calendar=\"holidays.company\"}"),
+        Some(1.0)
+    );
+    wait_for("/readyz with the failure named", Duration::from_secs(60), || {
+        d.get("/readyz").is_some_and(|(code, body)| {
+            code == 200 && body.contains("calendar holidays.company: the last refresh failed (connection failed)")
+        })
+    });
+    let logs = d.logs();
+    assert!(
+        !logs.contains("company.ics") && !logs.contains(&format!(":{feed_port}")),
+        "the feed URL is never logged:\n{logs}"
+    );
+    d.signal("-TERM");
+    d.wait_exit(Duration::from_secs(30));
+
+    // A broken feed with no copy kept: never loaded, the schedule is degraded, /readyz fails.
+    let broken = IcsServer::start(Some("this is not a calendar"));
+    let (_dir2, cfg2) = config(&text(broken.port));
+    let mut d = Daemon::spawn(command(&cfg2, &moto.env(), &[]));
+    wait_for("/readyz naming the degraded schedule", Duration::from_secs(60), || {
+        d.get("/readyz").is_some_and(|(code, body)| {
+            code == 503
+                && body.contains("calendar holidays.company has never loaded (the feed does not read as iCalendar")
+                && body.contains("schedules office-hours are degraded")
+        })
+    });
+    assert_eq!(
+        d.metric("offhours_calendar_feed_loaded{calendar=\"holidays.company\"}"),
+        Some(0.0)
+    );
+    *broken.body.lock().unwrap() = None;
+    d.signal("-TERM");
+    d.wait_exit(Duration::from_secs(30));
+}

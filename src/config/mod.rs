@@ -277,6 +277,52 @@ pub struct DaemonSettings {
 }
 
 /// A validated config.
+/// A calendar fed from a URL (`ics_url`): where it comes from and where its last good copy is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    /// `holidays` or `uptime`.
+    pub kind: &'static str,
+    /// The calendar's name.
+    pub name: String,
+    /// The URL (https, or http on loopback). Not logged by offhours: it may carry a token.
+    pub url: String,
+    /// Hours between fetches.
+    pub refresh_hours: u32,
+    /// The last good copy.
+    pub cache: PathBuf,
+    /// Whether a copy was there when the config was read (else the calendar is empty).
+    pub loaded: bool,
+    /// The schedules that use the calendar.
+    pub schedules: Vec<String>,
+}
+
+impl Feed {
+    /// `holidays.kr` / `uptime.release-nights`: how logs, metrics and /readyz name it.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.kind, self.name)
+    }
+}
+
+/// Whether a feed URL is one offhours fetches: https, or http to a loopback host.
+fn feed_url_ok(url: &str) -> Result<(), String> {
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        return Err(format!("`{url}` is not a URL"));
+    };
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if loopback => Ok(()),
+        Some("http") => Err("plain http is only allowed to a loopback host (tests, local mirrors); use https".into()),
+        _ => Err(format!("`{url}` is not an https URL")),
+    }
+}
+
 /// How many days ahead `validate` looks for a calendar's next date.
 pub const STALE_DAYS: u64 = 60;
 
@@ -307,6 +353,8 @@ pub struct Config {
     pub holiday_horizon_days: u32,
     calendars: BTreeMap<String, Calendar>,
     schedules: BTreeMap<String, Schedule>,
+    /// The calendars fed from URLs.
+    pub feeds: Vec<Feed>,
     /// Which accounts to work in.
     pub accounts: Accounts,
     /// Regions to work in; empty means the SDK's default region.
@@ -366,6 +414,9 @@ impl Config {
             index: Index::build(text),
             errors: Vec::new(),
             read_key,
+            feeds: Vec::new(),
+            state_dir: PathBuf::new(),
+            timezone: chrono_tz::UTC,
         };
         let value: Value = match serde_yaml::from_str::<Option<Value>>(text) {
             Ok(v) => v.unwrap_or(Value::Object(Default::default())),
@@ -534,6 +585,11 @@ struct Validator {
     file: PathBuf,
     index: Index,
     errors: Vec<ConfigError>,
+    /// The calendar feeds met so far, and where their copies are kept.
+    feeds: Vec<Feed>,
+    state_dir: PathBuf,
+    /// The config's zone (all-day and floating times of calendar files).
+    timezone: Tz,
     /// Read the state key from its variable or file (only for a config loaded from disk).
     read_key: bool,
 }
@@ -749,6 +805,27 @@ impl Validator {
         broken
     }
 
+    /// Registers a calendar's feed and returns its last good copy, if there is one.
+    fn feed(&mut self, kind: &'static str, name: &str, url: &str, refresh_hours: u32) -> Option<String> {
+        let p = format!("/{kind}/{}/ics_url", escape(name));
+        if let Err(e) = feed_url_ok(url) {
+            self.at_value(&p, e);
+            return None;
+        }
+        let cache = self.state_dir.join("feeds").join(format!("{kind}-{name}.ics"));
+        let text = std::fs::read_to_string(&cache).ok();
+        self.feeds.push(Feed {
+            kind,
+            name: name.to_string(),
+            url: url.to_string(),
+            refresh_hours,
+            cache,
+            loaded: text.is_some(),
+            schedules: Vec::new(),
+        });
+        text
+    }
+
     /// Reads the dates of a list (`/holidays/<name>/<field>`), reporting each bad one.
     fn date_list(&mut self, base: &str, field: &str, list: &[String]) -> Vec<NaiveDate> {
         let mut out = Vec::new();
@@ -822,6 +899,22 @@ impl Validator {
                 },
             }
         }
+        if let Some(url) = &cal.ics_url
+            && let Some(text) = self.feed("holidays", name, url, cal.refresh_hours)
+        {
+            // The copy was checked before it was kept; a file edited by hand since is reported.
+            match events::parse_events(&text, self.timezone) {
+                Ok(ev) => {
+                    for (d, summary) in events::dates_of(&ev, self.timezone) {
+                        named.entry(d).or_insert(summary);
+                    }
+                }
+                Err(errs) => self.at_value(
+                    &format!("{base}/ics_url"),
+                    format!("the kept copy does not read: {}", errs.join("; ")),
+                ),
+            }
+        }
         for d in self.date_list(&base, "extra_dates", &cal.extra_dates) {
             named.insert(d, "extra_dates".into());
         }
@@ -843,14 +936,48 @@ impl Validator {
         let timezone = self.zone("/timezone", &raw.timezone).unwrap_or(chrono_tz::UTC);
         self.check_tag_key(&raw.tag_key);
 
+        self.state_dir = self.file.parent().unwrap_or(Path::new(".")).join(&raw.state_dir);
+        self.timezone = timezone;
         let mut calendars = BTreeMap::new();
         for (name, cal) in &raw.holidays {
             calendars.insert(name.clone(), self.calendar(name, cal));
         }
         let mut uptimes = BTreeMap::new();
         for (name, u) in &raw.uptime {
-            let file = self.file.parent().unwrap_or(Path::new(".")).join(&u.ics);
             let p = format!("/uptime/{}/ics", escape(name));
+            let Some(ics) = &u.ics else {
+                let list = match &u.ics_url {
+                    None => {
+                        self.at_key(
+                            &format!("/uptime/{}", escape(name)),
+                            "an uptime calendar needs `ics` or `ics_url`",
+                        );
+                        Vec::new()
+                    }
+                    Some(url) => match self.feed("uptime", name, url, u.refresh_hours) {
+                        None => Vec::new(),
+                        Some(text) => match events::parse_events(&text, timezone) {
+                            Ok(ev) => events::uptimes(&ev, u.lead_minutes),
+                            Err(errs) => {
+                                self.at_value(
+                                    &format!("/uptime/{}/ics_url", escape(name)),
+                                    format!("the kept copy does not read: {}", errs.join("; ")),
+                                );
+                                Vec::new()
+                            }
+                        },
+                    },
+                };
+                uptimes.insert(name.clone(), list);
+                continue;
+            };
+            if u.ics_url.is_some() {
+                self.at_key(
+                    &format!("/uptime/{}", escape(name)),
+                    "give `ics` or `ics_url`, not both",
+                );
+            }
+            let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
             let list = match std::fs::read_to_string(&file) {
                 Err(e) => {
                     self.at_value(&p, format!("cannot read uptime file {}: {e}", file.display()));
@@ -890,6 +1017,18 @@ impl Validator {
                     raw.policy.event_wait_seconds, raw.call_timeout_seconds
                 ),
             );
+        }
+        let mut feeds = std::mem::take(&mut self.feeds);
+        for f in &mut feeds {
+            f.schedules = raw
+                .schedules
+                .iter()
+                .filter(|(_, rs)| {
+                    let names = if f.kind == "holidays" { &rs.holidays } else { &rs.uptime };
+                    names.as_ref().is_some_and(|n| n.names().contains(&f.name.as_str()))
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
         }
         let regions = self.regions(&raw.regions);
         let listen = match raw.server.listen.parse() {
@@ -960,6 +1099,7 @@ impl Validator {
             holiday_horizon_days: raw.holiday_horizon_days,
             calendars,
             schedules,
+            feeds,
             raw,
         }
     }

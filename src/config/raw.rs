@@ -34,6 +34,10 @@ pub struct RawConfig {
     /// Uptime calendars, by name: events during which schedules that name them run.
     #[serde(default)]
     pub uptime: BTreeMap<String, RawUptime>,
+    /// Where offhours keeps the last good copy of each calendar feed (`ics_url`); relative to
+    /// this config file. Must be writable by the daemon.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
     /// Named schedules; a tag value names one of them (or `always-on`).
     #[serde(default)]
     pub schedules: BTreeMap<String, RawSchedule>,
@@ -167,6 +171,15 @@ pub struct RawCalendar {
     /// An iCalendar file of all-day events, relative to this config file.
     #[serde(default)]
     pub ics: Option<String>,
+    /// An iCalendar feed: https (plain http only on loopback). Fetched by the daemon at start
+    /// and every `refresh_hours`, and by `plan`/`reconcile`; the last good copy is kept in
+    /// `state_dir`.
+    #[serde(default)]
+    pub ics_url: Option<String>,
+    /// Hours between fetches of `ics_url` (default 6).
+    #[serde(default = "default_refresh_hours")]
+    #[schemars(range(min = 1, max = 168))]
+    pub refresh_hours: u32,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,
@@ -177,7 +190,15 @@ pub struct RawCalendar {
 #[serde(deny_unknown_fields)]
 pub struct RawUptime {
     /// An iCalendar file of the events, relative to this config file.
-    pub ics: String,
+    #[serde(default)]
+    pub ics: Option<String>,
+    /// An iCalendar feed of the events (as `holidays.<name>.ics_url`).
+    #[serde(default)]
+    pub ics_url: Option<String>,
+    /// Hours between fetches of `ics_url` (default 6).
+    #[serde(default = "default_refresh_hours")]
+    #[schemars(range(min = 1, max = 168))]
+    pub refresh_hours: u32,
     /// Minutes before each event's start at which servers are started.
     #[serde(default)]
     #[schemars(range(min = 0, max = 1440))]
@@ -249,6 +270,14 @@ impl Default for RawInstances {
     fn default() -> Self {
         serde_yaml::from_str("{}").expect("every field has a default")
     }
+}
+
+fn default_refresh_hours() -> u32 {
+    6
+}
+
+fn default_state_dir() -> String {
+    "/var/lib/offhours".into()
 }
 
 fn default_thirty() -> u32 {

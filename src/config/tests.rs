@@ -491,3 +491,54 @@ fn uptime_calendars_are_read_and_their_problems_reported_at_their_place() {
         "{e}"
     );
 }
+
+#[test]
+fn feed_urls_are_https_or_loopback_http_and_a_kept_copy_is_read() {
+    let e =
+        errors("holidays:\n  a:\n    ics_url: http://example.com/a.ics\n  b:\n    ics_url: ftp://example.com/b.ics\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].contains("holidays.a.ics_url: plain http is only allowed to a loopback host"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].contains("holidays.b.ics_url: `ftp://example.com/b.ics` is not an https URL"),
+        "{}",
+        e[1]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("offhours.yaml");
+    std::fs::write(
+        &cfg,
+        "state_dir: st\nholidays:\n  co:\n    ics_url: https://calendar.example.com/co.ics\n  lo:\n    ics_url: http://[::1]:8080/lo.ics\n\
+         schedules:\n  s:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    holidays: [co, lo]\n",
+    )
+    .unwrap();
+    let c = Config::load(&cfg).unwrap();
+    assert_eq!(c.feeds.len(), 2);
+    assert!(
+        c.feeds
+            .iter()
+            .all(|f| !f.loaded && f.schedules == ["s"] && f.refresh_hours == 6)
+    );
+    assert!(
+        c.calendar("co").unwrap().is_empty(),
+        "never loaded: no dates (and reported as degraded)"
+    );
+    std::fs::create_dir_all(dir.path().join("st/feeds")).unwrap();
+    std::fs::write(
+        dir.path().join("st/feeds/holidays-co.ics"),
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Founders\r\nDTSTART;VALUE=DATE:20270301\r\nDTEND;VALUE=DATE:20270303\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let c = Config::load(&cfg).unwrap();
+    assert!(c.feeds[0].loaded);
+    let co = c.calendar_info("co").unwrap();
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert_eq!(
+        co.named.keys().copied().collect::<Vec<_>>(),
+        vec![d("2027-03-01"), d("2027-03-02")]
+    );
+    assert_eq!(co.named[&d("2027-03-01")], "Founders");
+}

@@ -222,6 +222,21 @@ pub fn parse_events(text: &str, zone: Tz) -> Result<Vec<Event>, Vec<String>> {
     }
 }
 
+/// The local dates (in `zone`) events cover, each with its event's summary: a holiday feed's
+/// days off (an all-day event its dates; a timed one every date it touches).
+#[must_use]
+pub fn dates_of(events: &[Event], zone: Tz) -> Vec<(NaiveDate, String)> {
+    let mut out = Vec::new();
+    for e in events {
+        let first = e.start.with_timezone(&zone).date_naive();
+        let last = (e.end - Duration::seconds(1)).with_timezone(&zone).date_naive();
+        for d in first.iter_days().take_while(|d| *d <= last) {
+            out.push((d, e.summary.clone()));
+        }
+    }
+    out
+}
+
 fn humanize(d: Duration) -> String {
     if d.num_days().abs() >= 1 {
         format!("{} days", d.num_days())

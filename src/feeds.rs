@@ -1,0 +1,123 @@
+//! Calendar feeds (`ics_url`): fetched over HTTPS (plain HTTP only on loopback), checked
+//! with the same iCalendar reader as files, and kept on disk as the last good copy, which
+//! the config reads. A failed fetch keeps the copy. The URL is never logged or reported: it
+//! may carry a token.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Feed;
+use crate::schedule::events;
+
+/// Longest a fetch may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest feed offhours reads.
+pub const MAX_BYTES: usize = 5 * 1024 * 1024;
+
+/// What one refresh of a feed did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fetched and read; the kept copy changed.
+    Changed,
+    /// Fetched and read; the same as the kept copy.
+    Same,
+    /// Not fetched or not readable: why (no URL in it). The kept copy, if any, stays.
+    Failed(String),
+}
+
+/// Fetches a feed and, if it reads, keeps it as the last good copy.
+pub async fn refresh(feed: &Feed, zone: Tz) -> Outcome {
+    let text = match fetch(&feed.url).await {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(e),
+    };
+    if let Err(errs) = events::parse_events(&text, zone) {
+        return Outcome::Failed(format!("the feed does not read as iCalendar: {}", errs.join("; ")));
+    }
+    if std::fs::read_to_string(&feed.cache).ok().as_deref() == Some(text.as_str()) {
+        return Outcome::Same;
+    }
+    match keep(feed, &text) {
+        Ok(()) => Outcome::Changed,
+        Err(e) => Outcome::Failed(format!("cannot keep a copy in {}: {e}", feed.cache.display())),
+    }
+}
+
+/// Writes the copy next to its place and renames it there, so a reader never sees half.
+fn keep(feed: &Feed, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = feed.cache.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = feed.cache.with_extension("ics.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &feed.cache)
+}
+
+async fn fetch(url: &str) -> Result<String, String> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("no TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let req = hyper::Request::get(url)
+        .header(hyper::header::ACCEPT, "text/calendar")
+        .body(Empty::new())
+        .map_err(|_| "not a valid URL".to_string())?;
+    let work = async {
+        let resp = client.request(req).await.map_err(|e| {
+            // The error's text can carry the URL; keep only its kind.
+            if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            }
+            .to_string()
+        })?;
+        if !resp.status().is_success() {
+            return Err(format!("HTTP {}", resp.status()));
+        }
+        let body = Limited::new(resp.into_body(), MAX_BYTES)
+            .collect()
+            .await
+            .map_err(|_| format!("the body failed or is over {MAX_BYTES} bytes"))?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).map_err(|_| "the body is not UTF-8".to_string())
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("timed out after {} s", FETCH_TIMEOUT.as_secs()))?
+}
+
+/// Refreshes every feed of `cfg` once (a one-shot command's start): logs what failed
+/// (without the URL) and returns whether a kept copy changed, so the caller reloads.
+pub async fn refresh_all(cfg: &crate::config::Config) -> bool {
+    let mut changed = false;
+    for f in &cfg.feeds {
+        match refresh(f, cfg.timezone).await {
+            Outcome::Changed => changed = true,
+            Outcome::Same => {}
+            Outcome::Failed(e) => {
+                tracing::warn!(calendar = %f.label(), error = %e, "calendar feed refresh failed; keeping the last good copy");
+            }
+        }
+    }
+    changed
+}
+
+/// Logs each feed that has never loaded: the schedules using it act without it.
+pub fn warn_unloaded(cfg: &crate::config::Config) {
+    for f in cfg.feeds.iter().filter(|f| !f.loaded) {
+        tracing::warn!(
+            calendar = %f.label(),
+            schedules = %f.schedules.join(", "),
+            "calendar feed has never loaded: these schedules are degraded (they act without it)"
+        );
+    }
+}
