@@ -200,9 +200,13 @@ async fn sigkill_at_random_points_keeps_the_invariants_and_a_restart_converges()
         let began = Utc::now();
         first_pass_then_stop(start(&moto, &proxy, &path));
         per_pass = (per_pass + proxy.seen() - seen) / 2;
-        if began <= edge() + chrono::Duration::seconds(3) && Utc::now() >= edge() {
-            // `edge` turned during (or just after) that pass, which may have planned before
-            // it: the daemon, left running, would have woken for it. Run that pass too.
+        if began <= edge() + chrono::Duration::seconds(3) && Utc::now() + chrono::Duration::seconds(3) >= edge() {
+            // `edge` turned during that pass, or turns before the check below could plan:
+            // the pass may have planned before it, and the daemon, left running, would have
+            // woken for it. Wait until it has turned and run that pass too.
+            while Utc::now() < edge() + chrono::Duration::seconds(1) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             first_pass_then_stop(start(&moto, &proxy, &path));
         }
         let plan = moto.pass(&path, "plan", &Utc::now().to_rfc3339());
