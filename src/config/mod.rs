@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::schedule::{Schedule, countries, events, expr, holidays};
+use crate::schedule::{Schedule, countries, events, expr};
 use position::{Index, Pos, escape};
 pub use raw::RawConfig;
 
@@ -885,15 +885,17 @@ impl Validator {
             let p = format!("{base}/ics");
             match std::fs::read_to_string(&file) {
                 Err(e) => self.at_value(&p, format!("cannot read holiday file {}: {e}", file.display())),
-                Ok(text) => match holidays::parse_ics(&text) {
-                    Ok(d) => {
-                        for d in d {
-                            named.entry(d).or_insert_with(|| format!("from {ics}"));
+                // The same iCalendar reader as uptime files and feeds: all-day and timed
+                // events, RRULE/RDATE/EXDATE, TZID; an event's dates are the days it touches.
+                Ok(text) => match events::parse_events(&text, self.timezone) {
+                    Ok(ev) => {
+                        for (d, summary) in events::dates_of(&ev, self.timezone) {
+                            named.entry(d).or_insert(summary);
                         }
                     }
                     Err(errs) => {
                         for e in errs {
-                            self.at_value(&p, format!("{}:{}: {}", file.display(), e.line, e.message));
+                            self.at_value(&p, format!("{}: {e}", file.display()));
                         }
                     }
                 },

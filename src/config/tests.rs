@@ -192,8 +192,23 @@ fn holidays_come_from_an_ics_file_relative_to_the_config() {
     std::fs::write(&cfg, "holidays:\n  kr:\n    ics: bad.ics\n").unwrap();
     let e = Config::load(&cfg).unwrap_err().to_string();
     assert!(
-        e.contains(":3:10: holidays.kr.ics:") && e.contains("bad.ics:3: DTSTART: expected a date"),
+        e.contains(":3:10: holidays.kr.ics:") && e.contains("bad.ics: event `(no summary)`: no readable DTSTART"),
         "{e}"
+    );
+    // Timed events and recurrences: the days they touch, in the config's zone.
+    std::fs::write(
+        dir.path().join("co.ics"),
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Offsite\nDTSTART:20261204T200000Z\nDTEND:20261205T030000Z\nEND:VEVENT\n\
+         BEGIN:VEVENT\nSUMMARY:Founders\nDTSTART;VALUE=DATE:20260405\nRRULE:FREQ=YEARLY;COUNT=2\nEND:VEVENT\nEND:VCALENDAR\n",
+    )
+    .unwrap();
+    std::fs::write(&cfg, "timezone: Asia/Seoul\nholidays:\n  co:\n    ics: co.ics\n").unwrap();
+    let c = Config::load(&cfg).unwrap();
+    let got: Vec<String> = c.calendar("co").unwrap().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        ["2026-04-05", "2026-12-05", "2027-04-05"],
+        "05:00-12:00 KST on 5 December"
     );
 }
 

@@ -5,8 +5,8 @@
 //! are expanded by its `rrule` support. A timed `DTSTART` must be in UTC (`Z`) or carry a
 //! `TZID` that is an IANA zone, or be floating (then read in the config's zone); an all-day
 //! event runs from its date's midnight to its `DTEND` date's (exclusive) in the config's
-//! zone. A recurring event needs a `DTSTART` in UTC or with a `TZID`, so that its expansion
-//! does not depend on the machine's own zone. Cancelled events (`STATUS:CANCELLED`) are left
+//! zone. A recurring timed event needs a `DTSTART` in UTC or with a `TZID`, so that its
+//! expansion does not depend on the machine's own zone; an all-day one recurs on dates. Cancelled events (`STATUS:CANCELLED`) are left
 //! out. Occurrences are expanded from [`FIRST`] to [`LAST`], at most [`MAX_OCCURRENCES`] per
 //! file.
 
@@ -173,11 +173,34 @@ pub fn parse_events(text: &str, zone: Tz) -> Result<Vec<Event>, Vec<String>> {
             }
             continue;
         }
+        if let (true, DatePerhapsTime::Date(d0)) = (all_day, &start) {
+            // An all-day recurrence: expanded on dates (in UTC, so that the machine's zone
+            // plays no part), each occurrence a run of whole days in the config's zone.
+            let days = u64::try_from(((end_at - start_at).num_hours() + 12) / 24)
+                .unwrap_or(1)
+                .max(1);
+            match all_day_dates(e, *d0, first, last) {
+                Ok(dates) if dates.len() > MAX_OCCURRENCES => errors.push(format!(
+                    "{name}: its recurrence has more than {MAX_OCCURRENCES} occurrences between {FIRST} and {LAST}"
+                )),
+                Ok(dates) => {
+                    for d in dates {
+                        events.push(Event {
+                            start: resolve_local(zone, d.and_time(NaiveTime::MIN)),
+                            end: resolve_local(zone, (d + chrono::Days::new(days)).and_time(NaiveTime::MIN)),
+                            summary: summary.clone(),
+                        });
+                    }
+                }
+                Err(err) => errors.push(format!("{name}: {err}")),
+            }
+            continue;
+        }
         let zoned = matches!(
             start,
             DatePerhapsTime::DateTime(CalendarDateTime::Utc(_) | CalendarDateTime::WithTimezone { .. })
         );
-        if all_day || !zoned {
+        if !zoned {
             errors.push(format!(
                 "{name}: a recurring event needs a DTSTART in UTC (…Z) or with a TZID, so that its dates do not depend on this machine's zone"
             ));
@@ -220,6 +243,43 @@ pub fn parse_events(text: &str, zone: Tz) -> Result<Vec<Event>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// The dates of an all-day recurring event (`RRULE`, `RDATE`, `EXDATE` on dates), expanded
+/// by the `rrule` crate from its first date's midnight in UTC.
+fn all_day_dates(
+    e: &icalendar::Event,
+    d0: NaiveDate,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Result<Vec<NaiveDate>, String> {
+    let mut spec = format!("DTSTART:{}T000000Z", d0.format("%Y%m%d"));
+    if let Some(rule) = e.property_value("RRULE") {
+        spec.push_str(&format!("\nRRULE:{rule}"));
+    }
+    for key in ["RDATE", "EXDATE"] {
+        for p in e.multi_properties().get(key).into_iter().flatten() {
+            for v in p.value().split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                let day = v.get(..8).and_then(|x| NaiveDate::parse_from_str(x, "%Y%m%d").ok());
+                let Some(day) = day else {
+                    return Err(format!("{key} `{v}` is not a date"));
+                };
+                spec.push_str(&format!("\n{key}:{}T000000Z", day.format("%Y%m%d")));
+            }
+        }
+    }
+    let set: icalendar::rrule::RRuleSet = spec.parse().map_err(|err| format!("{err}"))?;
+    let utc = icalendar::rrule::Tz::UTC;
+    let limit = u16::try_from(MAX_OCCURRENCES + 1).unwrap_or(u16::MAX);
+    let result = set
+        .after(utc.from_utc_datetime(&(first - Duration::days(MAX_EVENT_DAYS)).naive_utc()))
+        .before(utc.from_utc_datetime(&last.naive_utc()))
+        .all(limit);
+    Ok(result
+        .dates
+        .iter()
+        .map(|d| d.with_timezone(&Utc).date_naive())
+        .collect())
 }
 
 /// The local dates (in `zone`) events cover, each with its event's summary: a holiday feed's
@@ -289,6 +349,21 @@ END:VCALENDAR\r\n";
     }
 
     #[test]
+    fn an_all_day_event_recurs_on_dates_whatever_the_zone() {
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:f\r\nSUMMARY:Founders' day\r\nDTSTART;VALUE=DATE:20260405\r\n\
+RRULE:FREQ=YEARLY;COUNT=4\r\nEXDATE;VALUE=DATE:20270405\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        for zone in [Seoul, chrono_tz::America::Los_Angeles] {
+            let ev = parse_events(text, zone).unwrap();
+            let days: Vec<(NaiveDate, String)> = dates_of(&ev, zone);
+            let want: Vec<(NaiveDate, String)> = ["2026-04-05", "2028-04-05", "2029-04-05"]
+                .iter()
+                .map(|d| (d.parse().unwrap(), "Founders' day".to_string()))
+                .collect();
+            assert_eq!(days, want, "{zone}");
+        }
+    }
+
+    #[test]
     fn problems_name_the_event() {
         let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:No end\r\nDTSTART:20261205T130000Z\r\nEND:VEVENT\r\n\
 BEGIN:VEVENT\r\nSUMMARY:Mars\r\nDTSTART;TZID=Mars/Olympus:20261205T130000\r\nDTEND;TZID=Mars/Olympus:20261205T140000\r\nEND:VEVENT\r\n\
@@ -314,6 +389,32 @@ END:VCALENDAR\r\n";
             e[3]
         );
         assert!(parse_events("hello", Seoul).is_err());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        const GOOD: &str = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nSUMMARY:Drill\r\nDTSTART;TZID=Asia/Seoul:20261203T210000\r\n\
+DTEND;TZID=Asia/Seoul:20261203T220000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(500)))]
+            /// Arbitrary text and mutations of a valid file never panic the reader, and every
+            /// rejection says what is wrong.
+            #[test]
+            fn never_panics(s in "\\PC{0,300}", cut in 0usize..400, insert in "\\PC{0,12}") {
+                if let Err(errs) = parse_events(&s, Seoul) {
+                    prop_assert!(!errs.is_empty() && errs.iter().all(|e| !e.is_empty()));
+                }
+                let mut m = GOOD.to_string();
+                let at = (0..=cut.min(m.len())).rev().find(|i| m.is_char_boundary(*i)).unwrap_or(0);
+                m.insert_str(at, &insert);
+                if let Err(errs) = parse_events(&m, Seoul) {
+                    prop_assert!(!errs.is_empty() && errs.iter().all(|e| !e.is_empty()));
+                }
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@ pub mod countries;
 pub mod cron5;
 pub mod events;
 pub mod expr;
-pub mod holidays;
 mod tzlinks;
 pub mod week;
 
