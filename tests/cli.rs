@@ -246,3 +246,46 @@ fn validate_warns_when_a_calendar_has_run_out() {
     let o = offhours(&["--now", "2026-12-01T00:00:00Z", "validate"]);
     assert!(!stderr(&o).contains("holidays.kr"), "{}", stderr(&o));
 }
+
+#[test]
+fn explain_names_the_uptime_event_behind_a_transition() {
+    let o = offhours(&[
+        "explain",
+        "office-hours-extended",
+        "--from",
+        "2026-12-05T00:00:00+09:00",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "start  Sat 2026-12-05 09:30 KST   2026-12-05T00:30:00Z   event: Release 4.2 (Saturday load test)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "stop   Sat 2026-12-05 14:00 KST   2026-12-05T05:00:00Z   event: Release 4.2 (Saturday load test)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("start  Mon 2026-12-07 07:00 KST   2026-12-06T22:00:00Z\n"),
+        "{out}"
+    );
+    let o = offhours(&[
+        "explain",
+        "office-hours-extended",
+        "--from",
+        "2026-12-05T00:00:00+09:00",
+        "--count",
+        "3",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["transitions"][0]["event"], "Release 4.2 (Saturday load test)");
+    assert!(v["transitions"][2].get("event").is_none(), "{v:#}");
+}
