@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -115,8 +116,12 @@ def run(endpoint):
         shipped = open(os.path.join(os.path.dirname(__file__), "..", "config", "offhours.yaml")).read()
         shipped = shipped.replace("mode: self", "mode: organization").replace(
             "regions: [ap-northeast-2]", "regions: [ap-northeast-2, us-east-1]").replace(
-            "targets: []", f"targets: ['{dev_ou}']").replace(
-            "ics: holidays-company.ics", "dates: [2026-12-31]")
+            "targets: []", f"targets: ['{dev_ou}']")
+        # The calendar files the shipped config names (company days, release nights).
+        config_dir = os.path.join(os.path.dirname(__file__), "..", "config")
+        for name in os.listdir(config_dir):
+            if name.endswith(".ics"):
+                shutil.copy(os.path.join(config_dir, name), d)
         # moto stamps launches with the real clock, which may lie after the simulated fortnight:
         # no launch grace period, or servers "launched in the future" would never stop.
         shipped += "\ninstances:\n  grace_minutes: 0\n"
@@ -128,6 +133,9 @@ def run(endpoint):
 
         def offhours(*args):
             r = subprocess.run([BIN, "--config", cfg, *args], env=env, capture_output=True, text=True)
+            if r.returncode == 2 and args[:1] != ("policy",):
+                # Invalid input (the demo's config no longer loads): stop here, loudly.
+                sys.exit(f"offhours {' '.join(args)} refused its input:\n{r.stderr}")
             return r.stdout + (r.stderr if r.returncode not in (0, 3) else "")
 
         def step(title, now):
