@@ -577,3 +577,41 @@ async fn a_calendar_feed_is_fetched_kept_and_its_failures_are_reported() {
     d.signal("-TERM");
     d.wait_exit(Duration::from_secs(30));
 }
+
+/// `plan` and `reconcile` fetch a feed before their pass and act on it at once: a company
+/// day served on loopback keeps a group down on a weekday morning in the very pass that
+/// first fetched it; with the server gone, the next pass still uses the kept copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_pass_fetches_the_feed_first_and_keeps_it() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
+    support::moto::group(&sdk, "web", (1, 2, 1), &[("Schedule", "office-hours")]).await;
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:c@test\r\nSUMMARY:Company day\r\n\
+               DTSTART;VALUE=DATE:20261202\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let server = IcsServer::start(Some(ics));
+    let (dir, cfg) = config(&format!(
+        "timezone: Asia/Seoul\nregions: [us-east-1]\nstate_dir: state\nholidays:\n  company:\n    ics_url: http://127.0.0.1:{}/c.ics\n\
+         schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    holidays: company\n",
+        server.port
+    ));
+    // Wednesday 2 December, 10:00 in Seoul: a company day, so the newly tagged group is
+    // scaled down now; without the feed it would be left running.
+    let r = moto.pass(&cfg, "reconcile", "2026-12-02T10:00:00+09:00");
+    let changes: Vec<&str> = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["resource_id"] == "web")
+        .filter_map(|c| c["change"].as_str())
+        .collect();
+    assert!(changes.contains(&"set-capacity"), "{changes:?}");
+    assert!(dir.path().join("state/feeds/holidays-company.ics").exists());
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let size = |g: &aws_sdk_autoscaling::types::AutoScalingGroup| (g.min_size(), g.max_size(), g.desired_capacity());
+    let groups = asg.describe_auto_scaling_groups().send().await.unwrap();
+    assert_eq!(size(&groups.auto_scaling_groups()[0]), (Some(0), Some(0), Some(0)));
+    drop(server);
+    // The server is gone: the kept copy still says so, and the pass has nothing to do.
+    let r = moto.pass(&cfg, "plan", "2026-12-02T11:00:00+09:00");
+    assert_eq!(r["summary"]["changes"], 0, "{:#}", r["changes"]);
+}
