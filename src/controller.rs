@@ -210,12 +210,12 @@ async fn work_scope<A: GroupApi + InstanceApi>(
     out.scope.resources = groups.len() + instances.len();
     for g in &groups {
         if let Some(resolved) = g.tag(&cfg.tag_key).and_then(|v| cfg.resolve_tag(v).ok()) {
-            let stopped_size = match &resolved {
-                crate::config::Resolved::Named(s) => s.stopped_size,
-                crate::config::Resolved::Inline(s) => s.stopped_size,
+            let schedule = match &resolved {
+                crate::config::Resolved::Named(s) => Some(*s),
+                crate::config::Resolved::Inline(s) => Some(s.as_ref()),
                 crate::config::Resolved::AlwaysOn => None,
             };
-            let down = g.capacity.is_zero() || stopped_size == Some(g.capacity);
+            let down = crate::plan::groups::is_scaled_down(g, schedule);
             let state = if down { "stopped" } else { "running" };
             *out.scope.managed.entry(format!("{GROUP}/{state}")).or_default() += 1;
         }

@@ -297,31 +297,56 @@ pub fn next_wake(cfg: &Config, now: chrono::DateTime<Utc>) -> Duration {
     transition.map_or(regular, |t| t.min(regular))
 }
 
-/// What /readyz says of the calendar feeds: per feed, its last refresh's failure (if the
-/// last one failed), whether a good copy is in use, and the schedules using it.
+/// One calendar feed as /readyz reports it.
 #[derive(Debug, Default)]
-struct FeedStates(std::collections::BTreeMap<String, (Option<String>, bool, Vec<String>)>);
+struct FeedState {
+    /// Why its last refresh failed, if it did.
+    error: Option<String>,
+    /// Whether the config in use has a good copy of it.
+    loaded: bool,
+    /// The schedules that use it.
+    schedules: Vec<String>,
+}
+
+/// What /readyz says of the calendar feeds, by label.
+#[derive(Debug, Default)]
+struct FeedStates(std::collections::BTreeMap<String, FeedState>);
 
 impl FeedStates {
     /// The lines for /readyz, and whether a feed has never loaded (its schedules degraded).
     fn report(&self) -> (Vec<String>, bool) {
         let mut lines = Vec::new();
         let mut degraded = false;
-        for (label, (error, loaded, schedules)) in &self.0 {
-            if !loaded {
+        for (label, f) in &self.0 {
+            if !f.loaded {
                 degraded = true;
                 lines.push(format!(
                     "calendar {label} has never loaded{}: schedules {} are degraded (they act without it)",
-                    error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
-                    schedules.join(", ")
+                    f.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    f.schedules.join(", ")
                 ));
-            } else if let Some(e) = error {
+            } else if let Some(e) = &f.error {
                 lines.push(format!(
                     "calendar {label}: the last refresh failed ({e}); its last good copy is in use"
                 ));
             }
         }
         (lines, degraded)
+    }
+
+    /// Takes the feeds of the config in use: their loaded flags and schedules; feeds the
+    /// config no longer has are forgotten.
+    fn follow(&mut self, cfg: &Config, metrics: &Metrics) {
+        self.0.retain(|label, _| cfg.feeds.iter().any(|f| f.label() == *label));
+        for f in &cfg.feeds {
+            let st = self.0.entry(f.label()).or_default();
+            st.loaded = f.loaded;
+            st.schedules.clone_from(&f.schedules);
+            metrics
+                .feed_loaded
+                .get_or_create(&crate::metrics::CalendarLabel { calendar: f.label() })
+                .set(i64::from(f.loaded));
+        }
     }
 }
 
@@ -351,30 +376,19 @@ fn spawn_feeds(
                     Instant::now() + Duration::from_secs(u64::from(f.refresh_hours) * 3600),
                 );
                 let outcome = crate::feeds::refresh(f, cfg.timezone).await;
-                let (result, error) = match &outcome {
-                    crate::feeds::Outcome::Changed => ("changed", None),
-                    crate::feeds::Outcome::Same => ("same", None),
-                    crate::feeds::Outcome::Failed(e) => ("failed", Some(e.clone())),
-                };
                 metrics
                     .feed_refreshes
                     .get_or_create(&crate::metrics::FeedLabels {
                         calendar: label.clone(),
-                        result: result.into(),
+                        result: outcome.result().into(),
                     })
                     .inc();
-                match &error {
-                    Some(e) => {
-                        warn!(calendar = %label, error = %e, "calendar feed refresh failed; keeping the last good copy")
-                    }
-                    None => info!(calendar = %label, result, "calendar feed refreshed"),
-                }
                 changed |= outcome == crate::feeds::Outcome::Changed;
-                states
-                    .lock()
-                    .expect("feeds lock")
-                    .0
-                    .insert(label, (error, f.loaded, f.schedules.clone()));
+                let error = match outcome {
+                    crate::feeds::Outcome::Failed(e) => Some(e),
+                    _ => None,
+                };
+                states.lock().expect("feeds lock").0.entry(label).or_default().error = error;
             }
             if changed {
                 match Config::load(&path) {
@@ -388,20 +402,9 @@ fn spawn_feeds(
                     }
                 }
             }
-            // The loaded flags as the config in use has them.
             let cfg = config.read().expect("config lock").clone();
-            {
-                let mut st = states.lock().expect("feeds lock");
-                for f in &cfg.feeds {
-                    let e = st.0.entry(f.label()).or_insert((None, f.loaded, f.schedules.clone()));
-                    e.1 = f.loaded;
-                    e.2 = f.schedules.clone();
-                    metrics
-                        .feed_loaded
-                        .get_or_create(&crate::metrics::CalendarLabel { calendar: f.label() })
-                        .set(i64::from(f.loaded));
-                }
-            }
+            states.lock().expect("feeds lock").follow(&cfg, &metrics);
+            next.retain(|label, _| cfg.feeds.iter().any(|f| f.label() == *label));
             let soonest = next.values().min().map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(Instant::now())
             });

@@ -30,8 +30,32 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Fetches a feed and, if it reads, keeps it as the last good copy.
+impl Outcome {
+    /// `changed`, `same` or `failed` (the metric's label).
+    #[must_use]
+    pub fn result(&self) -> &'static str {
+        match self {
+            Outcome::Changed => "changed",
+            Outcome::Same => "same",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Fetches a feed and, if it reads, keeps it as the last good copy. Logs what happened, by
+/// the calendar's label (never the URL).
 pub async fn refresh(feed: &Feed, zone: Tz) -> Outcome {
+    let outcome = fetch_and_keep(feed, zone).await;
+    match &outcome {
+        Outcome::Failed(e) => {
+            tracing::warn!(calendar = %feed.label(), error = %e, "calendar feed refresh failed; keeping the last good copy");
+        }
+        o => tracing::info!(calendar = %feed.label(), result = o.result(), "calendar feed refreshed"),
+    }
+    outcome
+}
+
+async fn fetch_and_keep(feed: &Feed, zone: Tz) -> Outcome {
     let text = match fetch(&feed.url).await {
         Ok(t) => t,
         Err(e) => return Outcome::Failed(e),
@@ -100,13 +124,7 @@ async fn fetch(url: &str) -> Result<String, String> {
 pub async fn refresh_all(cfg: &crate::config::Config) -> bool {
     let mut changed = false;
     for f in &cfg.feeds {
-        match refresh(f, cfg.timezone).await {
-            Outcome::Changed => changed = true,
-            Outcome::Same => {}
-            Outcome::Failed(e) => {
-                tracing::warn!(calendar = %f.label(), error = %e, "calendar feed refresh failed; keeping the last good copy");
-            }
-        }
+        changed |= refresh(f, cfg.timezone).await == Outcome::Changed;
     }
     changed
 }

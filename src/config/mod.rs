@@ -276,7 +276,6 @@ pub struct DaemonSettings {
     pub listen: std::net::SocketAddr,
 }
 
-/// A validated config.
 /// A calendar fed from a URL (`ics_url`): where it comes from and where its last good copy is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feed {
@@ -339,6 +338,7 @@ pub struct Calendar {
     pub unused_excepts: Vec<NaiveDate>,
 }
 
+/// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from.
@@ -581,6 +581,14 @@ fn inline_schema() -> Value {
     serde_json::to_value(settings.into_generator().into_root_schema_for::<RawConfig>()).expect("a schema serialises")
 }
 
+/// Where a calendar's iCalendar text comes from.
+enum Source<'a> {
+    /// A file relative to the config file, and what kind of calendar it is for messages.
+    File(&'a str, &'static str),
+    /// A feed: kind, calendar name, URL, hours between fetches.
+    Feed(&'static str, &'a str, &'a str, u32),
+}
+
 struct Validator {
     file: PathBuf,
     index: Index,
@@ -805,6 +813,75 @@ impl Validator {
         broken
     }
 
+    /// The calendars a schedule's `field` (`holidays` or `uptime`) names; each unknown name
+    /// is an error at its place, naming the calendars there are.
+    fn named<'c, T>(
+        &mut self,
+        base: &str,
+        field: &str,
+        names: Option<&raw::OneOrMany>,
+        defined: &'c BTreeMap<String, T>,
+        ok: &mut bool,
+    ) -> Vec<&'c T> {
+        let Some(names) = names else { return Vec::new() };
+        let many = matches!(names, raw::OneOrMany::Many(_));
+        let mut out = Vec::new();
+        for (i, name) in names.names().into_iter().enumerate() {
+            if let Some(c) = defined.get(name) {
+                out.push(c);
+                continue;
+            }
+            let p = if many {
+                format!("{base}/{field}/{i}")
+            } else {
+                format!("{base}/{field}")
+            };
+            let known = if defined.is_empty() {
+                format!("none are defined under `{field}`")
+            } else {
+                format!(
+                    "defined: {}",
+                    defined.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let kind = if field == "holidays" { "holiday" } else { "uptime" };
+            self.at_value(&p, format!("unknown {kind} calendar `{name}`; {known}"));
+            *ok = false;
+        }
+        out
+    }
+
+    /// The events of a calendar file (relative to the config file) or of a feed's kept
+    /// copy; `None` if there is none to read, every problem reported at `pointer`.
+    fn events_of(&mut self, pointer: &str, source: Source<'_>) -> Option<Vec<events::Event>> {
+        let (text, place) = match source {
+            Source::File(rel, what) => {
+                let file = self.file.parent().unwrap_or(Path::new(".")).join(rel);
+                match std::fs::read_to_string(&file) {
+                    Ok(t) => (t, file.display().to_string()),
+                    Err(e) => {
+                        self.at_value(pointer, format!("cannot read {what} file {}: {e}", file.display()));
+                        return None;
+                    }
+                }
+            }
+            Source::Feed(kind, name, url, refresh_hours) => {
+                let text = self.feed(kind, name, url, refresh_hours)?;
+                // The copy was checked before it was kept; a file edited by hand since is reported.
+                (text, "the kept copy of the feed".to_string())
+            }
+        };
+        match events::parse_events(&text, self.timezone) {
+            Ok(ev) => Some(ev),
+            Err(errs) => {
+                for e in errs {
+                    self.at_value(pointer, format!("{place}: {e}"));
+                }
+                None
+            }
+        }
+    }
+
     /// Registers a calendar's feed and returns its last good copy, if there is one.
     fn feed(&mut self, kind: &'static str, name: &str, url: &str, refresh_hours: u32) -> Option<String> {
         let p = format!("/{kind}/{}/ics_url", escape(name));
@@ -812,7 +889,19 @@ impl Validator {
             self.at_value(&p, e);
             return None;
         }
-        let cache = self.state_dir.join("feeds").join(format!("{kind}-{name}.ics"));
+        // The name is a YAML key: anything but a plain file-name character becomes `_`, so
+        // the copy stays inside `state_dir/feeds`.
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let cache = self.state_dir.join("feeds").join(format!("{kind}-{file}.ics"));
         let text = std::fs::read_to_string(&cache).ok();
         self.feeds.push(Feed {
             kind,
@@ -880,41 +969,21 @@ impl Validator {
         for d in self.date_list(&base, "dates", &cal.dates) {
             named.entry(d).or_insert_with(|| "listed in the config".into());
         }
-        if let Some(ics) = &cal.ics {
-            let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
-            let p = format!("{base}/ics");
-            match std::fs::read_to_string(&file) {
-                Err(e) => self.at_value(&p, format!("cannot read holiday file {}: {e}", file.display())),
-                // The same iCalendar reader as uptime files and feeds: all-day and timed
-                // events, RRULE/RDATE/EXDATE, TZID; an event's dates are the days it touches.
-                Ok(text) => match events::parse_events(&text, self.timezone) {
-                    Ok(ev) => {
-                        for (d, summary) in events::dates_of(&ev, self.timezone) {
-                            named.entry(d).or_insert(summary);
-                        }
-                    }
-                    Err(errs) => {
-                        for e in errs {
-                            self.at_value(&p, format!("{}: {e}", file.display()));
-                        }
-                    }
-                },
-            }
-        }
-        if let Some(url) = &cal.ics_url
-            && let Some(text) = self.feed("holidays", name, url, cal.refresh_hours)
-        {
-            // The copy was checked before it was kept; a file edited by hand since is reported.
-            match events::parse_events(&text, self.timezone) {
-                Ok(ev) => {
-                    for (d, summary) in events::dates_of(&ev, self.timezone) {
-                        named.entry(d).or_insert(summary);
-                    }
-                }
-                Err(errs) => self.at_value(
-                    &format!("{base}/ics_url"),
-                    format!("the kept copy does not read: {}", errs.join("; ")),
-                ),
+        // Files and feeds: an event's dates are the days (in the config's zone) it touches.
+        let sources = [
+            cal.ics
+                .as_ref()
+                .map(|f| (format!("{base}/ics"), Source::File(f, "holiday"))),
+            cal.ics_url.as_ref().map(|u| {
+                (
+                    format!("{base}/ics_url"),
+                    Source::Feed("holidays", name, u, cal.refresh_hours),
+                )
+            }),
+        ];
+        for (pointer, source) in sources.into_iter().flatten() {
+            for (d, summary) in events::dates_of(&self.events_of(&pointer, source).unwrap_or_default(), self.timezone) {
+                named.entry(d).or_insert(summary);
             }
         }
         for d in self.date_list(&base, "extra_dates", &cal.extra_dates) {
@@ -946,55 +1015,26 @@ impl Validator {
         }
         let mut uptimes = BTreeMap::new();
         for (name, u) in &raw.uptime {
-            let p = format!("/uptime/{}/ics", escape(name));
-            let Some(ics) = &u.ics else {
-                let list = match &u.ics_url {
-                    None => {
-                        self.at_key(
-                            &format!("/uptime/{}", escape(name)),
-                            "an uptime calendar needs `ics` or `ics_url`",
-                        );
-                        Vec::new()
-                    }
-                    Some(url) => match self.feed("uptime", name, url, u.refresh_hours) {
-                        None => Vec::new(),
-                        Some(text) => match events::parse_events(&text, timezone) {
-                            Ok(ev) => events::uptimes(&ev, u.lead_minutes),
-                            Err(errs) => {
-                                self.at_value(
-                                    &format!("/uptime/{}/ics_url", escape(name)),
-                                    format!("the kept copy does not read: {}", errs.join("; ")),
-                                );
-                                Vec::new()
-                            }
-                        },
-                    },
-                };
-                uptimes.insert(name.clone(), list);
-                continue;
-            };
-            if u.ics_url.is_some() {
-                self.at_key(
-                    &format!("/uptime/{}", escape(name)),
-                    "give `ics` or `ics_url`, not both",
-                );
-            }
-            let file = self.file.parent().unwrap_or(Path::new(".")).join(ics);
-            let list = match std::fs::read_to_string(&file) {
-                Err(e) => {
-                    self.at_value(&p, format!("cannot read uptime file {}: {e}", file.display()));
-                    Vec::new()
+            let base = format!("/uptime/{}", escape(name));
+            let source = match (&u.ics, &u.ics_url) {
+                (Some(f), None) => Some((format!("{base}/ics"), Source::File(f, "uptime"))),
+                (None, Some(url)) => Some((
+                    format!("{base}/ics_url"),
+                    Source::Feed("uptime", name, url, u.refresh_hours),
+                )),
+                (None, None) => {
+                    self.at_key(&base, "an uptime calendar needs `ics` or `ics_url`");
+                    None
                 }
-                Ok(text) => match events::parse_events(&text, timezone) {
-                    Ok(ev) => events::uptimes(&ev, u.lead_minutes),
-                    Err(errs) => {
-                        for e in errs {
-                            self.at_value(&p, format!("{}: {e}", file.display()));
-                        }
-                        Vec::new()
-                    }
-                },
+                (Some(_), Some(_)) => {
+                    self.at_key(&base, "give `ics` or `ics_url`, not both");
+                    None
+                }
             };
+            let list = source
+                .and_then(|(pointer, source)| self.events_of(&pointer, source))
+                .map(|ev| events::uptimes(&ev, u.lead_minutes))
+                .unwrap_or_default();
             uptimes.insert(name.clone(), list);
         }
 
@@ -1409,52 +1449,12 @@ impl Validator {
             }
         }
         let mut dates = BTreeSet::new();
-        if let Some(h) = &rs.holidays {
-            let many = matches!(h, raw::OneOrMany::Many(_));
-            for (i, cal) in h.names().into_iter().enumerate() {
-                match calendars.get(cal) {
-                    Some(c) => dates.extend(c.dates.iter().copied()),
-                    None => {
-                        let p = if many {
-                            format!("{base}/holidays/{i}")
-                        } else {
-                            format!("{base}/holidays")
-                        };
-                        let known: Vec<&str> = calendars.keys().map(String::as_str).collect();
-                        let known = if known.is_empty() {
-                            "none are defined under `holidays`".to_string()
-                        } else {
-                            format!("defined: {}", known.join(", "))
-                        };
-                        self.at_value(&p, format!("unknown holiday calendar `{cal}`; {known}"));
-                        ok = false;
-                    }
-                }
-            }
+        for c in self.named(base, "holidays", rs.holidays.as_ref(), calendars, &mut ok) {
+            dates.extend(c.dates.iter().copied());
         }
         let mut uptime = Vec::new();
-        if let Some(u) = &rs.uptime {
-            let many = matches!(u, raw::OneOrMany::Many(_));
-            for (i, cal) in u.names().into_iter().enumerate() {
-                match uptimes.get(cal) {
-                    Some(list) => uptime.extend(list.iter().cloned()),
-                    None => {
-                        let p = if many {
-                            format!("{base}/uptime/{i}")
-                        } else {
-                            format!("{base}/uptime")
-                        };
-                        let known: Vec<&str> = uptimes.keys().map(String::as_str).collect();
-                        let known = if known.is_empty() {
-                            "none are defined under `uptime`".to_string()
-                        } else {
-                            format!("defined: {}", known.join(", "))
-                        };
-                        self.at_value(&p, format!("unknown uptime calendar `{cal}`; {known}"));
-                        ok = false;
-                    }
-                }
-            }
+        for list in self.named(base, "uptime", rs.uptime.as_ref(), uptimes, &mut ok) {
+            uptime.extend(list.iter().cloned());
         }
         let mut stopped_size = None;
         if let Some(text) = &rs.stopped_size {

@@ -127,23 +127,13 @@ pub fn same_effect(want: &ScheduledAction, have: &ObservedAction, now: DateTime<
         && start_ok
 }
 
-/// The size the group's start actions restore, read back from offhours' own actions.
-fn size_from_start_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
+/// The size offhours' own start actions (`stop: false`) or stop actions (`stop: true`) set,
+/// read back from the group, if they agree and it is not 0/0/0: the running size, or a
+/// schedule's `stopped_size`.
+fn agreed_size(owned: &[&ObservedAction], stop: bool) -> Option<Capacity> {
     let mut sizes = owned
         .iter()
-        .filter(|a| !compile::is_stop_name(&a.name))
-        .filter_map(|a| a.capacity())
-        .filter(|c| !c.is_zero());
-    let first = sizes.next()?;
-    sizes.all(|c| c == first).then_some(first)
-}
-
-/// The size the group's stop actions scale it to (a schedule's `stopped_size`), read back
-/// from offhours' own actions, if they agree and it is not 0/0/0.
-fn size_from_stop_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
-    let mut sizes = owned
-        .iter()
-        .filter(|a| compile::is_stop_name(&a.name))
+        .filter(|a| compile::is_stop_name(&a.name) == stop)
         .filter_map(|a| a.capacity())
         .filter(|c| !c.is_zero());
     let first = sizes.next()?;
@@ -156,7 +146,14 @@ fn size_from_stop_actions(owned: &[&ObservedAction]) -> Option<Capacity> {
 fn is_down(g: &Group, s: Option<&Schedule>, owned: &[&ObservedAction]) -> bool {
     g.capacity.is_zero()
         || s.is_some_and(|s| s.stopped_size == Some(g.capacity))
-        || size_from_stop_actions(owned) == Some(g.capacity)
+        || agreed_size(owned, true) == Some(g.capacity)
+}
+
+/// Whether a group on schedule `s` (if any) is scaled down, as the planner judges it.
+#[must_use]
+pub fn is_scaled_down(g: &Group, s: Option<&Schedule>) -> bool {
+    let owned: Vec<&ObservedAction> = g.actions.iter().filter(|a| compile::is_owned(&a.name)).collect();
+    is_down(g, s, &owned)
 }
 
 /// Plans one group at `now`.
@@ -188,7 +185,7 @@ fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
         ..Default::default()
     };
     let owned: Vec<&ObservedAction> = g.actions.iter().filter(|a| compile::is_owned(&a.name)).collect();
-    let from_actions = size_from_start_actions(&owned);
+    let from_actions = agreed_size(&owned, false);
     // The saved size counts only if offhours wrote it for this group (its seal verifies), or
     // if an earlier offhours wrote it unsealed and offhours' own start actions agree.
     let raw_saved = g.tag(TAG_SAVED).unwrap_or_default();

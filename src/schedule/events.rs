@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Timelike as _, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone as _, Timelike as _, Utc};
 use chrono_tz::Tz;
 use icalendar::{CalendarComponent, CalendarDateTime, Component as _, DatePerhapsTime, EventLike as _};
 
@@ -121,7 +121,7 @@ pub fn parse_events(text: &str, zone: Tz) -> Result<Vec<Event>, Vec<String>> {
         {
             continue;
         }
-        let summary = e.get_summary().unwrap_or("(no summary)").trim().to_string();
+        let summary = clean_summary(e.get_summary().unwrap_or("(no summary)"));
         let name = match e.get_uid() {
             Some(uid) if e.get_summary().is_none() => format!("event {uid}"),
             _ => format!("event `{summary}`"),
@@ -297,19 +297,34 @@ pub fn dates_of(events: &[Event], zone: Tz) -> Vec<(NaiveDate, String)> {
     out
 }
 
+/// Longest event summary kept, in characters.
+pub const MAX_SUMMARY: usize = 120;
+
+/// An event's summary as offhours shows it (explain, `holidays list`, messages): a feed is
+/// written by people outside the platform team, so control characters (a forged log line,
+/// terminal escapes) become spaces, runs of white space fold, and the text is cut to
+/// [`MAX_SUMMARY`] characters.
+fn clean_summary(raw: &str) -> String {
+    let folded = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match folded.char_indices().nth(MAX_SUMMARY) {
+        Some((i, _)) => format!("{}…", &folded[..i]),
+        None if folded.is_empty() => "(no summary)".into(),
+        None => folded,
+    }
+}
+
 fn humanize(d: Duration) -> String {
     if d.num_days().abs() >= 1 {
         format!("{} days", d.num_days())
     } else {
         format!("{} minutes", d.num_minutes())
     }
-}
-
-/// A local date-time's instant, for tests and callers holding naive values.
-#[must_use]
-pub fn at_local(zone: Tz, date: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
-    let n: NaiveDateTime = date.and_hms_opt(hour, minute, 0).expect("a valid time");
-    resolve_local(zone, n)
 }
 
 #[cfg(test)]
@@ -415,6 +430,20 @@ DTEND;TZID=Asia/Seoul:20261203T220000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT
                 }
             }
         }
+    }
+
+    #[test]
+    fn summaries_lose_control_characters_and_are_bounded() {
+        let long = "x".repeat(500);
+        let text = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Deploy\\n\u{1b}[31mFAKE LOG\u{7}  line\r\nDTSTART:20261205T010000Z\r\n\
+DTEND:20261205T020000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:{long}\r\nDTSTART:20261206T010000Z\r\n\
+DTEND:20261206T020000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let ev = parse_events(&text, Seoul).unwrap();
+        assert!(ev[0].summary.chars().all(|c| !c.is_control()), "{:?}", ev[0].summary);
+        assert!(ev[0].summary.contains("FAKE LOG line"), "{:?}", ev[0].summary);
+        assert_eq!(ev[1].summary.chars().count(), MAX_SUMMARY + 1, "cut, with an ellipsis");
     }
 
     #[test]

@@ -477,7 +477,7 @@ pub fn is_dst_edge(tz: Tz, local: NaiveDateTime) -> bool {
     !matches!(tz.from_local_datetime(&local), LocalResult::Single(_))
 }
 
-/// A one-entry memo: the last question and its answer.
+/// A small memo: recent questions and their answers, oldest first.
 type Memo<K, V> = RefCell<Vec<(K, V)>>;
 
 /// How many answers a memo keeps: more than the schedules (times sizes) a config has in use
