@@ -12,9 +12,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use offhours::capacity::Capacity;
 use offhours::compile::{self, MAX_ACTIONS_PER_GROUP, Request};
 use offhours::config::Config;
+use offhours::kind::group::plan_group;
+use offhours::kind::instance::plan_instance;
 use offhours::model::{Group, Instance, InstanceState, Market, ObservedAction, TAG_LAST, TAG_SAVED, TAG_SCHEDULE};
-use offhours::plan::groups::plan_group;
-use offhours::plan::instances::plan_instance;
 use offhours::schedule::MEMO_ENTRIES;
 
 fn key() -> offhours::seal::StateKey {

@@ -1,31 +1,23 @@
-//! One pass: for every scope, list -> plan -> (apply) -> report. Scopes run concurrently
-//! within the configured bound; a scope that fails is reported and skipped, and nothing is
-//! applied in a scope whose inventory is incomplete.
+//! One pass: for every scope, list -> plan -> (apply) -> report, every kind through the same
+//! generic path ([`crate::kind::Kind`], [`crate::kind::Adapter`]). Scopes run concurrently
+//! within the configured bound; inventory is per (scope, kind): a kind that cannot be listed
+//! is reported and nothing of it is applied in that scope, while the other kinds go on.
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use crate::cloud::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi};
-use crate::config::Config;
+use crate::cloud::{Cloud, CloudError, RemediationScope};
+use crate::config::{Config, OnUntagged};
+use crate::kind::group::Groups;
+use crate::kind::instance::Instances;
+use crate::kind::{Adapter, ChangeStatus, Kind, Plan};
 use crate::model::Scope;
-use crate::plan::compliance::{Violation, scan_group, scan_instance};
-use crate::plan::instances::{InstancePlan, PowerOp, plan_instance};
-use crate::plan::{GroupChange, GroupPlan, plan_group};
 use crate::report::{
-    Change, ChangeReport, ChangeStatus, GROUP, INSTANCE, InstanceChange, Note, PassReport, ResourceError, ScopeReport,
-    ViolationReport,
+    Change, ChangeReport, Mode, Note, PassReport, ResourceError, ScopeReport, ScopeStatus, ViolationReport,
 };
-
-/// Most resource ids one tagging call takes.
-const TAG_BATCH: usize = 1000;
-/// Most tags one CreateOrUpdateTags call carries, across groups. The API reference sets no
-/// maximum ("Tags.member.N: One or more tags"); 50 is what one group may hold ("The maximum
-/// number of tags per Auto Scaling group is 50", Amazon EC2 Auto Scaling User Guide, Tag
-/// restrictions), so a call this size is one AWS must take for a single group.
-const GROUP_TAGS_PER_CALL: usize = 50;
 
 /// How to run a pass.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +30,7 @@ pub struct PassOptions {
 
 /// Runs one pass over every scope.
 pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassReport {
-    let mut report = PassReport::new(if opts.apply { "reconcile" } else { "plan" }, opts.now);
+    let mut report = PassReport::new(if opts.apply { Mode::Reconcile } else { Mode::Plan }, opts.now);
     let scopes = match cloud.scopes(cfg).await {
         Ok(s) => s,
         Err(e) => {
@@ -46,7 +38,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
             report.scopes.push(ScopeReport {
                 account: "*".into(),
                 region: "*".into(),
-                status: "failed",
+                status: ScopeStatus::Failed,
                 error: Some(e.to_string()),
                 resources: 0,
                 managed: Default::default(),
@@ -57,8 +49,8 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
     };
     // Where on_untagged may act; asked only when it may act at all. If that cannot be
     // known, it acts nowhere this pass.
-    let remediation = if cfg.policy.on_untagged == crate::config::OnUntagged::Report {
-        Ok(crate::cloud::RemediationScope::default())
+    let remediation = if cfg.policy.on_untagged == OnUntagged::Report {
+        Ok(RemediationScope::default())
     } else {
         cloud.remediation(cfg).await.map_err(|e| {
             warn!(error = %e, "cannot tell where on_untagged may act; no remediation this pass");
@@ -133,17 +125,13 @@ struct ScopeResult {
 }
 
 impl ScopeResult {
-    /// A scope that did not finish before the pass's deadline.
-    fn abandoned(scope: Scope, deadline: std::time::Duration) -> ScopeResult {
+    fn new(scope: &Scope) -> Self {
         ScopeResult {
             scope: ScopeReport {
-                account: scope.account,
-                region: scope.region,
-                status: "failed",
-                error: Some(format!(
-                    "abandoned: not finished within nine tenths of pass_deadline_seconds ({} s); the next pass resumes it",
-                    deadline.as_secs()
-                )),
+                account: scope.account.clone(),
+                region: scope.region.clone(),
+                status: ScopeStatus::Ok,
+                error: None,
                 resources: 0,
                 managed: Default::default(),
             },
@@ -153,614 +141,180 @@ impl ScopeResult {
             violations: Vec::new(),
         }
     }
-}
 
-fn violation(scope: &Scope, v: Violation) -> ViolationReport {
-    info!(resource_type = v.resource_type, resource = ?v.resource_id, tag_value = ?v.tag_value, problem = v.problem, not_remediated = ?v.not_remediated, "no valid schedule tag");
-    ViolationReport {
-        account: scope.account.clone(),
-        region: scope.region.clone(),
-        resource_type: v.resource_type,
-        resource_id: v.resource_id,
-        tag_value: v.tag_value,
-        problem: v.problem,
-        not_remediated: v.not_remediated,
+    /// A scope that did not finish before the pass's deadline.
+    fn abandoned(scope: Scope, deadline: std::time::Duration) -> ScopeResult {
+        let mut r = ScopeResult::new(&scope);
+        r.fail(format!(
+            "abandoned: not finished within nine tenths of pass_deadline_seconds ({} s); the next pass resumes it",
+            deadline.as_secs()
+        ));
+        r
+    }
+
+    /// Marks the scope failed, adding `why` to its error.
+    fn fail(&mut self, why: String) {
+        self.scope.status = ScopeStatus::Failed;
+        self.scope.error = Some(match self.scope.error.take() {
+            Some(first) => format!("{first}; {why}"),
+            None => why,
+        });
     }
 }
 
-async fn work_scope<A: GroupApi + InstanceApi>(
+/// Works one scope: lists every kind at once, then plans and applies kind by kind (the
+/// groups first, as ever). To add a kind: list it here and work it below.
+async fn work_scope<A: Adapter<Groups> + Adapter<Instances>>(
     cfg: &Config,
     scope: Scope,
     api: Result<A, CloudError>,
     opts: PassOptions,
     block: Option<String>,
 ) -> ScopeResult {
-    let mut out = ScopeResult {
-        scope: ScopeReport {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            status: "ok",
-            error: None,
-            resources: 0,
-            managed: Default::default(),
-        },
-        changes: Vec::new(),
-        errors: Vec::new(),
-        notes: Vec::new(),
-        violations: Vec::new(),
-    };
-    // Every instance, tagged or not: the detective scan needs the untagged ones too.
-    let tag_keys: Vec<String> = Vec::new();
-    let listed = match api {
-        Ok(api) => {
-            let (g, i) = futures::join!(api.list_groups(), api.list_instances(&tag_keys));
-            g.and_then(|g| i.map(|i| (api, (g, i))))
-        }
-        Err(e) => Err(e),
-    };
-    let (api, (groups, instances)) = match listed {
-        Ok(x) => x,
+    let mut out = ScopeResult::new(&scope);
+    let api = match api {
+        Ok(api) => api,
         Err(e) => {
-            warn!(error = %e, "scope skipped: its inventory could not be listed");
-            out.scope.status = "failed";
-            out.scope.error = Some(e.to_string());
+            warn!(error = %e, "scope skipped: it could not be reached");
+            out.fail(e.to_string());
             return out;
         }
     };
-    out.scope.resources = groups.len() + instances.len();
-    for g in &groups {
-        if let Some(resolved) = g.tag(&cfg.tag_key).and_then(|v| cfg.resolve_tag(v).ok()) {
-            let schedule = match &resolved {
-                crate::config::Resolved::Named(s) => Some(*s),
-                crate::config::Resolved::Inline(s) => Some(s.as_ref()),
-                crate::config::Resolved::AlwaysOn => None,
-            };
-            let down = crate::plan::groups::is_scaled_down(g, schedule);
-            let state = if down { "stopped" } else { "running" };
-            *out.scope.managed.entry(format!("{GROUP}/{state}")).or_default() += 1;
-        }
-    }
-    for i in &instances {
-        let member = i.tags.contains_key(crate::model::TAG_ASG_MEMBER);
-        if !member && i.tag(&cfg.tag_key).is_some_and(|v| cfg.resolve_tag(v).is_ok()) {
-            let state = serde_json::to_value(i.state)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            *out.scope.managed.entry(format!("{INSTANCE}/{state}")).or_default() += 1;
-        }
-    }
-    let mut group_plans: Vec<(GroupPlan, usize)> = Vec::new();
-    for g in &groups {
-        let mut plan = plan_group(cfg, g, opts.now);
-        if let Some((v, remedy)) = scan_group(cfg, g, opts.now, block.as_deref()) {
-            out.violations.push(violation(&scope, v));
-            if let Some(r) = remedy.filter(|_| plan.steps.is_empty()) {
-                plan.steps = r.steps;
-            }
-        }
-        let start = out.changes.len();
-        record(&scope, &plan, &mut out);
-        if !plan.steps.is_empty() {
-            group_plans.push((plan, start));
-        }
-    }
-    if opts.apply {
-        apply_groups(&api, &scope, &group_plans, &mut out.changes).await;
-    }
-    let mut plans: Vec<InstancePlan> = Vec::new();
-    for i in &instances {
-        let plan = plan_instance(cfg, i, opts.now);
-        let remedy = match scan_instance(cfg, i, opts.now, block.as_deref()) {
-            Some((v, remedy)) => {
-                out.violations.push(violation(&scope, v));
-                remedy
-            }
-            None => None,
-        };
-        plans.extend(plan.or(remedy));
-    }
-    let first = out.changes.len();
-    let slots: Vec<Slots> = plans
-        .iter()
-        .map(|p| record_instance(&scope, p, first, &mut out))
-        .collect();
-    if opts.apply {
-        apply_instances(
-            &api,
-            cfg.instances.batch_size,
-            &plans,
-            &slots,
-            &mut out.changes[first..],
-            &mut out.notes,
-            &scope,
-        )
-        .await;
-    }
+    let (groups, instances) = futures::join!(Adapter::<Groups>::list(&api), Adapter::<Instances>::list(&api));
+    let ctx = Ctx {
+        cfg,
+        scope: &scope,
+        opts,
+        block: block.as_deref(),
+    };
+    work_kind::<Groups, A>(&ctx, &api, groups, &mut out).await;
+    work_kind::<Instances, A>(&ctx, &api, instances, &mut out).await;
     out
 }
 
-/// Where an instance's changes sit in the report (relative to the scope's first instance change).
-#[derive(Default, Clone, Copy)]
-struct Slots {
-    op: Option<usize>,
-    set: Option<usize>,
-    remove: Option<usize>,
+/// What every kind's work in a scope shares.
+struct Ctx<'a> {
+    cfg: &'a Config,
+    scope: &'a Scope,
+    opts: PassOptions,
+    block: Option<&'a str>,
 }
 
-/// Reports an instance's planned changes; `first` is where the scope's instance changes start.
-fn record_instance(scope: &Scope, p: &InstancePlan, first: usize, out: &mut ScopeResult) -> Slots {
-    let base = out.changes.len() - first;
-    let mut slots = Slots::default();
-    let push = |out: &mut ScopeResult, change: InstanceChange, reason: &str| {
+/// One kind in one scope: counts, plans (the schedule's plan, else a remediation), reports,
+/// and applies. Nothing is applied if the kind's listing failed.
+async fn work_kind<K: Kind, A: Adapter<K>>(
+    ctx: &Ctx<'_>,
+    api: &A,
+    listed: Result<Vec<K::Observed>, CloudError>,
+    out: &mut ScopeResult,
+) where
+    Change: From<K::Change>,
+{
+    let resources = match listed {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(kind = %K::TYPE, error = %e, "kind skipped in this scope: its inventory could not be listed");
+            out.fail(e.to_string());
+            return;
+        }
+    };
+    out.scope.resources += resources.len();
+    let mut plans: Vec<Plan<K::Change>> = Vec::new();
+    for r in resources.iter().filter(|r| !K::left_to_others(r)) {
+        if let Some(state) = K::managed_state(ctx.cfg, r) {
+            *out.scope.managed.entry(format!("{}/{state}", K::TYPE)).or_default() += 1;
+        }
+        let mut plan = K::plan(ctx.cfg, r, ctx.opts.now);
+        if let Some((v, remedy)) = K::scan(ctx.cfg, r, ctx.opts.now, ctx.block) {
+            info!(resource_type = %v.resource_type, resource = ?v.resource_id, tag_value = ?v.tag_value, problem = v.problem.as_str(), not_remediated = ?v.not_remediated, "no valid schedule tag");
+            out.violations.push(ViolationReport {
+                account: ctx.scope.account.clone(),
+                region: ctx.scope.region.clone(),
+                resource_type: v.resource_type,
+                resource_id: v.resource_id,
+                tag_value: v.tag_value,
+                problem: v.problem,
+                not_remediated: v.not_remediated,
+            });
+            // A remediation stands in for a plan with no steps (its notes are kept).
+            if let Some(remedy) = remedy {
+                match &mut plan {
+                    Some(p) if p.steps.is_empty() => p.steps = remedy.steps,
+                    Some(_) => {}
+                    None => plan = Some(remedy),
+                }
+            }
+        }
+        plans.extend(plan);
+    }
+    let first = out.changes.len();
+    for p in &plans {
+        record::<K>(ctx.scope, p, out);
+    }
+    if !ctx.opts.apply {
+        return;
+    }
+    let applied = api.apply(ctx.cfg, &plans).await;
+    let mut slot = first;
+    for (p, outcomes) in plans.iter().zip(&applied.outcomes) {
+        for o in outcomes.iter().take(p.steps.len()) {
+            let c = &mut out.changes[slot];
+            c.status = o.status;
+            c.error = o.error.as_ref().map(ToString::to_string);
+            slot += 1;
+        }
+    }
+    for (id, note) in applied.notes {
+        info!(resource = %id, note = %note);
+        out.notes.push(Note {
+            account: ctx.scope.account.clone(),
+            region: ctx.scope.region.clone(),
+            resource_type: K::TYPE,
+            resource_id: id,
+            note,
+        });
+    }
+}
+
+/// Reports a plan: its steps as planned changes, its error and its notes.
+fn record<K: Kind>(scope: &Scope, p: &Plan<K::Change>, out: &mut ScopeResult)
+where
+    Change: From<K::Change>,
+{
+    for s in &p.steps {
         out.changes.push(ChangeReport {
             account: scope.account.clone(),
             region: scope.region.clone(),
-            resource_type: INSTANCE,
+            resource_type: K::TYPE,
             resource_id: p.id.clone(),
-            change: Change::Instance(change),
-            reason: reason.to_string(),
+            change: Change::from(s.change.clone()),
+            reason: s.reason.clone(),
             status: ChangeStatus::Planned,
             error: None,
-            estimated_hours_off: None,
-            instance_type: p.instance_type.clone(),
+            estimated_hours_off: s.minutes_off.map(|m| m as f64 / 60.0),
+            instance_type: p.priced_type.clone(),
         });
-    };
-    let mut n = base;
-    if let Some((op, why)) = &p.op {
-        let change = match op {
-            PowerOp::Stop => InstanceChange::StopInstance,
-            PowerOp::Hibernate => InstanceChange::HibernateInstance,
-            PowerOp::Start => InstanceChange::StartInstance,
-        };
-        push(out, change, why);
-        if let Some(last) = out.changes.last_mut() {
-            last.estimated_hours_off = p.minutes_off.map(|m| m as f64 / 60.0);
-        }
-        slots.op = Some(n);
-        n += 1;
-    }
-    if !p.set_tags.is_empty() {
-        push(
-            out,
-            InstanceChange::SetTags {
-                tags: p.set_tags.clone(),
-            },
-            &p.tag_reason,
-        );
-        slots.set = Some(n);
-        n += 1;
-    }
-    if !p.remove_tags.is_empty() {
-        push(
-            out,
-            InstanceChange::RemoveTags {
-                keys: p.remove_tags.clone(),
-            },
-            &p.tag_reason,
-        );
-        slots.remove = Some(n);
     }
     if let Some(e) = &p.error {
-        warn!(instance = %p.id, tag_value = ?p.schedule, error = %e, "invalid schedule tag; instance left as it is");
+        warn!(resource_type = %K::TYPE, resource = %p.id, tag_value = ?p.tag_value, error = %e, "invalid schedule tag; left as it is");
         out.errors.push(ResourceError {
             account: scope.account.clone(),
             region: scope.region.clone(),
-            resource_type: INSTANCE,
+            resource_type: K::TYPE,
             resource_id: p.id.clone(),
-            tag_value: p.schedule.clone(),
+            tag_value: p.tag_value.clone(),
             error: e.clone(),
         });
     }
     for note in &p.notes {
-        info!(instance = %p.id, note = %note);
+        info!(resource_type = %K::TYPE, resource = %p.id, note = %note);
         out.notes.push(Note {
             account: scope.account.clone(),
             region: scope.region.clone(),
-            resource_type: INSTANCE,
+            resource_type: K::TYPE,
             resource_id: p.id.clone(),
             note: note.clone(),
         });
-    }
-    slots
-}
-
-/// Calls `f` on `ids` in batches. A batch refused for one of its resources (access denied
-/// for one instance, stop protection, a state it cannot leave: see
-/// [`ErrorKind::is_per_resource`]) is split in halves and retried, so one bad id costs about
-/// log2(batch) extra calls and blocks none of the others. A batch that fails as a whole
-/// (throttling or a 5xx past the SDK's retries, a dropped connection) is not split: every
-/// id in it failed, and the next pass tries again.
-async fn batched<F, Fut>(ids: &[String], batch: usize, f: F) -> HashMap<String, Result<(), CloudError>>
-where
-    F: Fn(Vec<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), CloudError>>,
-{
-    let mut out = HashMap::new();
-    let mut work: Vec<Vec<String>> = ids.chunks(batch.max(1)).rev().map(<[String]>::to_vec).collect();
-    while let Some(chunk) = work.pop() {
-        match f(chunk.clone()).await {
-            Ok(()) => out.extend(chunk.into_iter().map(|id| (id, Ok(())))),
-            Err(e) if chunk.len() > 1 && e.kind.is_per_resource() => {
-                let (a, b) = chunk.split_at(chunk.len() / 2);
-                work.push(b.to_vec());
-                work.push(a.to_vec());
-            }
-            Err(e) => out.extend(chunk.into_iter().map(|id| (id, Err(e.clone())))),
-        }
-    }
-    out
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn apply_instances<A: InstanceApi>(
-    api: &A,
-    batch: usize,
-    plans: &[InstancePlan],
-    slots: &[Slots],
-    changes: &mut [ChangeReport],
-    notes: &mut Vec<Note>,
-    scope: &Scope,
-) {
-    // Power first, one batch per operation; tags record only what succeeded.
-    let mut results: HashMap<String, Result<(), CloudError>> = HashMap::new();
-    for op in [PowerOp::Stop, PowerOp::Hibernate, PowerOp::Start] {
-        let ids: Vec<String> = plans
-            .iter()
-            .filter(|p| p.op.as_ref().is_some_and(|o| o.0 == op))
-            .map(|p| p.id.clone())
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let mut r = batched(&ids, batch, |chunk| async move {
-            match op {
-                PowerOp::Stop => api.stop_instances(&chunk, false).await,
-                PowerOp::Hibernate => api.stop_instances(&chunk, true).await,
-                PowerOp::Start => api.start_instances(&chunk).await,
-            }
-        })
-        .await;
-        if op == PowerOp::Hibernate {
-            // Hibernation refused ("UnsupportedHibernationConfiguration": the instance is not
-            // enabled or not ready for hibernation, Amazon EC2 Developer Guide, Error codes for the Amazon EC2 API):
-            // the schedule still wants it off, so it is stopped plainly, and that is said.
-            let refused: Vec<String> = r
-                .iter()
-                // AWS's own Instance Scheduler treats "UnsupportedOperation" on a hibernating
-                // stop the same way (instance-scheduler-on-aws, ec2_service.py).
-                .filter(|(_, res)| {
-                    res.as_ref().is_err_and(|e| {
-                        e.kind == ErrorKind::HibernationRefused || e.message.contains("UnsupportedOperation")
-                    })
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            if !refused.is_empty() {
-                let plain = batched(&refused, batch, |chunk| async move {
-                    api.stop_instances(&chunk, false).await
-                })
-                .await;
-                for (id, res) in plain {
-                    if res.is_ok() {
-                        notes.push(Note {
-                            account: scope.account.clone(),
-                            region: scope.region.clone(),
-                            resource_type: INSTANCE,
-                            resource_id: id.clone(),
-                            note: "hibernation refused by EC2 (not enabled or not ready for it); stopped instead"
-                                .into(),
-                        });
-                    }
-                    r.insert(id, res);
-                }
-            }
-        }
-        results.extend(r);
-    }
-
-    let mut set: BTreeMap<BTreeMap<String, String>, Vec<(usize, String)>> = BTreeMap::new();
-    let mut remove: BTreeMap<Vec<String>, Vec<(usize, String)>> = BTreeMap::new();
-    for (i, p) in plans.iter().enumerate() {
-        let s = slots[i];
-        let mut tags_allowed = true;
-        if let (Some(slot), Some(r)) = (s.op, results.get(&p.id)) {
-            match r {
-                Ok(()) => changes[slot].status = ChangeStatus::Applied,
-                Err(e) if e.kind == ErrorKind::NotPermitted => {
-                    // Stop protection (or hibernation refused): left alone, not retried.
-                    changes[slot].status = ChangeStatus::Skipped;
-                    changes[slot].error = Some(e.to_string());
-                    notes.push(Note {
-                        account: scope.account.clone(),
-                        region: scope.region.clone(),
-                        resource_type: INSTANCE,
-                        resource_id: p.id.clone(),
-                        note: "stop protection (or a refused stop) is on; offhours leaves the instance alone".into(),
-                    });
-                }
-                Err(e) => {
-                    warn!(instance = %p.id, error = %e, "power change failed; retried on the next pass");
-                    changes[slot].status = ChangeStatus::Failed;
-                    changes[slot].error = Some(e.to_string());
-                    tags_allowed = false;
-                }
-            }
-        }
-        for slot in [s.set, s.remove].into_iter().flatten() {
-            if !tags_allowed {
-                changes[slot].status = ChangeStatus::NotAttempted;
-            }
-        }
-        if tags_allowed {
-            if let Some(slot) = s.set {
-                set.entry(p.set_tags.clone()).or_default().push((slot, p.id.clone()));
-            }
-            if let Some(slot) = s.remove {
-                remove
-                    .entry(p.remove_tags.clone())
-                    .or_default()
-                    .push((slot, p.id.clone()));
-            }
-        }
-    }
-    for (tags, items) in set {
-        let ids: Vec<String> = items.iter().map(|x| x.1.clone()).collect();
-        let r = batched(&ids, TAG_BATCH, |chunk| {
-            let tags = tags.clone();
-            async move { api.tag_instances(&chunk, &tags).await }
-        })
-        .await;
-        settle(changes, &items, &r);
-    }
-    for (keys, items) in remove {
-        let ids: Vec<String> = items.iter().map(|x| x.1.clone()).collect();
-        let r = batched(&ids, TAG_BATCH, |chunk| {
-            let keys = keys.clone();
-            async move { api.untag_instances(&chunk, &keys).await }
-        })
-        .await;
-        settle(changes, &items, &r);
-    }
-}
-
-fn settle(changes: &mut [ChangeReport], items: &[(usize, String)], r: &HashMap<String, Result<(), CloudError>>) {
-    for (slot, id) in items {
-        match r.get(id) {
-            Some(Ok(())) => changes[*slot].status = ChangeStatus::Applied,
-            Some(Err(e)) => {
-                changes[*slot].status = ChangeStatus::Failed;
-                changes[*slot].error = Some(e.to_string());
-            }
-            None => {}
-        }
-    }
-}
-
-fn record(scope: &Scope, plan: &GroupPlan, out: &mut ScopeResult) {
-    if let Some(e) = &plan.error {
-        warn!(group = %plan.group, tag_value = ?plan.schedule, error = %e, "invalid schedule tag; group left as it is");
-        out.errors.push(ResourceError {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            resource_type: GROUP,
-            resource_id: plan.group.clone(),
-            tag_value: plan.schedule.clone(),
-            error: e.clone(),
-        });
-    }
-    for n in &plan.notes {
-        info!(group = %plan.group, note = %n);
-        out.notes.push(Note {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            resource_type: GROUP,
-            resource_id: plan.group.clone(),
-            note: n.clone(),
-        });
-    }
-    for s in &plan.steps {
-        out.changes.push(ChangeReport {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            resource_type: GROUP,
-            resource_id: plan.group.clone(),
-            change: Change::Group(s.change.clone()),
-            reason: s.reason.clone(),
-            status: ChangeStatus::Planned,
-            error: None,
-            estimated_hours_off: None,
-            instance_type: None,
-        });
-    }
-}
-
-fn failures(what: &str, f: &[ActionFailure]) -> Option<String> {
-    (!f.is_empty()).then(|| {
-        let list: Vec<String> = f
-            .iter()
-            .map(|x| format!("{} ({}: {})", x.name, x.code.as_deref().unwrap_or("error"), x.message))
-            .collect();
-        format!("{what} failed for {}", list.join("; "))
-    })
-}
-
-/// Whether a change only writes tags, and may share a call with other groups' writes.
-fn tag_write(c: &GroupChange) -> Option<BTreeMap<String, String>> {
-    match c {
-        GroupChange::SaveCapacity { tag, .. } => Some([(crate::model::TAG_SAVED.to_string(), tag.clone())].into()),
-        GroupChange::SetTags { tags } => Some(tags.clone()),
-        _ => None,
-    }
-}
-
-/// Applies every group's steps, each group's in order; a group's first failure stops its
-/// rest, so a later step never runs without the ones it depends on (no scale-down before
-/// the size is saved, no record of the applied schedule before its actions).
-///
-/// Tag writes at the head of a group's steps (the saved size) go out first, for all groups
-/// together, in as few CreateOrUpdateTags calls as fit; tag writes at the tail (the applied
-/// schedule) go out last, likewise. Each group's other steps run in between. A newly tagged
-/// group thus costs its put and a share of two tag calls, not three calls.
-async fn apply_groups<A: GroupApi>(api: &A, scope: &Scope, plans: &[(GroupPlan, usize)], changes: &mut [ChangeReport]) {
-    // (head, tail): steps [0, head) and [tail, len) are tag writes.
-    let bounds: Vec<(usize, usize)> = plans
-        .iter()
-        .map(|(p, _)| {
-            let head = p.steps.iter().take_while(|s| tag_write(&s.change).is_some()).count();
-            let tail = p.steps.len()
-                - p.steps[head..]
-                    .iter()
-                    .rev()
-                    .take_while(|s| tag_write(&s.change).is_some())
-                    .count();
-            (head, tail)
-        })
-        .collect();
-    let mut ok = vec![true; plans.len()];
-
-    let head: Vec<(usize, std::ops::Range<usize>)> = bounds.iter().enumerate().map(|(i, &(h, _))| (i, 0..h)).collect();
-    tag_phase(api, scope, plans, &head, changes, &mut ok).await;
-    for (i, (plan, start)) in plans.iter().enumerate() {
-        let (h, t) = bounds[i];
-        if ok[i] {
-            ok[i] = apply_steps(api, scope, plan, h..t, &mut changes[*start..]).await;
-        }
-    }
-    let tail: Vec<(usize, std::ops::Range<usize>)> = bounds
-        .iter()
-        .enumerate()
-        .map(|(i, &(_, t))| (i, t..plans[i].0.steps.len()))
-        .collect();
-    tag_phase(api, scope, plans, &tail, changes, &mut ok).await;
-    for (i, (plan, start)) in plans.iter().enumerate() {
-        if !ok[i] {
-            for r in &mut changes[*start..*start + plan.steps.len()] {
-                if r.status == ChangeStatus::Planned {
-                    r.status = ChangeStatus::NotAttempted;
-                }
-            }
-        }
-    }
-}
-
-/// Writes the tag steps `ranges` of the groups still `ok`, merged per group and packed
-/// into shared calls. A call refused for a resource it names (a group deleted since the
-/// listing, say) is retried group by group, so one group cannot hold back the others.
-async fn tag_phase<A: GroupApi>(
-    api: &A,
-    scope: &Scope,
-    plans: &[(GroupPlan, usize)],
-    ranges: &[(usize, std::ops::Range<usize>)],
-    changes: &mut [ChangeReport],
-    ok: &mut [bool],
-) {
-    let mut items: Vec<(usize, String, BTreeMap<String, String>)> = Vec::new();
-    let mut which: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (i, range) in ranges {
-        if !ok[*i] || range.is_empty() {
-            continue;
-        }
-        let plan = &plans[*i].0;
-        let mut tags = BTreeMap::new();
-        for s in &plan.steps[range.clone()] {
-            tags.extend(tag_write(&s.change).unwrap_or_default());
-        }
-        items.push((items.len(), plan.group.clone(), tags));
-        which.push((*i, range.clone()));
-    }
-    // Results by position in `items`.
-    let mut results: Vec<(usize, Result<(), CloudError>)> = Vec::new();
-    let mut chunk: Vec<&(usize, String, BTreeMap<String, String>)> = Vec::new();
-    let mut size = 0;
-    for (n, item) in items.iter().enumerate() {
-        chunk.push(item);
-        size += item.2.len();
-        let full = items.get(n + 1).is_none_or(|x| size + x.2.len() > GROUP_TAGS_PER_CALL);
-        if full {
-            let call: Vec<(String, BTreeMap<String, String>)> =
-                chunk.iter().map(|x| (x.1.clone(), x.2.clone())).collect();
-            match api.tag_groups(&call).await {
-                Ok(()) => results.extend(chunk.iter().map(|x| (x.0, Ok(())))),
-                Err(e) if e.kind.is_per_resource() && chunk.len() > 1 => {
-                    for x in &chunk {
-                        let r = api.tag_groups(&[(x.1.clone(), x.2.clone())]).await;
-                        results.push((x.0, r));
-                    }
-                }
-                Err(e) => results.extend(chunk.iter().map(|x| (x.0, Err(e.clone())))),
-            }
-            chunk.clear();
-            size = 0;
-        }
-    }
-    for (n, r) in results {
-        let (i, range) = which[n].clone();
-        let (plan, start) = &plans[i];
-        for k in range {
-            let error = r.as_ref().err().map(ToString::to_string);
-            settle_step(scope, &plan.group, &plan.steps[k], &mut changes[start + k], error);
-        }
-        if r.is_err() {
-            ok[i] = false;
-        }
-    }
-}
-
-/// Applies steps `range` of a group's plan in order (`changes` starts at the plan's first
-/// report); the first failure stops the rest. Returns whether all were applied.
-async fn apply_steps<A: GroupApi>(
-    api: &A,
-    scope: &Scope,
-    plan: &GroupPlan,
-    range: std::ops::Range<usize>,
-    changes: &mut [ChangeReport],
-) -> bool {
-    for i in range {
-        let step = &plan.steps[i];
-        let report = &mut changes[i];
-        let g = plan.group.as_str();
-        let result: Result<Option<String>, CloudError> = match &step.change {
-            GroupChange::SaveCapacity { .. } | GroupChange::SetTags { .. } => api
-                .tag_groups(&[(g.to_string(), tag_write(&step.change).unwrap_or_default())])
-                .await
-                .map(|()| None),
-            GroupChange::PutScheduledActions { actions } => api
-                .put_scheduled_actions(g, actions)
-                .await
-                .map(|f| failures("registering actions", &f)),
-            GroupChange::DeleteScheduledActions { names } => api
-                .delete_scheduled_actions(g, names)
-                .await
-                .map(|f| failures("deleting actions", &f)),
-            GroupChange::SetCapacity { capacity } => api.set_capacity(g, *capacity).await.map(|()| None),
-            GroupChange::RemoveTags { keys } => api.remove_tags(g, keys).await.map(|()| None),
-        };
-        let error = match result {
-            Ok(partial) => partial,
-            Err(e) => Some(e.to_string()),
-        };
-        let failed = error.is_some();
-        settle_step(scope, g, step, report, error);
-        if failed {
-            return false;
-        }
-    }
-    true
-}
-
-/// Records a step's outcome in its report and the log.
-fn settle_step(scope: &Scope, group: &str, step: &crate::plan::Step, report: &mut ChangeReport, error: Option<String>) {
-    match error {
-        None => {
-            info!(group, change = step.change.kind(), reason = %step.reason, "applied");
-            report.status = ChangeStatus::Applied;
-        }
-        Some(e) => {
-            warn!(account = %scope.account, region = %scope.region, group, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
-            report.status = ChangeStatus::Failed;
-            report.error = Some(e);
-        }
     }
 }
 

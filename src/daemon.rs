@@ -17,9 +17,8 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::aws::{AwsCloud, CallCounter};
+use crate::aws::CallCounter;
 use crate::config::Config;
-use crate::controller::{self, PassOptions};
 use crate::metrics::Metrics;
 use crate::report::PassReport;
 use crate::shard::Shard;
@@ -196,35 +195,18 @@ async fn one_pass(
 ) {
     let started = Instant::now();
     let counter = CallCounter::default();
-    let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
-        .await
-        .with_shard(shard);
-    let now = Utc::now();
-    let work = async {
-        let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply: true }).await;
-        // A shard sees only its accounts: it cannot show a schedule value unused (None keeps them).
-        report.policy =
-            crate::policy_sync::repair(&cfg, &cloud.organizations(), true, shard.is_none().then_some(&cloud)).await;
-        if let Some(url) = &cfg.policy.event_queue_url {
-            match crate::policy_sync::intake(&cfg, &cloud.organizations(), &cloud.queue(url), 1000, Some(&cloud)).await
-            {
-                Ok(i) if !i.violations.is_empty() => info!(violations = i.violations.len(), "event queue violations"),
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "event queue intake failed"),
-            }
-        }
-        report
+    let opts = crate::pass::Options {
+        now: Utc::now(),
+        apply: true,
+        shard,
+        steps: crate::pass::Steps::DAEMON,
     };
+    let work = crate::pass::run(&cfg, opts, &counter, Some(&standing));
     match tokio::time::timeout(cfg.daemon.deadline, work).await {
-        Ok(mut report) => {
-            report.api_calls = counter.by_operation();
+        Ok(crate::pass::Finished { report, sent, .. }) => {
             let saved = crate::metrics::savings(&report, &cfg.raw.instance_hour_prices);
             metrics.record(&report, started.elapsed().as_secs_f64(), saved);
             log_summary(&report);
-            let sent = match standing.lock() {
-                Ok(mut st) => crate::notify::spawn(&cfg, &report, Some(&mut st)),
-                Err(_) => crate::notify::spawn(&cfg, &report, None),
-            };
             if let Some(sent) = sent {
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
@@ -543,13 +525,13 @@ mod tests {
 
     #[test]
     fn a_shard_without_accounts_is_ready_and_one_that_cannot_list_them_is_not() {
-        let mut r = PassReport::new("reconcile", "2026-11-25T12:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-25T12:00:00Z".parse().unwrap());
         r.finish();
         assert!(pass_ok(&r), "no scope to work: ready");
         r.scopes.push(crate::report::ScopeReport {
             account: "*".into(),
             region: "*".into(),
-            status: "failed",
+            status: crate::report::ScopeStatus::Failed,
             error: Some("ListAccounts failed".into()),
             resources: 0,
             managed: Default::default(),

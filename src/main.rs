@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use offhours::aws::{AwsCloud, CallCounter};
 use offhours::capacity::Capacity;
-use offhours::config::{self, Config, ConfigErrors, Resolved};
-use offhours::controller::{self, PassOptions};
+use offhours::commands::{self, Document, Done, Failure, Format};
+use offhours::config::{self, Config};
+use offhours::policy::sync::SyncMode;
 use offhours::schedule::parse_instant;
 
 /// Schedules development servers off after hours, by tag, across an AWS Organization.
@@ -207,26 +207,22 @@ fn parse_shard(s: &str) -> Result<offhours::shard::Shard, String> {
     }
 }
 
-/// Exit codes: 0 ok, 1 runtime failure, 2 invalid input.
-enum Failure {
-    Invalid(String),
-    Runtime(anyhow::Error),
-    /// Already reported on stdout; just exit 1.
-    Reported(String),
-    /// Exit with this code, nothing more to say.
-    Exit(u8),
-}
-
-impl From<ConfigErrors> for Failure {
-    fn from(e: ConfigErrors) -> Self {
-        let n = e.0.len();
-        Failure::Invalid(format!("{e}\n{n} error{} in the config", if n == 1 { "" } else { "s" }))
+impl From<Output> for Format {
+    fn from(o: Output) -> Self {
+        match o {
+            Output::Text => Format::Text,
+            Output::Json => Format::Json,
+        }
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
+impl From<PolicyKind> for Document {
+    fn from(k: PolicyKind) -> Self {
+        match k {
+            PolicyKind::Scp => Document::Scp,
+            PolicyKind::TagPolicy => Document::TagPolicy,
+            PolicyKind::All => Document::All,
+        }
     }
 }
 
@@ -234,20 +230,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
+        Ok(done) => {
+            let mut out = std::io::stdout();
+            if out
+                .write_all(done.stdout.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return ExitCode::from(1);
+            }
+            eprint!("{}", done.stderr);
+            ExitCode::from(done.code)
         }
-        Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Reported(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Exit(code)) => ExitCode::from(code),
+        Err(e) => match e.downcast_ref::<Failure>() {
+            Some(f @ Failure::Runtime { .. }) => {
+                eprintln!("error: {f}");
+                ExitCode::from(f.code())
+            }
+            Some(f) => {
+                eprintln!("{f}");
+                ExitCode::from(f.code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -264,498 +272,87 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+/// The runtime of a one-shot command: one thread. Its work waits on the network, and on
+/// one thread a response wakes it without a hop between threads (on the multi-thread
+/// runtime `block_on` polls on the main thread while the workers drive the sockets: about
+/// ten context switches per call, half of a first pass's CPU). The daemon keeps the
+/// multi-thread runtime and runs its passes as spawned tasks.
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    Ok(rt.block_on(work))
+}
+
+fn run(cli: Cli) -> anyhow::Result<Done> {
     let now = cli.now.unwrap_or_else(Utc::now);
-    match cli.command {
-        Command::Validate => {
-            let cfg = Config::load(&cli.config)?;
-            for w in cfg.policy.warnings.iter().chain(&cfg.calendar_warnings(now)) {
-                eprintln!("{}: warning: {w}", cli.config.display());
-            }
-            for f in cfg.feeds.iter().filter(|f| !f.loaded) {
-                eprintln!(
-                    "{}: warning: {}: no copy of its feed is kept yet in {} (the daemon, plan and reconcile fetch it); until then schedules {} act without it",
-                    cli.config.display(),
-                    f.label(),
-                    f.cache.display(),
-                    f.schedules.join(", ")
-                );
-            }
-            if cfg.state_key.is_none() {
-                eprintln!(
-                    "{}: warning: no state key ({}state_key_file): offhours will schedule no Auto Scaling group, \
-                     since it cannot seal their saved sizes (README: \"Tags offhours trusts\")",
-                    cli.config.display(),
-                    cfg.raw
-                        .state_key_env
-                        .as_deref()
-                        .map(|v| format!("${v} is not set, and no "))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "{}: ok ({} schedules, {} holiday calendars, tag key `{}`)",
-                cli.config.display(),
-                cfg.schedules().count(),
-                cfg.raw.holidays.len(),
-                cfg.tag_key
-            );
-            Ok(())
-        }
-        Command::Explain(args) => explain(&cli.config, now, args),
-        Command::Plan(args) => pass(&cli.config, now, false, args.output, cli.shard),
-        Command::Reconcile(args) => pass(&cli.config, now, true, args.output, cli.shard),
+    let path = cli.config.as_path();
+    let done = match cli.command {
+        Command::Validate => commands::validate(path, now),
+        Command::Explain(a) => commands::explain(
+            path,
+            &a.schedule,
+            a.from.unwrap_or(now),
+            a.count,
+            a.size,
+            a.output.into(),
+        ),
+        Command::Plan(a) => block_on(commands::pass(path, now, false, cli.shard, a.output.into()))?,
+        Command::Reconcile(a) => block_on(commands::pass(path, now, true, cli.shard, a.output.into()))?,
         Command::Run => {
             if cli.now.is_some() {
                 return Err(Failure::Invalid(
                     "error: `run` works at the current time and does not take --now; \
                      use `plan --now` or `reconcile --now` to see or apply one moment"
                         .into(),
-                ));
+                )
+                .into());
             }
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(path).map_err(Failure::from)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            rt.block_on(offhours::daemon::run(cli.config.clone(), cfg, cli.shard))
-                .map_err(|e| Failure::Runtime(e.into()))
+            rt.block_on(offhours::daemon::run(cli.config.clone(), cfg, cli.shard))?;
+            Ok(Done::default())
         }
-        Command::Policy { command } => policy(&cli.config, now, command),
-        Command::Holidays { command } => {
-            let cfg = Config::load(&cli.config)?;
-            let text = match command {
-                HolidaysCommand::List { calendar, year } => {
-                    let year = year.unwrap_or_else(|| chrono::Datelike::year(&now.with_timezone(&cfg.timezone)));
-                    offhours::explain::holidays_listing(&cfg, &calendar, year)
-                        .map_err(|e| Failure::Invalid(format!("error: {e}")))?
+        Command::Policy { command } => {
+            let cfg = Config::load(path).map_err(Failure::from)?;
+            match command {
+                PolicyCommand::Render { kind, partition } => commands::render(&cfg, kind.into(), partition),
+                PolicyCommand::Check { event, offline, output } => {
+                    let text = if event.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin()).context("reading the event from stdin")?
+                    } else {
+                        std::fs::read_to_string(&event)
+                            .map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", event.display())))?
+                    };
+                    block_on(commands::check(&cfg, &event, &text, offline, output.into()))?
                 }
-                HolidaysCommand::Codes => offhours::schedule::countries::codes().join("\n") + "\n",
-            };
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .context("writing to stdout")?;
-            Ok(())
+                PolicyCommand::Scan { output } => block_on(commands::scan(&cfg, now, cli.shard, output.into()))?,
+                PolicyCommand::Intake { max_messages, output } => {
+                    block_on(commands::intake(&cfg, max_messages, output.into()))?
+                }
+                PolicyCommand::Apply { dry_run, output } => {
+                    let mode = if dry_run { SyncMode::DryRun } else { SyncMode::Apply };
+                    block_on(commands::policy_sync(&cfg, mode, output.into()))?
+                }
+                PolicyCommand::Status { output } => {
+                    block_on(commands::policy_sync(&cfg, SyncMode::Status, output.into()))?
+                }
+            }
         }
+        Command::Holidays { command } => match command {
+            HolidaysCommand::List { calendar, year } => commands::holidays_list(path, &calendar, year, now),
+            HolidaysCommand::Codes => Ok(Done {
+                stdout: offhours::schedule::countries::codes().join("\n") + "\n",
+                ..Done::default()
+            }),
+        },
         Command::Config {
             command: ConfigCommand::Schema,
-        } => {
-            let schema = serde_json::to_string_pretty(&config::schema()).context("rendering the schema")?;
-            println!("{schema}");
-            Ok(())
-        }
-    }
-}
-
-fn explain(path: &std::path::Path, now: DateTime<Utc>, args: ExplainArgs) -> Result<(), Failure> {
-    let cfg = Config::load(path)?;
-    let schedule = match cfg.lookup(&args.schedule) {
-        Ok(Resolved::Named(s)) => s.clone(),
-        Ok(Resolved::Inline(s)) => *s,
-        Ok(Resolved::AlwaysOn) => {
-            println!("always-on: never scheduled; resources tagged with it run all the time.");
-            return Ok(());
-        }
-        Err(e) => return Err(Failure::Invalid(format!("error: {e}"))),
+        } => commands::schema(),
     };
-    let from = args.from.unwrap_or(now);
-    let x = offhours::explain::explain(&schedule, from, args.count, args.size, cfg.holiday_horizon_days)
-        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-    let text = match args.output {
-        Output::Json => serde_json::to_string_pretty(&x).context("rendering JSON")? + "\n",
-        Output::Text => x.to_text(&schedule),
-    };
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .context("writing to stdout")?;
-    Ok(())
-}
-
-/// The runtime of a one-shot command: one thread. Its work waits on the network, and on
-/// one thread a response wakes it without a hop between threads (on the multi-thread
-/// runtime `block_on` polls on the main thread while the workers drive the sockets: about
-/// ten context switches per call, half of a first pass's CPU). The daemon keeps the
-/// multi-thread runtime and runs its passes as spawned tasks.
-fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
-fn pass(
-    path: &std::path::Path,
-    now: DateTime<Utc>,
-    apply: bool,
-    output: Output,
-    shard: Option<offhours::shard::Shard>,
-) -> Result<(), Failure> {
-    let mut cfg = Config::load(path)?;
-    let rt = one_shot_runtime()?;
-    if !cfg.feeds.is_empty() && rt.block_on(offhours::feeds::refresh_all(&cfg)) {
-        cfg = Config::load(path)?;
-    }
-    offhours::feeds::warn_unloaded(&cfg);
-    let report = rt.block_on(async {
-        let counter = CallCounter::default();
-        let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout)
-            .await
-            .with_shard(shard);
-        let mut report = controller::pass(&cfg, &cloud, PassOptions { now, apply }).await;
-        // A shard sees only its accounts: it cannot show a schedule value unused (None keeps them).
-        report.policy =
-            offhours::policy_sync::repair(&cfg, &cloud.organizations(), apply, shard.is_none().then_some(&cloud)).await;
-        report.api_calls = counter.by_operation();
-        // A dead or hanging webhook holds a one-shot command up a few seconds at most.
-        if apply
-            && let Some(sent) = offhours::notify::spawn(&cfg, &report, None)
-            && tokio::time::timeout(std::time::Duration::from_secs(5), sent)
-                .await
-                .is_err()
-        {
-            tracing::warn!("webhook notification not delivered within 5 s; given up");
-        }
-        report
-    });
-    let text = match output {
-        Output::Json => serde_json::to_string_pretty(&report).context("rendering JSON")? + "\n",
-        Output::Text => report.to_text(),
-    };
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .context("writing to stdout")?;
-    if report.has_failures() {
-        return Err(Failure::Reported(format!(
-            "{} scope(s) failed, {} change(s) failed",
-            report.summary.scopes_failed, report.summary.failed
-        )));
-    }
-    Ok(())
-}
-
-fn policy(path: &std::path::Path, now: DateTime<Utc>, command: PolicyCommand) -> Result<(), Failure> {
-    let cfg = Config::load(path)?;
-    let (mode, output) = match command {
-        PolicyCommand::Render { kind, partition } => {
-            let partition = partition.unwrap_or_else(|| cfg.policy.partition.clone());
-            if !config::PARTITIONS.contains(&partition.as_str()) {
-                return Err(Failure::Invalid(format!(
-                    "error: `{partition}` is not a partition; one of: {}",
-                    config::PARTITIONS.join(", ")
-                )));
-            }
-            let render = |r: Result<String, offhours::policy::render::RenderError>| {
-                r.map_err(|e| Failure::Invalid(format!("error: {e}")))
-            };
-            let text = match kind {
-                PolicyKind::Scp => render(offhours::policy::render::scp(&cfg, &partition))?,
-                PolicyKind::TagPolicy => render(offhours::policy::render::tag_policy(&cfg, &[]))?,
-                PolicyKind::All => {
-                    let scp: serde_json::Value =
-                        serde_json::from_str(&render(offhours::policy::render::scp(&cfg, &partition))?)
-                            .context("re-reading the SCP")?;
-                    let tag: serde_json::Value =
-                        serde_json::from_str(&render(offhours::policy::render::tag_policy(&cfg, &[]))?)
-                            .context("re-reading the tag policy")?;
-                    serde_json::to_string_pretty(&serde_json::json!({ "scp": scp, "tag_policy": tag }))
-                        .context("rendering JSON")?
-                }
-            };
-            println!("{text}");
-            return Ok(());
-        }
-        PolicyCommand::Check { event, offline, output } => return check(&cfg, &event, offline, output),
-        PolicyCommand::Scan { output } => return scan(&cfg, now, output),
-        PolicyCommand::Intake { max_messages, output } => return intake(&cfg, max_messages, output),
-        PolicyCommand::Apply { dry_run, output } => (if dry_run { "dry-run" } else { "apply" }, output),
-        PolicyCommand::Status { output } => ("status", output),
-    };
-    let rt = one_shot_runtime()?;
-    let report = rt.block_on(async {
-        let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-        let org = cloud.organizations();
-        let org = match &cfg.policy.role_arn {
-            Some(arn) if mode == "apply" => org.assuming(arn).await,
-            _ => org,
-        };
-        let mut report = offhours::policy_sync::sync(&cfg, &org, mode, Some(&cloud)).await?;
-        if mode == "dry-run" {
-            report.preflight = Some(offhours::policy_sync::preflight(&cfg, &org, &cloud, &report.partition).await?);
-        }
-        Ok::<_, offhours::policy_sync::SyncError>(report)
-    });
-    let report = match report {
-        Ok(r) => r,
-        Err(offhours::policy_sync::SyncError::Render(e)) => return Err(Failure::Invalid(format!("error: {e}"))),
-        Err(e) => return Err(Failure::Runtime(e.into())),
-    };
-    let text = match output {
-        Output::Json => serde_json::to_string_pretty(&report).context("rendering JSON")?,
-        Output::Text => {
-            let mut t = format!(
-                "policy {} (root {}, partition {}): {}\n",
-                report.mode,
-                report.root,
-                report.partition,
-                if report.drift { "drift found" } else { "in sync" }
-            );
-            for b in report.preflight.iter().flatten() {
-                t.push_str(&format!(
-                    "  WOULD BLOCK group {} in {}/{} (launch template {}): {}\n",
-                    b.group, b.account, b.region, b.template, b.reason
-                ));
-            }
-            for r in &report.retired {
-                t.push_str(&format!(
-                    "  retired value `{}` kept in the tag policy: {}\n",
-                    r.value,
-                    if r.resources.is_empty() {
-                        "the inventory was incomplete, so it could not be shown unused".to_string()
-                    } else {
-                        format!("still carried by {}", r.resources.join(", "))
-                    }
-                ));
-            }
-            for p in &report.policies {
-                t.push_str(&format!(
-                    "  {:?} {} ({}): content {}, type {}, missing targets {:?}, extra targets {:?}\n",
-                    p.kind,
-                    p.name,
-                    p.id.as_deref().unwrap_or("-"),
-                    p.content,
-                    if p.type_enabled { "enabled" } else { "NOT enabled" },
-                    p.missing_targets,
-                    p.extra_targets
-                ));
-            }
-            for c in &report.changes {
-                t.push_str(&format!(
-                    "  {} {:?}{}\n",
-                    c.status,
-                    c.change,
-                    c.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                ));
-            }
-            t
-        }
-    };
-    println!("{text}");
-    if report
-        .changes
-        .iter()
-        .any(|c| c.status == "failed" || c.status == "refused")
-    {
-        return Err(Failure::Reported(
-            "some policy changes failed or were refused (a policy of that name that offhours did not create)".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check(cfg: &Config, path: &std::path::Path, offline: bool, output: Output) -> Result<(), Failure> {
-    use offhours::policy::{check, eval::Policy, event, render};
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading the event from stdin")?
-    } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", path.display())))?
-    };
-    let ev = event::parse(&text).map_err(|e| Failure::Invalid(format!("error: {}: {e}", path.display())))?;
-    let v = if offline {
-        let scp = render::scp(cfg, &ev.partition).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-        let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        let levels = vec![(
-            "(rendered)".to_string(),
-            vec![
-                (
-                    "FullAWSAccess".to_string(),
-                    Policy::parse(full).context("the built-in allow-all policy")?,
-                ),
-                (
-                    cfg.policy.scp_name.clone(),
-                    Policy::parse(&scp).context("re-reading the rendered SCP")?,
-                ),
-            ],
-        )];
-        let tag_policy = render::tag_policy_value(cfg, &[]);
-        check::decide(
-            &ev,
-            &check::Facts {
-                management: None,
-                levels: &levels,
-                tag_policy: Some(&tag_policy),
-                tag_policy_source: "rendered",
-                tag_key: &cfg.tag_key,
-            },
-        )
-    } else {
-        let rt = one_shot_runtime()?;
-        let mut ev = ev.clone();
-        let gathered = rt.block_on(async {
-            let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-            offhours::policy_sync::resolve_templates(cfg, &cloud, &mut ev).await;
-            offhours::policy_sync::gather(&cloud.organizations(), &ev.account).await
-        });
-        let g = gathered.map_err(|e| Failure::Runtime(e.into()))?;
-        check::decide(
-            &ev,
-            &check::Facts {
-                management: Some(&g.management),
-                levels: &g.levels,
-                tag_policy: g.tag_policy.as_ref(),
-                tag_policy_source: &g.tag_policy_source,
-                tag_key: &cfg.tag_key,
-            },
-        )
-    };
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&v).context("rendering JSON")?),
-        Output::Text => {
-            let by = match (&v.policy, &v.statement) {
-                (Some(p), Some(s)) => format!(" (policy {p}, statement {s})"),
-                (Some(p), None) => format!(" ({p})"),
-                _ => String::new(),
-            };
-            let source = v
-                .tag_policy_source
-                .as_deref()
-                .map(|s| format!(" [tag policy: {s}]"))
-                .unwrap_or_default();
-            println!(
-                "{}: {} {} in {}{by}: {}{source}",
-                v.decision, ev.source, ev.name, ev.account, v.reason
-            );
-        }
-    }
-    match v.decision {
-        "deny" => Err(Failure::Exit(3)),
-        "unknown" => Err(Failure::Exit(4)),
-        _ => Ok(()),
-    }
-}
-
-fn scan(cfg: &Config, now: DateTime<Utc>, output: Output) -> Result<(), Failure> {
-    let rt = one_shot_runtime()?;
-    let (report, preflight) = rt.block_on(async {
-        let counter = CallCounter::default();
-        let cloud = AwsCloud::load(counter.clone(), cfg.call_timeout).await;
-        let mut r = controller::pass(cfg, &cloud, PassOptions { now, apply: false }).await;
-        // Pre-flight of the SCP on the groups' launch templates (organization mode only: it
-        // needs the organization's tree to find the accounts under the targets).
-        let preflight = if cfg.accounts.mode == config::AccountsMode::Organization && !cfg.policy.targets.is_empty() {
-            let org = cloud.organizations();
-            match org.organization().await {
-                Ok(o) => offhours::policy_sync::preflight(cfg, &org, &cloud, &o.partition)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        } else {
-            Ok(Vec::new())
-        };
-        r.api_calls = counter.by_operation();
-        (r, preflight)
-    });
-    let preflight = preflight.map_err(|e| Failure::Runtime(anyhow::anyhow!("pre-flight of the SCP: {e}")))?;
-    let remediations: Vec<&offhours::report::ChangeReport> = report
-        .changes
-        .iter()
-        .filter(|c| {
-            report
-                .violations
-                .iter()
-                .any(|v| v.resource_id == c.resource_id && v.account == c.account && v.region == c.region)
-        })
-        .collect();
-    match output {
-        Output::Json => {
-            let v = serde_json::json!({
-                "scopes": report.scopes,
-                "violations": report.violations,
-                "preflight": preflight,
-                "remediations": remediations,
-                "api_calls": report.api_calls,
-            });
-            println!("{}", serde_json::to_string_pretty(&v).context("rendering JSON")?);
-        }
-        Output::Text => {
-            println!(
-                "{} resource(s) without a valid schedule tag in {} scope(s)",
-                report.violations.len(),
-                report.scopes.len()
-            );
-            for v in &report.violations {
-                println!(
-                    "  {}/{} {} {}: {} (tag {:?})",
-                    v.account, v.region, v.resource_type, v.resource_id, v.problem, v.tag_value
-                );
-            }
-            for b in &preflight {
-                println!(
-                    "  SCP WOULD BLOCK group {} in {}/{} (launch template {}): {}",
-                    b.group, b.account, b.region, b.template, b.reason
-                );
-            }
-            for c in remediations {
-                println!(
-                    "  would {} {} {}: {}",
-                    c.change.kind(),
-                    c.resource_type,
-                    c.resource_id,
-                    c.reason
-                );
-            }
-            for s in report.scopes.iter().filter(|s| s.status != "ok") {
-                println!(
-                    "  SCOPE FAILED {}/{}: {}",
-                    s.account,
-                    s.region,
-                    s.error.as_deref().unwrap_or("")
-                );
-            }
-        }
-    }
-    if report.summary.scopes_failed > 0 {
-        return Err(Failure::Reported("some scopes could not be scanned".into()));
-    }
-    Ok(())
-}
-
-fn intake(cfg: &Config, max: usize, output: Output) -> Result<(), Failure> {
-    let Some(url) = cfg.policy.event_queue_url.clone() else {
-        return Err(Failure::Invalid(
-            "error: policy.event_queue_url is not set in the config".into(),
-        ));
-    };
-    let rt = one_shot_runtime()?;
-    let report = rt
-        .block_on(async {
-            let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
-            offhours::policy_sync::intake(cfg, &cloud.organizations(), &cloud.queue(&url), max, Some(&cloud)).await
-        })
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report).context("rendering JSON")?),
-        Output::Text => {
-            println!(
-                "{} message(s): {} violation(s), {} allowed, {} refused by AWS, {} unknown, {} rejected",
-                report.received,
-                report.violations.len(),
-                report.allowed,
-                report.refused,
-                report.unknown.len(),
-                report.rejected.len()
-            );
-            for v in &report.violations {
-                println!(
-                    "  VIOLATION {} {} by {:?}: {}",
-                    v.account, v.event, v.principal_arn, v.reason
-                );
-            }
-            for r in &report.rejected {
-                println!("  rejected message {}: {}", r.message_id, r.error);
-            }
-        }
-    }
-    Ok(())
+    Ok(done?)
 }

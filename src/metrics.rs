@@ -231,11 +231,11 @@ impl Metrics {
                 })
                 .set(n);
         }
-        for kind in [crate::report::GROUP, crate::report::INSTANCE] {
+        for kind in crate::kind::ResourceType::ALL {
             let violations = r.violations.iter().filter(|v| v.resource_type == kind).count();
             self.resources
                 .get_or_create(&ResourceLabels {
-                    kind: kind.into(),
+                    kind: kind.as_str().into(),
                     state: "violation".into(),
                 })
                 .set(violations as i64);
@@ -263,10 +263,13 @@ impl Metrics {
         let repaired = r
             .policy
             .as_ref()
-            .and_then(|p| {
-                p["changes"]
-                    .as_array()
-                    .map(|c| c.iter().filter(|c| c["status"] == "applied").count())
+            .map(|p| match p {
+                crate::policy::sync::Repair::Done(r) => r
+                    .changes
+                    .iter()
+                    .filter(|c| c.status == crate::policy::sync::PolicyChangeStatus::Applied)
+                    .count(),
+                crate::policy::sync::Repair::Failed { .. } => 0,
             })
             .unwrap_or(0);
         self.drift_repaired.inc_by(repaired as u64);
@@ -304,7 +307,7 @@ mod tests {
     #[test]
     fn the_exposition_names_every_series() {
         let m = Metrics::new();
-        let mut r = PassReport::new("reconcile", "2026-11-25T00:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-25T00:00:00Z".parse().unwrap());
         r.finish();
         m.record(&r, 1.5, (2.0, 0.5));
         m.record_calls(
@@ -339,11 +342,11 @@ mod savings_tests {
 
     #[test]
     fn applied_stops_are_credited_with_their_hours_off_at_their_price() {
-        let mut r = PassReport::new("reconcile", "2026-11-27T11:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-27T11:00:00Z".parse().unwrap());
         let stop = |ty: &str, hours: f64, status| ChangeReport {
             account: "1".into(),
             region: "r".into(),
-            resource_type: crate::report::INSTANCE,
+            resource_type: crate::kind::ResourceType::Instance,
             resource_id: "i".into(),
             change: Change::Instance(InstanceChange::StopInstance),
             reason: String::new(),

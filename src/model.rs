@@ -113,6 +113,20 @@ pub enum InstanceState {
     Other,
 }
 
+impl InstanceState {
+    /// The state's name, as in reports and metrics labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Pending => "pending",
+            InstanceState::Running => "running",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Stopped => "stopped",
+            InstanceState::Other => "other",
+        }
+    }
+}
+
 /// How an instance is billed, as far as stopping goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]

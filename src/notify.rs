@@ -168,7 +168,7 @@ pub fn message(r: &PassReport, standing: Option<&mut Standing>) -> Option<Value>
             &mut errors,
         );
     }
-    for s in r.scopes.iter().filter(|s| s.status != "ok") {
+    for s in r.scopes.iter().filter(|s| s.status != crate::report::ScopeStatus::Ok) {
         keyed(
             format!("scope {} {}", s.account, s.region),
             format!(
@@ -284,13 +284,13 @@ mod tests {
 
     #[test]
     fn a_quiet_pass_sends_nothing_and_a_busy_one_is_batched() {
-        let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-25T11:00:00Z".parse().unwrap());
         assert!(message(&r, None).is_none());
         for i in 0..20 {
             r.changes.push(ChangeReport {
                 account: "111122223333".into(),
                 region: "ap-northeast-2".into(),
-                resource_type: crate::report::INSTANCE,
+                resource_type: crate::kind::ResourceType::Instance,
                 resource_id: format!("i-{i}"),
                 change: Change::Instance(InstanceChange::StopInstance),
                 reason: "office-hours: stop at 20:00".into(),
@@ -310,7 +310,7 @@ mod tests {
         crate::report::ResourceError {
             account: "111122223333".into(),
             region: "ap-northeast-2".into(),
-            resource_type: crate::report::GROUP,
+            resource_type: crate::kind::ResourceType::AutoScalingGroup,
             resource_id: id.into(),
             tag_value: Some("office-hour".into()),
             error: msg.into(),
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn names_and_tag_values_cannot_mention_a_channel_or_forge_a_link() {
-        let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-25T11:00:00Z".parse().unwrap());
         r.errors.push(error(
             "<!channel> web",
             "unknown schedule `<https://evil|click> & co`\nFAKE LINE",
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn a_standing_error_is_posted_when_it_appears_and_when_it_clears_only() {
         let mut st = Standing::default();
-        let mut r = PassReport::new("reconcile", "2026-11-25T11:00:00Z".parse().unwrap());
+        let mut r = PassReport::new(crate::report::Mode::Reconcile, "2026-11-25T11:00:00Z".parse().unwrap());
         r.errors.push(error("web", "unknown schedule"));
         let first = message(&r, Some(&mut st)).unwrap()["text"]
             .as_str()

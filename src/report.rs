@@ -20,34 +20,9 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::plan::GroupChange;
-
-/// Resource type of Auto Scaling groups.
-pub const GROUP: &str = "auto-scaling-group";
-/// Resource type of EC2 instances.
-pub const INSTANCE: &str = "instance";
-
-/// One change to an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "kebab-case")]
-pub enum InstanceChange {
-    /// StopInstances.
-    StopInstance,
-    /// StopInstances with Hibernate.
-    HibernateInstance,
-    /// StartInstances.
-    StartInstance,
-    /// Create or update tags.
-    SetTags {
-        /// Key -> value.
-        tags: BTreeMap<String, String>,
-    },
-    /// Remove tags.
-    RemoveTags {
-        /// The keys.
-        keys: Vec<String>,
-    },
-}
+pub use crate::kind::group::GroupChange;
+pub use crate::kind::instance::InstanceChange;
+pub use crate::kind::{ChangeStatus, Problem, ResourceType};
 
 /// A change to a group or to an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,17 +34,25 @@ pub enum Change {
     Instance(InstanceChange),
 }
 
+impl From<GroupChange> for Change {
+    fn from(c: GroupChange) -> Self {
+        Change::Group(c)
+    }
+}
+
+impl From<InstanceChange> for Change {
+    fn from(c: InstanceChange) -> Self {
+        Change::Instance(c)
+    }
+}
+
 impl Change {
     /// The change's kind, as in the JSON report.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Change::Group(g) => g.kind(),
-            Change::Instance(InstanceChange::StopInstance) => "stop-instance",
-            Change::Instance(InstanceChange::HibernateInstance) => "hibernate-instance",
-            Change::Instance(InstanceChange::StartInstance) => "start-instance",
-            Change::Instance(InstanceChange::SetTags { .. }) => "set-tags",
-            Change::Instance(InstanceChange::RemoveTags { .. }) => "remove-tags",
+            Change::Instance(i) => i.kind(),
         }
     }
 
@@ -95,22 +78,6 @@ impl Change {
     }
 }
 
-/// How far a change got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeStatus {
-    /// Planned only (`plan`).
-    Planned,
-    /// Done.
-    Applied,
-    /// Tried and failed.
-    Failed,
-    /// Not tried, because an earlier step for the same resource failed.
-    NotAttempted,
-    /// Refused for this resource (e.g. stop protection) and left alone on purpose.
-    Skipped,
-}
-
 /// One change to one resource.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeReport {
@@ -119,7 +86,7 @@ pub struct ChangeReport {
     /// Region.
     pub region: String,
     /// Resource type.
-    pub resource_type: &'static str,
+    pub resource_type: ResourceType,
     /// Resource id (group name, instance id).
     pub resource_id: String,
     /// The change and its details.
@@ -147,7 +114,7 @@ pub struct ResourceError {
     /// Region.
     pub region: String,
     /// Resource type.
-    pub resource_type: &'static str,
+    pub resource_type: ResourceType,
     /// Resource id.
     pub resource_id: String,
     /// The schedule tag value, if any.
@@ -164,13 +131,13 @@ pub struct ViolationReport {
     /// Region.
     pub region: String,
     /// Resource type.
-    pub resource_type: &'static str,
+    pub resource_type: ResourceType,
     /// Resource id.
     pub resource_id: String,
     /// The schedule tag value, if any.
     pub tag_value: Option<String>,
-    /// `untagged` or `invalid-value`.
-    pub problem: &'static str,
+    /// What is wrong.
+    pub problem: Problem,
     /// Why `on_untagged` leaves it alone, when it could otherwise act (absent from the JSON
     /// when nothing holds it back).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,11 +152,43 @@ pub struct Note {
     /// Region.
     pub region: String,
     /// Resource type.
-    pub resource_type: &'static str,
+    pub resource_type: ResourceType,
     /// Resource id.
     pub resource_id: String,
     /// The note.
     pub note: String,
+}
+
+/// Whether a scope's inventory could be listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeStatus {
+    /// Every kind listed; its plans applied (`reconcile`).
+    Ok,
+    /// A kind could not be listed (nothing of that kind was applied), or the scope could
+    /// not be reached, or it did not finish before the pass deadline.
+    Failed,
+}
+
+/// What a pass does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Plan only; write nothing.
+    Plan,
+    /// Plan and apply.
+    Reconcile,
+}
+
+impl Mode {
+    /// `plan` or `reconcile`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Reconcile => "reconcile",
+        }
+    }
 }
 
 /// How one scope went.
@@ -199,8 +198,8 @@ pub struct ScopeReport {
     pub account: String,
     /// Region.
     pub region: String,
-    /// `ok` or `failed`.
-    pub status: &'static str,
+    /// Whether its inventory was complete (and its changes applied).
+    pub status: ScopeStatus,
     /// Why it failed (nothing was applied in it).
     pub error: Option<String>,
     /// Resources seen.
@@ -236,8 +235,8 @@ pub struct Summary {
 pub struct PassReport {
     /// Format version of this report.
     pub version: u32,
-    /// `plan` or `reconcile`.
-    pub mode: &'static str,
+    /// What the pass did.
+    pub mode: Mode,
     /// The moment the pass planned for.
     pub now: DateTime<Utc>,
     /// Totals.
@@ -254,7 +253,7 @@ pub struct PassReport {
     pub violations: Vec<ViolationReport>,
     /// Policy drift found and repaired (organization mode with `policy.repair_drift`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<serde_json::Value>,
+    pub policy: Option<crate::policy::sync::Repair>,
     /// SDK calls made, by `Service.Operation`.
     pub api_calls: BTreeMap<String, u64>,
 }
@@ -262,7 +261,7 @@ pub struct PassReport {
 impl PassReport {
     /// An empty report.
     #[must_use]
-    pub fn new(mode: &'static str, now: DateTime<Utc>) -> Self {
+    pub fn new(mode: Mode, now: DateTime<Utc>) -> Self {
         PassReport {
             version: 1,
             mode,
@@ -290,7 +289,7 @@ impl PassReport {
             .sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
         self.summary = Summary {
             scopes: self.scopes.len(),
-            scopes_failed: self.scopes.iter().filter(|s| s.status != "ok").count(),
+            scopes_failed: self.scopes.iter().filter(|s| s.status != ScopeStatus::Ok).count(),
             resources: self.scopes.iter().map(|s| s.resources).sum(),
             changes: self.changes.len(),
             applied: self
@@ -307,12 +306,7 @@ impl PassReport {
     /// Whether anything failed: a scope, a change, or the policy repair.
     #[must_use]
     pub fn has_failures(&self) -> bool {
-        let policy_failed = self.policy.as_ref().is_some_and(|p| {
-            p.get("error").is_some()
-                || p["changes"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["status"] == "failed"))
-        });
+        let policy_failed = self.policy.as_ref().is_some_and(crate::policy::sync::Repair::failed);
         self.summary.scopes_failed > 0 || self.summary.failed > 0 || policy_failed
     }
 
@@ -324,14 +318,14 @@ impl PassReport {
         let _ = writeln!(
             out,
             "{} at {}: {} scope(s), {} resource(s), {} change(s), {} error(s)",
-            self.mode,
+            self.mode.as_str(),
             self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             s.scopes,
             s.resources,
             s.changes,
             s.errors
         );
-        for sc in self.scopes.iter().filter(|s| s.status != "ok") {
+        for sc in self.scopes.iter().filter(|s| s.status != ScopeStatus::Ok) {
             let _ = writeln!(
                 out,
                 "  SCOPE FAILED {}/{}: {}",
@@ -384,19 +378,7 @@ impl PassReport {
             );
         }
         if let Some(p) = &self.policy {
-            if let Some(e) = p.get("error") {
-                let _ = writeln!(out, "  POLICY REPAIR FAILED: {e}");
-            }
-            for c in p["changes"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "  policy {} {} {}: {}",
-                    c["status"],
-                    c["change"],
-                    c["kind"],
-                    c.get("target").or(c.get("name")).unwrap_or(&serde_json::Value::Null)
-                );
-            }
+            out.push_str(&p.to_text());
         }
         for n in &self.notes {
             let _ = writeln!(

@@ -95,12 +95,7 @@ impl Intercept for CallCounter {
     }
 }
 
-/// Whether an API operation changes anything (by AWS's naming).
-#[must_use]
-pub fn is_mutating(operation: &str) -> bool {
-    let op = operation.rsplit('.').next().unwrap_or(operation);
-    !["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
-}
+pub use crate::failure::is_mutating;
 
 /// Classifies an SDK error, keeping its full context in the message.
 pub(crate) fn classify<E, R>(

@@ -1,6 +1,6 @@
 //! Deciding a request as AWS would for an account (pure): the SCPs attached along
 //! account -> OUs -> root, and offhours' tag policy. The I/O that gathers the attached
-//! policies lives in `policy_sync`.
+//! policies lives in `sync`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -8,12 +8,50 @@ use serde_json::Value;
 use super::eval::{self, Decision, Denial, Policy, Request};
 use super::event::{AuthRequest, Event, Unknown};
 
+/// What the checker decides of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ruling {
+    /// AWS allows the call.
+    Allow,
+    /// An SCP or the tag policy denies it.
+    Deny,
+    /// AWS already refused the call (CloudTrail has an `errorCode`).
+    Refused,
+    /// It depends on something the checker could not read (named in the reason).
+    Unknown,
+}
+
+impl Ruling {
+    /// `allow`, `deny`, `refused` or `unknown`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ruling::Allow => "allow",
+            Ruling::Deny => "deny",
+            Ruling::Refused => "refused",
+            Ruling::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Ruling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Ruling {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The verdict on one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `allow`, `deny`, `refused` (AWS already refused the call: CloudTrail has an `errorCode`)
-    /// or `unknown` (it depends on something the checker could not read, named in `reason`).
-    pub decision: &'static str,
+    /// What the checker decides.
+    pub decision: Ruling,
     /// The policy that denies.
     pub policy: Option<String>,
     /// The statement that denies (Sid or index).
@@ -32,7 +70,26 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(e: &Event, f: &Facts<'_>, decision: &'static str, reason: impl Into<String>) -> Self {
+    /// The text form: the ruling, the call, and why.
+    #[must_use]
+    pub fn to_text(&self, ev: &Event) -> String {
+        let by = match (&self.policy, &self.statement) {
+            (Some(p), Some(s)) => format!(" (policy {p}, statement {s})"),
+            (Some(p), None) => format!(" ({p})"),
+            _ => String::new(),
+        };
+        let source = self
+            .tag_policy_source
+            .as_deref()
+            .map(|s| format!(" [tag policy: {s}]"))
+            .unwrap_or_default();
+        format!(
+            "{}: {} {} in {}{by}: {}{source}",
+            self.decision, ev.source, ev.name, ev.account, self.reason
+        )
+    }
+
+    fn new(e: &Event, f: &Facts<'_>, decision: Ruling, reason: impl Into<String>) -> Self {
         Verdict {
             decision,
             policy: None,
@@ -49,9 +106,37 @@ impl Verdict {
         Verdict {
             policy,
             statement,
-            ..Verdict::new(e, f, "deny", reason)
+            ..Verdict::new(e, f, Ruling::Deny, reason)
         }
     }
+}
+
+/// The SCP levels of an offline check: AWS's default `FullAWSAccess` and the rendered SCP,
+/// both at one level (the account is assumed not to be the management account).
+///
+/// # Errors
+/// If the SCP cannot be rendered, or read back.
+pub fn rendered_levels(cfg: &crate::config::Config, partition: &str) -> Result<Levels, OfflineError> {
+    let scp = super::render::scp(cfg, partition)?;
+    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    Ok(vec![(
+        "(rendered)".to_string(),
+        vec![
+            ("FullAWSAccess".to_string(), Policy::parse(full)?),
+            (cfg.policy.scp_name.clone(), Policy::parse(&scp)?),
+        ],
+    )])
+}
+
+/// Why the rendered policies could not be set up for an offline check.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    /// The SCP could not be rendered.
+    #[error(transparent)]
+    Render(#[from] super::render::RenderError),
+    /// A policy could not be read back.
+    #[error("reading back the rendered SCP: {0}")]
+    Parse(#[from] super::eval::PolicyError),
 }
 
 /// The SCPs that apply to the account: (target id, [(policy name, policy)]) from the account
@@ -192,7 +277,7 @@ pub fn decide(e: &Event, f: &Facts<'_>) -> Verdict {
         return Verdict::new(
             e,
             f,
-            "refused",
+            Ruling::Refused,
             format!(
                 "AWS refused the call ({code}{}); nothing was created or changed",
                 e.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
@@ -279,7 +364,7 @@ pub fn decide(e: &Event, f: &Facts<'_>) -> Verdict {
         return Verdict::new(
             e,
             f,
-            "unknown",
+            Ruling::Unknown,
             format!(
                 "cannot know without {}: offline they are not read; `policy check` without --offline reads them",
                 waiting.join(", ")
@@ -289,7 +374,7 @@ pub fn decide(e: &Event, f: &Facts<'_>) -> Verdict {
     Verdict::new(
         e,
         f,
-        "allow",
+        Ruling::Allow,
         scp_exempt.unwrap_or("no statement denies it, and every level of the organization allows it"),
     )
 }
@@ -387,7 +472,7 @@ mod tests {
         );
         assert_eq!(
             (v.decision, v.statement.as_deref()),
-            ("deny", Some(render::sid::UNKNOWN_VALUE))
+            (Ruling::Deny, Some(render::sid::UNKNOWN_VALUE))
         );
         // SCP condition keys ignore case, so the tag policy is what catches `schedule`.
         let v = decide(

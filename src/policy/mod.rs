@@ -10,3 +10,6 @@ pub mod event;
 pub mod preflight;
 pub mod render;
 pub mod retire;
+
+/// Keeps the policies attached (I/O, over the cloud and the organization).
+pub mod sync;

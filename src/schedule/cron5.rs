@@ -4,7 +4,7 @@
 //! offhours writes only `M H * * DOW` recurrences, and reads its own back with
 //! [`crate::compile::next_fire`]. This module reads *anyone's*: the scheduled actions other
 //! people put on a group, whose times offhours must not collide with (a scheduled action
-//! needs a time of its own in its group: see [`crate::plan::groups`]).
+//! needs a time of its own in its group: see [`crate::kind::group::plan`]).
 //!
 //! Syntax, from the Amazon EC2 Auto Scaling API Reference (PutScheduledUpdateGroupAction,
 //! `Recurrence`): "The recurring schedule for this action. This format consists of five

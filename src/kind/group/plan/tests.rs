@@ -20,15 +20,10 @@ schedules:
     running: [\"Mon-Fri 08:00-20:00\"]
     stopped_size: \"min=1 max=1 desired=1\"
 ";
-    Config::parse(text, Path::new("test.yaml"))
-        .unwrap()
-        .with_state_key(key())
+    crate::fixtures::config_from(text)
 }
 
-/// The key the tests seal saved sizes with.
-fn key() -> crate::seal::StateKey {
-    crate::seal::StateKey::new(b"unit-test-state-key", "test").unwrap()
-}
+use crate::fixtures::state_key as key;
 
 /// A saved-size tag value as offhours writes it for `g`.
 fn sealed(g: &Group, c: Capacity) -> String {
@@ -57,30 +52,7 @@ fn size(min: i32, max: i32, desired: i32) -> Capacity {
 
 /// A group, built for tests.
 fn group(name: &str, capacity: Capacity) -> Group {
-    Group {
-        name: name.into(),
-        arn: format!(
-            "arn:aws:autoscaling:ap-northeast-2:111122223333:autoScalingGroup:6d1f3e2a-0000-4000-8000-000000000001:autoScalingGroupName/{name}"
-        ),
-        capacity,
-        ..Default::default()
-    }
-}
-
-trait Fixture {
-    fn tagged(self, k: &str, v: &str) -> Self;
-    fn with_action(self, a: ObservedAction) -> Self;
-}
-
-impl Fixture for Group {
-    fn tagged(mut self, k: &str, v: &str) -> Self {
-        self.tags.insert(k.into(), v.into());
-        self
-    }
-    fn with_action(mut self, a: ObservedAction) -> Self {
-        self.actions.push(a);
-        self
-    }
+    Group::test(name).sized(capacity)
 }
 
 /// When a registered action fires next after `now`, by brute force (minute by minute in its
@@ -359,13 +331,7 @@ fn untagged_groups_without_offhours_traces_are_never_touched() {
     let c = cfg();
     let g = group("web", Capacity::ZERO).tagged("Team", "payments");
     let p = plan_group(&c, &g, at(DAY));
-    assert_eq!(
-        p,
-        GroupPlan {
-            group: "web".into(),
-            ..Default::default()
-        }
-    );
+    assert_eq!(p, GroupPlan::new("web", None));
 }
 
 #[test]
@@ -750,14 +716,14 @@ fn a_remediated_group_tagged_always_on_is_restored_and_the_record_goes() {
     let mut g = group("web", Capacity::ZERO);
     g.tags.insert(TAG_SAVED.into(), sealed(&g, size(1, 4, 2)));
     g.tags.insert(
-        super::super::compliance::TAG_REMEDIATED.into(),
+        crate::kind::compliance::TAG_REMEDIATED.into(),
         "stopped at 2026-11-25T12:00:00Z: no schedule tag".into(),
     );
     assert!(plan_group(&c, &g, at(DAY)).steps.is_empty(), "untagged: stays stopped");
     g.tags.insert("Schedule".into(), "always-on".into());
     converge(&c, &mut g, DAY);
     assert_eq!(g.capacity, size(1, 4, 2));
-    assert!(!g.tags.contains_key(super::super::compliance::TAG_REMEDIATED));
+    assert!(!g.tags.contains_key(crate::kind::compliance::TAG_REMEDIATED));
     assert!(!g.tags.contains_key(TAG_SAVED));
 }
 

@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{ALWAYS_ON, Config, Resolved};
-use crate::model::{
-    Instance, InstanceState, Market, Override, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE, tag_safe,
-};
+use crate::config::Config;
+use crate::kind::tags::{self, OverrideTag, Resolution};
+use crate::model::{Instance, InstanceState, Market, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE, tag_safe};
 use crate::schedule::{Action, Schedule, Transition};
 
 /// How far back the last transition is looked for.
@@ -83,6 +82,38 @@ impl InstancePlan {
     }
 }
 
+impl InstancePlan {
+    /// The plan in the shape every kind shares: the power change first, then the tag
+    /// writes that record it (written only once it has succeeded), then the removals.
+    #[must_use]
+    pub fn into_plan(self) -> crate::kind::Plan<super::InstanceChange> {
+        let mut p = crate::kind::Plan::new(self.id, self.schedule);
+        p.error = self.error;
+        p.notes = self.notes;
+        p.priced_type = self.instance_type;
+        if let Some((op, why)) = self.op {
+            p.steps.push(crate::kind::Step {
+                change: op.into(),
+                reason: why,
+                minutes_off: self.minutes_off,
+            });
+        }
+        if !self.set_tags.is_empty() {
+            p.step(
+                super::InstanceChange::SetTags { tags: self.set_tags },
+                self.tag_reason.clone(),
+            );
+        }
+        if !self.remove_tags.is_empty() {
+            p.step(
+                super::InstanceChange::RemoveTags { keys: self.remove_tags },
+                self.tag_reason,
+            );
+        }
+        p
+    }
+}
+
 /// `stop 2026-11-25T11:00:00Z`.
 #[must_use]
 pub fn record(t: &Transition) -> String {
@@ -109,14 +140,14 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
 }
 
 /// Keeps a plan only if the tags it writes fit on the instance (see
-/// [`super::tag_budget_error`]): otherwise no power change and no tag write.
+/// [`crate::kind::tag_budget_error`]): otherwise no power change and no tag write.
 pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
-    if let Some(e) = super::tag_budget_error(&inst.tags, plan.set_tags.keys().map(String::as_str)) {
+    if let Some(e) = crate::kind::tag_budget_error(&inst.tags, plan.set_tags.keys().map(String::as_str)) {
         plan.op = None;
         plan.minutes_off = None;
         plan.set_tags.clear();
         plan.remove_tags.clear();
-        super::add_error(&mut plan.error, e);
+        crate::kind::add_error(&mut plan.error, e);
     }
 }
 
@@ -131,18 +162,13 @@ fn plan_instance_steps(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Opt
         instance_type: inst.instance_type.clone(),
         ..Default::default()
     };
-    let resolved = match value {
-        None => None,
-        Some(v) if v == ALWAYS_ON => None,
-        Some(v) => match cfg.resolve_tag(v) {
-            Ok(Resolved::AlwaysOn) => None,
-            Ok(Resolved::Named(s)) => Some(s.clone()),
-            Ok(Resolved::Inline(s)) => Some(*s),
-            Err(e) => {
-                set_error(&mut plan, inst, &e.to_string());
-                return Some(plan);
-            }
-        },
+    let resolved = match tags::resolve(cfg, value) {
+        Resolution::Unscheduled => None,
+        Resolution::Scheduled(s) => Some(*s),
+        Resolution::Invalid(msg) => {
+            set_error(&mut plan, inst, &msg);
+            return Some(plan);
+        }
     };
     let Some(s) = resolved else {
         // Not (or no longer) scheduled: forget what offhours recorded.
@@ -159,55 +185,51 @@ fn plan_instance_steps(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Opt
     };
     let last = s.last_transition(now, LOOKBACK_DAYS);
 
-    if let Some(raw) = inst.tag(TAG_OVERRIDE) {
-        match Override::parse(raw) {
-            Err(e) => {
-                set_error(&mut plan, inst, &e);
-                return Some(plan);
+    match tags::read_override(cfg, &inst.tags, &s.name, now) {
+        OverrideTag::Absent => {}
+        OverrideTag::Invalid(e) => {
+            set_error(&mut plan, inst, &e);
+            return Some(plan);
+        }
+        OverrideTag::Holds {
+            state,
+            until,
+            capped,
+            note,
+        } => {
+            if let Some(c) = capped {
+                plan.set_tags.insert(TAG_OVERRIDE.into(), c);
+                plan.tag_reason = "override capped at the configured maximum".into();
             }
-            Ok(o) if o.until > now => {
-                let mut o = o;
-                if o.until - now > cfg.max_override {
-                    o.until = now + cfg.max_override;
-                    plan.set_tags.insert(TAG_OVERRIDE.into(), o.to_tag());
-                    plan.tag_reason = "override capped at the configured maximum".into();
-                    plan.notes.push(format!(
-                        "override `{raw}` is longer than {} h; capped to {}",
-                        cfg.max_override.num_hours(),
-                        o.to_tag()
-                    ));
-                }
-                let action = Action::toward(o.state);
-                steer(
-                    &mut plan,
-                    &s,
-                    inst,
-                    action,
-                    now,
-                    cfg,
-                    &format!(
-                        "override: {} until {}",
-                        o.to_tag().split(' ').next().unwrap_or_default(),
-                        o.until
-                    ),
-                );
-                clear_error(&mut plan, inst);
-                return finish(plan);
+            plan.notes.extend(note);
+            let word = match state {
+                crate::schedule::State::Running => "running",
+                crate::schedule::State::Stopped => "stopped",
+            };
+            steer(
+                &mut plan,
+                &s,
+                inst,
+                Action::toward(state),
+                now,
+                cfg,
+                &format!("override: {word} until {until}"),
+            );
+            clear_error(&mut plan, inst);
+            return finish(plan);
+        }
+        OverrideTag::Expired { until, note } => {
+            // Expired: the expiry is a transition to what the schedule says now.
+            plan.remove_tags.push(TAG_OVERRIDE.into());
+            plan.tag_reason = "override expired".into();
+            plan.notes.push(note);
+            let why = format!("override ended at {until}; schedule `{}`", s.name);
+            steer_to_schedule(&mut plan, &s, inst, now, cfg, &why);
+            if let Some(t) = last {
+                remember(&mut plan, inst, &t);
             }
-            Ok(o) => {
-                // Expired: the expiry is a transition to what the schedule says now.
-                plan.remove_tags.push(TAG_OVERRIDE.into());
-                plan.tag_reason = "override expired".into();
-                plan.notes
-                    .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
-                let why = format!("override ended at {}; schedule `{}`", o.until, s.name);
-                steer_to_schedule(&mut plan, &s, inst, now, cfg, &why);
-                if let Some(t) = last {
-                    remember(&mut plan, inst, &t);
-                }
-                clear_error(&mut plan, inst);
-                return finish(plan);
-            }
+            clear_error(&mut plan, inst);
+            return finish(plan);
         }
     }
     clear_error(&mut plan, inst);
@@ -302,8 +324,7 @@ fn remember(plan: &mut InstancePlan, inst: &Instance, t: &Transition) {
 }
 
 fn set_error(plan: &mut InstancePlan, inst: &Instance, msg: &str) {
-    let tag = tag_safe(msg);
-    if inst.tag(TAG_ERROR) != Some(tag.as_str()) {
+    if let Some(tag) = tags::error_tag(&inst.tags, msg) {
         plan.set_tags.insert(TAG_ERROR.into(), tag);
         plan.tag_reason = "the schedule tag is invalid; the instance is left as it is".into();
     }
@@ -311,7 +332,7 @@ fn set_error(plan: &mut InstancePlan, inst: &Instance, msg: &str) {
 }
 
 fn clear_error(plan: &mut InstancePlan, inst: &Instance) {
-    if inst.tags.contains_key(TAG_ERROR) {
+    if tags::error_to_clear(&inst.tags) {
         plan.remove_tags.push(TAG_ERROR.into());
         if plan.tag_reason.is_empty() {
             plan.tag_reason = "the schedule tag is valid again".into();
@@ -378,7 +399,10 @@ fn steer(
                 plan.notes.push("root device is instance store: never stopped".into());
                 return true;
             }
-            if let Some(l) = inst.launched.filter(|l| super::in_grace(*l, now, cfg.instances.grace)) {
+            if let Some(l) = inst
+                .launched
+                .filter(|l| crate::kind::in_grace(*l, now, cfg.instances.grace))
+            {
                 plan.notes.push(format!(
                     "launched {} min ago, inside the {} min grace period: not stopped yet",
                     (now - l).num_minutes(),
@@ -420,7 +444,7 @@ fn steer(
                     "not started: the instance fell back to stopped ({}: {}){hint}; offhours starts it again",
                     r.code, r.message
                 );
-                super::add_error(&mut plan.error, e);
+                crate::kind::add_error(&mut plan.error, e);
             }
             plan.op = Some((PowerOp::Start, why.to_string()));
             false

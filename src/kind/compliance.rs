@@ -10,13 +10,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use super::groups::{GroupChange, GroupPlan, Step};
-use super::instances::{InstancePlan, PowerOp};
-use crate::capacity::Capacity;
-use crate::config::{Config, OnUntagged};
-use crate::model::{Group, Instance, InstanceState, TAG_ASG_MEMBER};
+use super::{Problem, ResourceType, Violation};
+use crate::config::Config;
 
 /// The tag recording a remediation: `tagged office-hours at <RFC 3339>` or `stopped at <RFC 3339>`.
 pub const TAG_REMEDIATED: &str = "offhours:remediated";
@@ -66,23 +62,6 @@ pub fn managed_by(tags: &BTreeMap<String, String>) -> Option<(&'static str, &str
     })
 }
 
-/// A resource without a valid schedule tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    /// `auto-scaling-group` or `instance`.
-    pub resource_type: &'static str,
-    /// Group name or instance id.
-    pub resource_id: String,
-    /// The tag value, if there is one.
-    pub tag_value: Option<String>,
-    /// `untagged` or `invalid-value`.
-    pub problem: &'static str,
-    /// Why `on_untagged` leaves it alone, when it could otherwise act: managed by a
-    /// service or controller, exempt by tag, in the management account, outside
-    /// `remediate_in`, or in its grace period.
-    pub not_remediated: Option<String>,
-}
-
 /// Whether a group was stopped by remediation (and must stay so until it is tagged).
 #[must_use]
 pub fn stopped_by_remediation(tags: &BTreeMap<String, String>) -> bool {
@@ -90,11 +69,11 @@ pub fn stopped_by_remediation(tags: &BTreeMap<String, String>) -> bool {
 }
 
 /// The violation of a resource whose schedule tag is `value`, if any.
-fn violation(cfg: &Config, resource_type: &'static str, id: &str, value: Option<&str>) -> Option<Violation> {
+pub(crate) fn violation(cfg: &Config, resource_type: ResourceType, id: &str, value: Option<&str>) -> Option<Violation> {
     let problem = match value.map(str::trim) {
-        None => "untagged",
+        None => Problem::Untagged,
         Some(v) if cfg.resolve_tag(v).is_ok() => return None,
-        Some(_) => "invalid-value",
+        Some(_) => Problem::InvalidValue,
     };
     Some(Violation {
         resource_type,
@@ -106,7 +85,7 @@ fn violation(cfg: &Config, resource_type: &'static str, id: &str, value: Option<
 }
 
 /// Why a resource must not be remediated in this scope, whatever `on_untagged` says.
-fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_block: Option<&str>) -> Option<String> {
+pub(crate) fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_block: Option<&str>) -> Option<String> {
     if let Some((who, key)) = managed_by(tags) {
         return Some(format!("managed by {who} (tag {key}); offhours never remediates it"));
     }
@@ -120,183 +99,19 @@ fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_block: Option<
     scope_block.map(String::from)
 }
 
-fn stamp(now: DateTime<Utc>) -> String {
+pub(crate) fn stamp(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Finds a group's violation and, for an untagged one, the remediation. `scope_block` says
-/// why remediation may not act in this scope at all (the management account, outside
-/// `policy.remediate_in`), if so.
-#[must_use]
-pub fn scan_group(
-    cfg: &Config,
-    g: &Group,
-    now: DateTime<Utc>,
-    scope_block: Option<&str>,
-) -> Option<(Violation, Option<GroupPlan>)> {
-    let mut v = violation(cfg, crate::report::GROUP, &g.name, g.tag(&cfg.tag_key))?;
-    if v.problem != "untagged" || cfg.policy.on_untagged == OnUntagged::Report {
-        return Some((v, None));
-    }
-    if let Some(why) = hands_off(cfg, &g.tags, scope_block) {
-        v.not_remediated = Some(why);
-        return Some((v, None));
-    }
-    if g.created
-        .is_some_and(|c| super::in_grace(c, now, cfg.policy.untagged_grace))
-    {
-        v.not_remediated = Some(format!(
-            "created less than {} min ago (untagged_grace_minutes)",
-            cfg.policy.untagged_grace.num_minutes()
-        ));
-        return Some((v, None));
-    }
-    let mut plan = GroupPlan {
-        group: g.name.clone(),
-        ..Default::default()
-    };
-    match &cfg.policy.on_untagged {
-        OnUntagged::Report => return Some((v, None)),
-        OnUntagged::Tag(s) => plan.steps.push(Step {
-            change: GroupChange::SetTags {
-                tags: BTreeMap::from([
-                    (cfg.tag_key.clone(), s.clone()),
-                    (TAG_REMEDIATED.to_string(), format!("tagged {s} at {}", stamp(now))),
-                ]),
-            },
-            reason: format!("no schedule tag: on_untagged tags it `{s}`"),
-        }),
-        OnUntagged::Stop => {
-            // Already at zero: nothing to stop (a record left by a stop that went through).
-            if g.capacity.is_zero() {
-                return Some((v, None));
-            }
-            if let Err(e) = within_restore_ceiling(cfg, g.capacity) {
-                v.not_remediated = Some(e);
-                return Some((v, None));
-            }
-            let save = match (&cfg.state_key, g.arn.is_empty()) {
-                (Some(k), false) => GroupChange::SaveCapacity {
-                    capacity: g.capacity,
-                    tag: crate::seal::seal_capacity(k, &g.arn, g.capacity),
-                },
-                _ => {
-                    v.not_remediated = Some(
-                        "offhours cannot seal the group's size (no state key, or no ARN), so it does not stop it"
-                            .into(),
-                    );
-                    return Some((v, None));
-                }
-            };
-            plan.steps.push(Step {
-                change: save,
-                reason: "no schedule tag: record the size before on_untagged stops it, so it can be restored".into(),
-            });
-            // The record goes before the scale-down: were it written after and failed, the
-            // next pass would see an untagged group at zero with a saved size, restore it,
-            // and the pass after would stop it again.
-            plan.steps.push(Step {
-                change: GroupChange::SetTags {
-                    tags: BTreeMap::from([(
-                        TAG_REMEDIATED.to_string(),
-                        format!("stopped at {}: no schedule tag", stamp(now)),
-                    )]),
-                },
-                reason: "record the remediation so it can be reversed".into(),
-            });
-            plan.steps.push(Step {
-                change: GroupChange::SetCapacity {
-                    capacity: Capacity::ZERO,
-                },
-                reason: "no schedule tag: on_untagged stops it".into(),
-            });
-        }
-    }
-    super::groups::within_tag_budget(&mut plan, g);
-    if let Some(e) = plan.error.take() {
-        v.not_remediated = Some(e);
-        return Some((v, None));
-    }
-    Some((v, Some(plan)))
-}
-
-/// A group above `max_restore_capacity` is not stopped by remediation: offhours could not
-/// restore it by itself.
-fn within_restore_ceiling(cfg: &Config, c: Capacity) -> Result<(), String> {
-    if c.desired > cfg.max_restore_capacity {
-        return Err(format!(
-            "its desired capacity {} is above max_restore_capacity ({}), which offhours would not restore by itself",
-            c.desired, cfg.max_restore_capacity
-        ));
-    }
-    Ok(())
-}
-
-/// Finds an instance's violation and, for an untagged one, the remediation (see
-/// [`scan_group`] for `scope_block`).
-#[must_use]
-pub fn scan_instance(
-    cfg: &Config,
-    i: &Instance,
-    now: DateTime<Utc>,
-    scope_block: Option<&str>,
-) -> Option<(Violation, Option<InstancePlan>)> {
-    if i.tags.contains_key(TAG_ASG_MEMBER) || i.state == InstanceState::Other {
-        return None;
-    }
-    let mut v = violation(cfg, crate::report::INSTANCE, &i.id, i.tag(&cfg.tag_key))?;
-    if v.problem != "untagged" || cfg.policy.on_untagged == OnUntagged::Report {
-        return Some((v, None));
-    }
-    if let Some(why) = hands_off(cfg, &i.tags, scope_block) {
-        v.not_remediated = Some(why);
-        return Some((v, None));
-    }
-    if i.launched
-        .is_some_and(|l| super::in_grace(l, now, cfg.policy.untagged_grace))
-    {
-        v.not_remediated = Some(format!(
-            "launched less than {} min ago (untagged_grace_minutes)",
-            cfg.policy.untagged_grace.num_minutes()
-        ));
-        return Some((v, None));
-    }
-    let mut plan = InstancePlan {
-        id: i.id.clone(),
-        ..Default::default()
-    };
-    match &cfg.policy.on_untagged {
-        OnUntagged::Report => return Some((v, None)),
-        OnUntagged::Tag(s) => {
-            plan.set_tags.insert(cfg.tag_key.clone(), s.clone());
-            plan.set_tags
-                .insert(TAG_REMEDIATED.into(), format!("tagged {s} at {}", stamp(now)));
-            plan.tag_reason = format!("no schedule tag: on_untagged tags it `{s}`");
-        }
-        OnUntagged::Stop => {
-            if i.state != InstanceState::Running {
-                return Some((v, None));
-            }
-            plan.op = Some((PowerOp::Stop, "no schedule tag: on_untagged stops it".into()));
-            plan.set_tags.insert(
-                TAG_REMEDIATED.into(),
-                format!("stopped at {}: no schedule tag", stamp(now)),
-            );
-            plan.tag_reason = "record the remediation so it can be reversed".into();
-        }
-    }
-    super::instances::within_tag_budget(&mut plan, i);
-    if let Some(e) = plan.error.take() {
-        v.not_remediated = Some(e);
-        return Some((v, None));
-    }
-    Some((v, Some(plan)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::Capacity;
+    use crate::kind::group::remedy::scan_group;
+    use crate::kind::instance::PowerOp;
+    use crate::kind::instance::remedy::scan_instance;
     use crate::model::Market;
+    use crate::model::{Group, Instance, InstanceState};
     use std::path::Path;
 
     fn cfg(on_untagged: &str) -> Config {
@@ -340,7 +155,10 @@ mod tests {
         assert_eq!(v.problem, "untagged");
         assert!(plan.is_none());
         let (v, plan) = scan_instance(&cfg("stop"), &instance(&[("Schedule", "nope")]), now(), None).unwrap();
-        assert_eq!((v.problem, v.tag_value.as_deref()), ("invalid-value", Some("nope")));
+        assert_eq!(
+            (v.problem, v.tag_value.as_deref()),
+            (Problem::InvalidValue, Some("nope"))
+        );
         assert!(plan.is_none());
     }
 

@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::capacity::Capacity;
 use crate::compile::{self, MAX_ACTIONS_PER_GROUP, Request, ScheduledAction};
-use crate::config::{ALWAYS_ON, Config, Resolved};
-use crate::model::{Group, ObservedAction, Override, TAG_ERROR, TAG_OVERRIDE, TAG_SAVED, TAG_SCHEDULE, tag_safe};
+use crate::config::Config;
+use crate::kind::tags::{self, OverrideTag, Resolution};
+use crate::model::{Group, ObservedAction, TAG_ERROR, TAG_OVERRIDE, TAG_SAVED, TAG_SCHEDULE, tag_safe};
 use crate::schedule::{Action, Schedule, State};
 use crate::seal::{self, Saved};
 
@@ -74,39 +75,11 @@ impl GroupChange {
     }
 }
 
-/// A change and why it is made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    /// What to do.
-    #[serde(flatten)]
-    pub change: GroupChange,
-    /// Why.
-    pub reason: String,
-}
+/// A change to a group and why it is made.
+pub type Step = crate::kind::Step<GroupChange>;
 
 /// Everything planned for one group. Steps run in order; the first failure stops the rest.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct GroupPlan {
-    /// The group's name.
-    pub group: String,
-    /// The schedule tag value, if any.
-    pub schedule: Option<String>,
-    /// The changes, in the order they must be applied.
-    pub steps: Vec<Step>,
-    /// What is wrong with the group's schedule, if anything (the group is otherwise left as is).
-    pub error: Option<String>,
-    /// Things worth telling that need no change.
-    pub notes: Vec<String>,
-}
-
-impl GroupPlan {
-    fn step(&mut self, change: GroupChange, reason: impl Into<String>) {
-        self.steps.push(Step {
-            change,
-            reason: reason.into(),
-        });
-    }
-}
+pub type GroupPlan = crate::kind::Plan<GroupChange>;
 
 /// Whether an observed action already does what a desired one does, from `now` on.
 #[must_use]
@@ -164,26 +137,22 @@ pub fn plan_group(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
     plan
 }
 
-/// Keeps a plan only if the tags it writes fit on the group (see [`super::tag_budget_error`]).
+/// Keeps a plan only if the tags it writes fit on the group (see [`crate::kind::tag_budget_error`]).
 pub(crate) fn within_tag_budget(plan: &mut GroupPlan, g: &Group) {
     let keys = plan.steps.iter().flat_map(|s| match &s.change {
         GroupChange::SaveCapacity { .. } => vec![TAG_SAVED],
         GroupChange::SetTags { tags } => tags.keys().map(String::as_str).collect(),
         _ => Vec::new(),
     });
-    if let Some(e) = super::tag_budget_error(&g.tags, keys) {
+    if let Some(e) = crate::kind::tag_budget_error(&g.tags, keys) {
         plan.steps.clear();
-        super::add_error(&mut plan.error, e);
+        crate::kind::add_error(&mut plan.error, e);
     }
 }
 
 fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
     let value = g.tag(&cfg.tag_key).map(str::trim);
-    let mut plan = GroupPlan {
-        group: g.name.clone(),
-        schedule: value.map(String::from),
-        ..Default::default()
-    };
+    let mut plan = GroupPlan::new(g.name.clone(), value.map(String::from));
     let owned: Vec<&ObservedAction> = g.actions.iter().filter(|a| compile::is_owned(&a.name)).collect();
     let from_actions = agreed_size(&owned, false);
     // The saved size counts only if offhours wrote it for this group (its seal verifies), or
@@ -223,19 +192,13 @@ fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
     };
     let known_size = saved.or(from_actions);
 
-    let resolved = match value {
-        None => None,
-        Some(v) if v == ALWAYS_ON => None,
-        Some(v) => match cfg.resolve_tag(v) {
-            Ok(Resolved::AlwaysOn) => None,
-            Ok(Resolved::Named(s)) => Some(s.clone()),
-            Ok(Resolved::Inline(s)) => Some(*s),
-            Err(e) => {
-                let msg = e.to_string();
-                set_error(&mut plan, g, &msg);
-                return plan;
-            }
-        },
+    let resolved = match tags::resolve(cfg, value) {
+        Resolution::Unscheduled => None,
+        Resolution::Scheduled(s) => Some(*s),
+        Resolution::Invalid(msg) => {
+            set_error(&mut plan, g, &msg);
+            return plan;
+        }
     };
     let sizes = Sizes {
         saved,
@@ -245,7 +208,7 @@ fn plan_group_steps(cfg: &Config, g: &Group, now: DateTime<Utc>) -> GroupPlan {
     };
     match resolved {
         // Stopped by on_untagged remediation: stays so (with its saved size) until tagged.
-        None if value.is_none() && super::compliance::stopped_by_remediation(&g.tags) => {}
+        None if value.is_none() && crate::kind::compliance::stopped_by_remediation(&g.tags) => {}
         None => release(&mut plan, cfg, g, &owned, &sizes, value.is_some()),
         Some(s) => schedule(&mut plan, cfg, g, &s, value.unwrap_or_default(), &owned, &sizes, now),
     }
@@ -266,7 +229,7 @@ struct Sizes {
 
 /// Reports a problem with a group that needs no tag written (it is someone else's data).
 fn report(plan: &mut GroupPlan, msg: String) {
-    super::add_error(&mut plan.error, msg);
+    crate::kind::add_error(&mut plan.error, msg);
 }
 
 /// The step that records `c` as the group's saved size, sealed, if it `must` be written; an
@@ -299,8 +262,7 @@ fn within_ceiling(cfg: &Config, c: Capacity) -> Result<(), String> {
 }
 
 fn set_error(plan: &mut GroupPlan, g: &Group, msg: &str) {
-    let tag = tag_safe(msg);
-    if g.tag(TAG_ERROR) != Some(tag.as_str()) {
+    if let Some(tag) = tags::error_tag(&g.tags, msg) {
         plan.step(
             GroupChange::SetTags {
                 tags: BTreeMap::from([(TAG_ERROR.to_string(), tag)]),
@@ -345,11 +307,16 @@ fn release(plan: &mut GroupPlan, cfg: &Config, g: &Group, owned: &[&ObservedActi
         }
     }
     // A saved size that is not offhours' is someone else's data: left where it is.
-    let ours: Vec<String> = [TAG_SAVED, TAG_ERROR, TAG_SCHEDULE, super::compliance::TAG_REMEDIATED]
-        .into_iter()
-        .filter(|k| g.tags.contains_key(*k) && (*k != TAG_SAVED || sizes.trusted_tag))
-        .map(String::from)
-        .collect();
+    let ours: Vec<String> = [
+        TAG_SAVED,
+        TAG_ERROR,
+        TAG_SCHEDULE,
+        crate::kind::compliance::TAG_REMEDIATED,
+    ]
+    .into_iter()
+    .filter(|k| g.tags.contains_key(*k) && (*k != TAG_SAVED || sizes.trusted_tag))
+    .map(String::from)
+    .collect();
     if !ours.is_empty() {
         plan.step(
             GroupChange::RemoveTags { keys: ours },
@@ -374,34 +341,32 @@ fn schedule(
     // it has ended, its tag goes and the schedule's state applies now.
     let mut hold = None;
     let mut expired = false;
-    if let Some(raw) = g.tag(TAG_OVERRIDE) {
-        match Override::parse(raw) {
-            Err(e) => {
-                set_error(plan, g, &e);
-                return;
+    match tags::read_override(cfg, &g.tags, &s.name, now) {
+        OverrideTag::Absent => {}
+        OverrideTag::Invalid(e) => {
+            set_error(plan, g, &e);
+            return;
+        }
+        OverrideTag::Holds {
+            state,
+            until,
+            capped,
+            note,
+        } => {
+            plan.notes.extend(note);
+            if let Some(c) = capped {
+                plan.step(
+                    GroupChange::SetTags {
+                        tags: BTreeMap::from([(TAG_OVERRIDE.to_string(), c)]),
+                    },
+                    "override capped at the configured maximum",
+                );
             }
-            Ok(mut o) if o.until > now => {
-                if o.until - now > cfg.max_override {
-                    o.until = now + cfg.max_override;
-                    plan.notes.push(format!(
-                        "override `{raw}` is longer than {} h; capped to {}",
-                        cfg.max_override.num_hours(),
-                        o.to_tag()
-                    ));
-                    plan.step(
-                        GroupChange::SetTags {
-                            tags: BTreeMap::from([(TAG_OVERRIDE.to_string(), o.to_tag())]),
-                        },
-                        "override capped at the configured maximum",
-                    );
-                }
-                hold = Some((o.state, o.until));
-            }
-            Ok(_) => {
-                expired = true;
-                plan.notes
-                    .push(format!("override `{raw}` expired; back to schedule `{}`", s.name));
-            }
+            hold = Some((state, until));
+        }
+        OverrideTag::Expired { note, .. } => {
+            expired = true;
+            plan.notes.push(note);
         }
     }
 
@@ -510,12 +475,14 @@ fn schedule(
         change: GroupChange::PutScheduledActions {
             actions: reg.put.clone(),
         },
+        minutes_off: None,
     });
     let delete_step = (!reg.delete.is_empty()).then(|| Step {
         reason: "offhours' actions that the schedule no longer needs".to_string(),
         change: GroupChange::DeleteScheduledActions {
             names: reg.delete.clone(),
         },
+        minutes_off: None,
     });
     // Put before delete, so the group always has start actions; unless the quota has
     // no room for both sets at once.
@@ -585,10 +552,10 @@ fn schedule(
             "the schedule tag is valid again",
         );
     }
-    if g.tags.contains_key(super::compliance::TAG_REMEDIATED) {
+    if g.tags.contains_key(crate::kind::compliance::TAG_REMEDIATED) {
         plan.step(
             GroupChange::RemoveTags {
-                keys: vec![super::compliance::TAG_REMEDIATED.into()],
+                keys: vec![crate::kind::compliance::TAG_REMEDIATED.into()],
             },
             "tagged now: the remediation record is no longer needed",
         );

@@ -11,9 +11,127 @@ use tracing::{info, warn};
 use crate::aws::organizations::{EffectiveTagPolicy, OrgClient};
 use crate::cloud::{Cloud, CloudError, GroupApi, InstanceApi};
 use crate::config::Config;
+use crate::policy::check::Ruling;
 use crate::policy::drift::{self, Desired, Kind, PolicyChange};
 use crate::policy::render::{self, RenderError};
 use crate::policy::retire::{self, Retired};
+
+/// What a policy run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// Report drift; write nothing.
+    Status,
+    /// Show what would change (and the pre-flight); write nothing.
+    DryRun,
+    /// Write the difference.
+    Apply,
+}
+
+impl SyncMode {
+    /// `status`, `dry-run` or `apply`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Status => "status",
+            SyncMode::DryRun => "dry-run",
+            SyncMode::Apply => "apply",
+        }
+    }
+}
+
+/// How a policy's content compares with the config's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    /// As rendered.
+    InSync,
+    /// Edited by hand.
+    Drifted,
+    /// No such policy.
+    Missing,
+    /// A policy of that name that offhours did not create; left alone.
+    NotManaged,
+}
+
+impl std::fmt::Display for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Content::InSync => "in-sync",
+            Content::Drifted => "drifted",
+            Content::Missing => "missing",
+            Content::NotManaged => "not-managed",
+        })
+    }
+}
+
+/// How far a policy change got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyChangeStatus {
+    /// Planned only.
+    Planned,
+    /// Done.
+    Applied,
+    /// Tried and failed.
+    Failed,
+    /// Not tried: an earlier change of the same policy failed.
+    NotAttempted,
+    /// Refused: a policy of that name that offhours did not create.
+    Refused,
+    /// An attachment whose policy type is still being enabled: made on a later run.
+    Waiting,
+}
+
+impl std::fmt::Display for PolicyChangeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PolicyChangeStatus::Planned => "planned",
+            PolicyChangeStatus::Applied => "applied",
+            PolicyChangeStatus::Failed => "failed",
+            PolicyChangeStatus::NotAttempted => "not-attempted",
+            PolicyChangeStatus::Refused => "refused",
+            PolicyChangeStatus::Waiting => "waiting",
+        })
+    }
+}
+
+/// The pass's policy part: the repair's report, or why it could not run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Repair {
+    /// The drift found and what was done about it.
+    Done(Box<SyncReport>),
+    /// The organization could not be read (or a policy rendered).
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+impl Repair {
+    /// Whether the repair failed, or any of its changes did.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        match self {
+            Repair::Failed { .. } => true,
+            Repair::Done(r) => r.changes.iter().any(|c| c.status == PolicyChangeStatus::Failed),
+        }
+    }
+
+    /// The lines of a pass's text report.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            Repair::Failed { error } => format!("  POLICY REPAIR FAILED: {error:?}\n"),
+            Repair::Done(r) => r
+                .changes
+                .iter()
+                .map(|c| format!("  policy {} {:?}\n", c.status, c.change))
+                .collect(),
+        }
+    }
+}
 
 /// The state of one managed policy.
 #[derive(Debug, Clone, Serialize)]
@@ -24,9 +142,8 @@ pub struct PolicyStatus {
     pub name: String,
     /// Its id, if it exists.
     pub id: Option<String>,
-    /// `in-sync`, `drifted` (content edited), `missing`, or `not-managed` (a policy of that
-    /// name that offhours did not create; left alone).
-    pub content: &'static str,
+    /// How its content compares with the config's.
+    pub content: Content,
     /// Whether its policy type is enabled on the root.
     pub type_enabled: bool,
     /// Configured targets it is not attached to.
@@ -41,9 +158,8 @@ pub struct ChangeOutcome {
     /// The change.
     #[serde(flatten)]
     pub change: PolicyChange,
-    /// `planned`, `applied`, `failed`, `not-attempted`, `refused`, or `waiting` (an
-    /// attachment whose policy type is still being enabled: made on a later run).
-    pub status: &'static str,
+    /// How far it got.
+    pub status: PolicyChangeStatus,
     /// The failure.
     pub error: Option<String>,
 }
@@ -51,8 +167,8 @@ pub struct ChangeOutcome {
 /// What `policy status` / `policy apply` report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
-    /// `status`, `dry-run` or `apply`.
-    pub mode: &'static str,
+    /// What the run did.
+    pub mode: SyncMode,
     /// The root id.
     pub root: String,
     /// The partition of the rendered ARNs (from the organization's ARN).
@@ -69,6 +185,66 @@ pub struct SyncReport {
     pub preflight: Option<Vec<crate::policy::preflight::Blocked>>,
     /// Whether anything differed from the config.
     pub drift: bool,
+}
+
+impl SyncReport {
+    /// Whether a change failed or was refused.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c.status, PolicyChangeStatus::Failed | PolicyChangeStatus::Refused))
+    }
+
+    /// The text form.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut t = format!(
+            "policy {} (root {}, partition {}): {}\n",
+            self.mode.as_str(),
+            self.root,
+            self.partition,
+            if self.drift { "drift found" } else { "in sync" }
+        );
+        for b in self.preflight.iter().flatten() {
+            t += &format!(
+                "  WOULD BLOCK group {} in {}/{} (launch template {}): {}\n",
+                b.group, b.account, b.region, b.template, b.reason
+            );
+        }
+        for r in &self.retired {
+            t += &format!(
+                "  retired value `{}` kept in the tag policy: {}\n",
+                r.value,
+                if r.resources.is_empty() {
+                    "the inventory was incomplete, so it could not be shown unused".to_string()
+                } else {
+                    format!("still carried by {}", r.resources.join(", "))
+                }
+            );
+        }
+        for p in &self.policies {
+            t += &format!(
+                "  {:?} {} ({}): content {}, type {}, missing targets {:?}, extra targets {:?}\n",
+                p.kind,
+                p.name,
+                p.id.as_deref().unwrap_or("-"),
+                p.content,
+                if p.type_enabled { "enabled" } else { "NOT enabled" },
+                p.missing_targets,
+                p.extra_targets
+            );
+        }
+        for c in &self.changes {
+            t += &format!(
+                "  {} {:?}{}\n",
+                c.status,
+                c.change,
+                c.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
+        t
+    }
 }
 
 /// Why syncing could not even start.
@@ -159,7 +335,7 @@ pub async fn values_in_use<C: Cloud>(
 pub async fn sync<C: Cloud>(
     cfg: &Config,
     org: &OrgClient,
-    mode: &'static str,
+    mode: SyncMode,
     cloud: Option<&C>,
 ) -> Result<SyncReport, SyncError> {
     let organization = org.organization().await?;
@@ -213,10 +389,10 @@ pub async fn sync<C: Cloud>(
             name: d.name.clone(),
             id: observed.as_ref().map(|o| o.id.clone()),
             content: match &observed {
-                None => "missing",
-                Some(o) if !o.managed => "not-managed",
-                Some(o) if drift::same_content(&o.content, &d.content) => "in-sync",
-                Some(_) => "drifted",
+                None => Content::Missing,
+                Some(o) if !o.managed => Content::NotManaged,
+                Some(o) if drift::same_content(&o.content, &d.content) => Content::InSync,
+                Some(_) => Content::Drifted,
             },
             type_enabled,
             missing_targets: d.targets.difference(&attached).cloned().collect(),
@@ -229,7 +405,7 @@ pub async fn sync<C: Cloud>(
         for change in changes {
             if let PolicyChange::NotManaged { id, .. } = &change {
                 report.changes.push(ChangeOutcome {
-                    status: "refused",
+                    status: PolicyChangeStatus::Refused,
                     error: Some(format!(
                         "policy {id} is named `{}` but was not created by offhours (no tag {}={}); it is left alone: rename offhours' policy in the config, or tag {id} by hand to hand it over",
                         d.name,
@@ -240,8 +416,12 @@ pub async fn sync<C: Cloud>(
                 });
                 continue;
             }
-            if mode != "apply" || failed {
-                let status = if failed { "not-attempted" } else { "planned" };
+            if mode != SyncMode::Apply || failed {
+                let status = if failed {
+                    PolicyChangeStatus::NotAttempted
+                } else {
+                    PolicyChangeStatus::Planned
+                };
                 report.changes.push(ChangeOutcome {
                     change,
                     status,
@@ -264,7 +444,7 @@ pub async fn sync<C: Cloud>(
                         info!(policy = %d.name, target = %target, "the policy type is still being enabled; attached on a later run");
                         report.changes.push(ChangeOutcome {
                             change,
-                            status: "waiting",
+                            status: PolicyChangeStatus::Waiting,
                             error: None,
                         });
                         continue;
@@ -280,7 +460,7 @@ pub async fn sync<C: Cloud>(
                     info!(policy = %d.name, change = ?change, "policy change applied");
                     report.changes.push(ChangeOutcome {
                         change,
-                        status: "applied",
+                        status: PolicyChangeStatus::Applied,
                         error: None,
                     });
                 }
@@ -303,7 +483,7 @@ pub async fn sync<C: Cloud>(
                     info!(policy = %d.name, change = ?change, error = %e, "attachment waits for a later run");
                     report.changes.push(ChangeOutcome {
                         change,
-                        status: "waiting",
+                        status: PolicyChangeStatus::Waiting,
                         error: Some(e.to_string()),
                     });
                 }
@@ -311,7 +491,7 @@ pub async fn sync<C: Cloud>(
                     warn!(policy = %d.name, change = ?change, error = %e, "policy change failed");
                     report.changes.push(ChangeOutcome {
                         change,
-                        status: "failed",
+                        status: PolicyChangeStatus::Failed,
                         error: Some(e.to_string()),
                     });
                     failed = true;
@@ -428,6 +608,32 @@ pub struct IntakeReport {
     pub undeleted: Vec<Rejected>,
 }
 
+impl IntakeReport {
+    /// The text form.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut t = format!(
+            "{} message(s): {} violation(s), {} allowed, {} refused by AWS, {} unknown, {} rejected\n",
+            self.received,
+            self.violations.len(),
+            self.allowed,
+            self.refused,
+            self.unknown.len(),
+            self.rejected.len()
+        );
+        for v in &self.violations {
+            t += &format!(
+                "  VIOLATION {} {} by {:?}: {}\n",
+                v.account, v.event, v.principal_arn, v.reason
+            );
+        }
+        for r in &self.rejected {
+            t += &format!("  rejected message {}: {}\n", r.message_id, r.error);
+        }
+        t
+    }
+}
+
 /// Drains up to `max` messages from the event queue: each event is decided as AWS would (the
 /// launch templates it names read through `cloud`, when given),
 /// denials are reported as violations, and every message is deleted once handled (an
@@ -515,13 +721,13 @@ pub async fn intake(
                         },
                     );
                     match v.decision {
-                        "deny" => {
+                        Ruling::Deny => {
                             warn!(account = %v.account, event = %v.event, principal = ?v.principal_arn, reason = %v.reason, "policy violation");
                             report.violations.push(v);
                         }
-                        "refused" => report.refused += 1,
-                        "unknown" => report.unknown.push(v),
-                        _ => report.allowed += 1,
+                        Ruling::Refused => report.refused += 1,
+                        Ruling::Unknown => report.unknown.push(v),
+                        Ruling::Allow => report.allowed += 1,
                     }
                 }
             }
@@ -540,30 +746,25 @@ pub async fn intake(
 /// The pass's policy step: in organization mode with `repair_drift` on, reads both
 /// policies and (when `apply`) repairs drift, reporting every change. `None` when the
 /// config does not ask for it.
-pub async fn repair<C: Cloud>(
-    cfg: &Config,
-    org: &OrgClient,
-    apply: bool,
-    cloud: Option<&C>,
-) -> Option<serde_json::Value> {
+pub async fn repair<C: Cloud>(cfg: &Config, org: &OrgClient, apply: bool, cloud: Option<&C>) -> Option<Repair> {
     if cfg.accounts.mode != crate::config::AccountsMode::Organization || !cfg.policy.repair_drift {
         return None;
     }
-    let mode = if apply { "apply" } else { "dry-run" };
+    let mode = if apply { SyncMode::Apply } else { SyncMode::DryRun };
     let writer = match &cfg.policy.role_arn {
         Some(arn) if apply => org.assuming(arn).await,
         _ => org.clone(),
     };
     Some(match sync(cfg, &writer, mode, cloud).await {
         Ok(r) => {
-            for c in r.changes.iter().filter(|c| c.status == "applied") {
+            for c in r.changes.iter().filter(|c| c.status == PolicyChangeStatus::Applied) {
                 info!(change = ?c.change, "policy drift repaired");
             }
-            serde_json::to_value(&r).unwrap_or_default()
+            Repair::Done(Box::new(r))
         }
         Err(e) => {
             warn!(error = %e, "policy drift check failed");
-            serde_json::json!({ "error": e.to_string() })
+            Repair::Failed { error: e.to_string() }
         }
     })
 }
