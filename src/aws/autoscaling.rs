@@ -12,8 +12,8 @@ use crate::cloud::{ActionFailure, CloudError, GroupApi};
 use crate::compile::ScheduledAction;
 use crate::model::{Group, ObservedAction};
 
-/// AWS accepts at most this many actions per batch call.
-pub const BATCH: usize = 50;
+/// AWS accepts at most this many actions per batch call (see the constant's source).
+pub const BATCH: usize = crate::kind::group::ACTIONS_PER_CALL;
 
 fn to_aws(t: DateTime<Utc>) -> AwsTime {
     AwsTime::from_secs(t.timestamp())

@@ -104,7 +104,7 @@ impl FakeCloud {
         let st = self.state.lock().expect("lock");
         st.calls
             .iter()
-            .filter(|(op, _)| crate::aws::is_mutating(op))
+            .filter(|(op, _)| crate::failure::is_mutating(op))
             .map(|(_, n)| n)
             .sum()
     }
@@ -174,7 +174,7 @@ impl GroupApi for FakeScope {
     ) -> Result<Vec<ActionFailure>, CloudError> {
         let failing = self.cloud.state.lock().expect("lock").failing_puts.contains(group);
         let mut failed = Vec::new();
-        for chunk in actions.chunks(crate::aws::autoscaling::BATCH) {
+        for chunk in actions.chunks(crate::kind::group::ACTIONS_PER_CALL) {
             failed.extend(
                 self.with_group("BatchPutScheduledUpdateGroupAction", group, |g| {
                     if failing {
@@ -200,7 +200,7 @@ impl GroupApi for FakeScope {
     }
 
     async fn delete_scheduled_actions(&self, group: &str, names: &[String]) -> Result<Vec<ActionFailure>, CloudError> {
-        for chunk in names.chunks(crate::aws::autoscaling::BATCH) {
+        for chunk in names.chunks(crate::kind::group::ACTIONS_PER_CALL) {
             self.with_group("BatchDeleteScheduledAction", group, |g| {
                 g.actions.retain(|a| !chunk.contains(&a.name))
             })

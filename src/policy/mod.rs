@@ -1,6 +1,6 @@
 //! The org-level policy checker: render the SCP and tag policy from the config, evaluate
 //! requests against them, merge effective tag policies, and diff what is attached for drift.
-//! Pure: no I/O.
+//! Pure (no I/O), but for [`sync`], which reads and writes the organization over a cloud.
 
 pub mod check;
 pub mod drift;
