@@ -20,6 +20,8 @@ pub struct FakeState {
     pub unreachable: BTreeSet<Scope>,
     /// Scopes whose listing fails (e.g. throttled past the retries).
     pub failing_list: BTreeSet<Scope>,
+    /// Kinds whose listing fails in every scope (throttled).
+    pub failing_kinds: BTreeSet<crate::kind::ResourceType>,
     /// Groups on which registering actions fails.
     pub failing_puts: BTreeSet<String>,
     /// Groups that are listed but gone by the time they are written to (deleted mid-pass).
@@ -155,7 +157,9 @@ impl FakeScope {
 impl GroupApi for FakeScope {
     async fn list_groups(&self) -> Result<Vec<Group>, CloudError> {
         self.call("DescribeAutoScalingGroups", |st, scope| {
-            if st.failing_list.contains(scope) {
+            if st.failing_list.contains(scope)
+                || st.failing_kinds.contains(&crate::kind::ResourceType::AutoScalingGroup)
+            {
                 return Err(CloudError {
                     operation: "DescribeAutoScalingGroups".into(),
                     kind: ErrorKind::Throttled,
@@ -276,7 +280,7 @@ impl FakeScope {
 impl InstanceApi for FakeScope {
     async fn list_instances(&self, tag_keys: &[String]) -> Result<Vec<Instance>, CloudError> {
         self.call("DescribeInstances", |st, scope| {
-            if st.failing_list.contains(scope) {
+            if st.failing_list.contains(scope) || st.failing_kinds.contains(&crate::kind::ResourceType::Instance) {
                 return Err(CloudError {
                     operation: "DescribeInstances".into(),
                     kind: ErrorKind::Throttled,
