@@ -10,6 +10,7 @@ use crate::aws::{AwsCloud, CallCounter};
 use crate::capacity::Capacity;
 use crate::config::{self, AccountsMode, Config, ConfigErrors, Resolved};
 use crate::pass::{self, Options, Steps};
+use crate::policy::org::Org as _;
 use crate::policy::sync::{SyncError, SyncMode};
 use crate::report::{ChangeReport, ScopeStatus};
 use crate::shard::Shard;

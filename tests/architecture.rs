@@ -27,7 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["explain", "feeds"],
     // The cloud: the trait of a whole cloud and its in-memory fake.
     &["cloud"],
-    // The org-level policy checker (pure, but for `policy::sync`, which works over a cloud).
+    // The org-level policy checker (pure, but for `policy::sync`, which works over a cloud
+    // and the traits of `policy::org`).
     &["policy"],
     // What a pass did.
     &["report"],
@@ -37,19 +38,6 @@ const LAYERS: &[&[&str]] = &[
     &["pass"],
     &["daemon", "commands"],
 ];
-
-/// Imports known to break the layers, each with the work that removes it. The tests below
-/// fail on any other, and on one of these once it is gone (so the list only shrinks).
-const KNOWN: &[(&str, &str)] = &[(
-    "policy::sync uses aws",
-    "issue 17: policy::sync still reads the organization, the event queue and launch templates \
-     through crate::aws; it is to take them through traits of its own that crate::aws implements",
-)];
-
-/// Whether an edge's example is one of [`KNOWN`].
-fn known(why: &str) -> bool {
-    KNOWN.iter().any(|(k, _)| why.starts_with(k))
-}
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -270,18 +258,13 @@ fn every_top_level_module_has_a_layer() {
 #[test]
 fn no_module_imports_from_a_higher_layer() {
     let g = graph();
-    let (known_up, upward): (Vec<&String>, Vec<&String>) = g
+    let upward: Vec<&String> = g
         .edges
         .iter()
         .filter(|((a, b), _)| a.len() == 1 && layer_of(&a[0]) < layer_of(&b[0]))
         .map(|(_, why)| why)
-        .partition(|why| known(why));
+        .collect();
     assert!(upward.is_empty(), "imports from a higher layer:\n{upward:#?}");
-    assert_eq!(
-        known_up.len(),
-        KNOWN.len(),
-        "a known exception is gone: remove it from KNOWN ({known_up:?})"
-    );
 }
 
 #[test]
@@ -292,7 +275,7 @@ fn the_module_import_graph_has_no_circle() {
         "the walk found the imports ({} edges)",
         g.edges.len()
     );
-    let circles = circles(g.edges.iter().filter(|(_, why)| !known(why)).map(|(e, _)| e));
+    let circles = circles(g.edges.keys());
     let why: Vec<&String> = g.edges.values().collect();
     assert!(circles.is_empty(), "import circles:\n{circles:#?}\nedges:\n{why:#?}");
 }

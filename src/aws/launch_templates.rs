@@ -14,10 +14,24 @@ use aws_sdk_ec2::types::ResourceType;
 use super::{AwsScope, classify};
 use crate::cloud::CloudError;
 use crate::policy::event::TemplateRef;
+use crate::policy::org::Templates;
+
+impl Templates for AwsScope {
+    async fn instance_tags(
+        &self,
+        template: &TemplateRef,
+    ) -> Result<Option<BTreeMap<String, String>>, CloudError> {
+        instance_tags(self, template).await
+    }
+
+    async fn groups_with_templates(&self) -> Result<Vec<(String, TemplateRef)>, CloudError> {
+        groups_with_templates(self).await
+    }
+}
 
 /// The instance tags of a template version (`$Default` when the reference names none);
 /// `None` when the template or version does not exist.
-pub async fn instance_tags(
+async fn instance_tags(
     scope: &AwsScope,
     template: &TemplateRef,
 ) -> Result<Option<BTreeMap<String, String>>, CloudError> {
@@ -63,7 +77,7 @@ pub async fn instance_tags(
 
 /// Every Auto Scaling group in the scope that launches from a launch template (directly or
 /// through a mixed instances policy): (group name, template).
-pub async fn groups_with_templates(scope: &AwsScope) -> Result<Vec<(String, TemplateRef)>, CloudError> {
+async fn groups_with_templates(scope: &AwsScope) -> Result<Vec<(String, TemplateRef)>, CloudError> {
     let mut out = Vec::new();
     let mut pages = scope
         .asg

@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use super::{CallCounter, classify};
 use crate::cloud::{CloudError, ErrorKind};
 use crate::policy::drift::{Kind, MANAGED_TAG, Observed};
+pub use crate::policy::org::{EffectiveTagPolicy, Org, Organization};
 
 /// Organizations, from the management (or delegated administrator) account.
 #[derive(Debug, Clone)]
@@ -20,24 +21,6 @@ pub struct OrgClient {
     org: Client,
     base: SdkConfig,
     counter: CallCounter,
-}
-
-/// The organization as offhours needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Organization {
-    /// The management account (SCPs do not apply to it).
-    pub management: String,
-    /// The partition of its ARNs (`arn:aws-cn:organizations::...` -> `aws-cn`).
-    pub partition: String,
-}
-
-/// Where an account's effective tag policy came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EffectiveTagPolicy {
-    /// `DescribeEffectivePolicy` answered: the content (`None`: no tag policy applies).
-    Described(Option<String>),
-    /// `DescribeEffectivePolicy` could not answer (the reason); compute it from the attachments.
-    Unavailable(String),
 }
 
 fn policy_type(kind: Kind) -> PolicyType {
@@ -70,122 +53,9 @@ impl OrgClient {
         }
     }
 
-    /// The same client under `role_arn` (assumed from this client's credentials), for the
-    /// Organizations writes when `policy.role_arn` is set.
-    pub async fn assuming(&self, role_arn: &str) -> OrgClient {
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-            .session_name("offhours-policy")
-            .configure(&self.base)
-            .build()
-            .await;
-        let sdk = self
-            .base
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
-        OrgClient::new(&sdk, &self.counter)
-    }
-
-    /// The management account and the partition, from DescribeOrganization.
-    pub async fn organization(&self) -> Result<Organization, CloudError> {
-        let out = self
-            .org
-            .describe_organization()
-            .send()
-            .await
-            .map_err(|e| classify("DescribeOrganization", &e))?;
-        let o = out
-            .organization()
-            .ok_or_else(|| missing("DescribeOrganization", "organization"))?;
-        Ok(Organization {
-            management: o
-                .master_account_id()
-                .map(String::from)
-                .ok_or_else(|| missing("DescribeOrganization", "management account"))?,
-            partition: o
-                .arn()
-                .and_then(|a| a.split(':').nth(1))
-                .filter(|p| !p.is_empty())
-                .unwrap_or("aws")
-                .to_string(),
-        })
-    }
-
     /// The root id and the policy types enabled on it.
     pub async fn root(&self) -> Result<(String, BTreeSet<Kind>), CloudError> {
         self.root_status().await.map(|(id, enabled, _)| (id, enabled))
-    }
-
-    /// The root id, the policy types enabled on it, and those still being enabled.
-    ///
-    /// Enabling is asynchronous: "EnablePolicyType ... This is an asynchronous request that
-    /// AWS performs in the background", and meanwhile the type's status is `PENDING_ENABLE`
-    /// (AWS Organizations API Reference, EnablePolicyType; PolicyTypeSummary, Status), during
-    /// which AttachPolicy fails with PolicyTypeNotEnabledException.
-    pub async fn root_status(&self) -> Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError> {
-        let out = self
-            .org
-            .list_roots()
-            .send()
-            .await
-            .map_err(|e| classify("ListRoots", &e))?;
-        let root = out.roots().first().ok_or_else(|| missing("ListRoots", "root"))?;
-        let id = root.id().ok_or_else(|| missing("ListRoots", "root id"))?.to_string();
-        let with = |status: PolicyTypeStatus| {
-            root.policy_types()
-                .iter()
-                .filter(|t| t.status() == Some(&status))
-                .filter_map(|t| match t.r#type() {
-                    Some(PolicyType::ServiceControlPolicy) => Some(Kind::Scp),
-                    Some(PolicyType::TagPolicy) => Some(Kind::TagPolicy),
-                    _ => None,
-                })
-                .collect::<BTreeSet<Kind>>()
-        };
-        Ok((
-            id,
-            with(PolicyTypeStatus::Enabled),
-            with(PolicyTypeStatus::PendingEnable),
-        ))
-    }
-
-    /// Enables a policy type on the root.
-    pub async fn enable(&self, root: &str, kind: Kind) -> Result<(), CloudError> {
-        self.org
-            .enable_policy_type()
-            .root_id(root)
-            .policy_type(policy_type(kind))
-            .send()
-            .await
-            .map_err(|e| classify("EnablePolicyType", &e))?;
-        Ok(())
-    }
-
-    /// The policy of this kind with this name, its content and targets.
-    pub async fn find(&self, kind: Kind, name: &str) -> Result<Option<Observed>, CloudError> {
-        let mut id = None;
-        let mut pages = self
-            .org
-            .list_policies()
-            .filter(policy_type(kind))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListPolicies", &e))?;
-            if let Some(p) = page.policies().iter().find(|p| p.name() == Some(name)) {
-                id = p.id().map(String::from);
-            }
-        }
-        let Some(id) = id else { return Ok(None) };
-        let content = self.content(&id).await?;
-        let targets = self.targets(&id).await?;
-        let managed = self.managed(&id).await?;
-        Ok(Some(Observed {
-            id,
-            content,
-            targets,
-            managed,
-        }))
     }
 
     /// Whether a policy carries offhours' `offhours:managed=true` tag.
@@ -230,9 +100,145 @@ impl OrgClient {
         Ok(out)
     }
 
+    async fn policies_for(&self, target: &str, kind: Kind) -> Result<Vec<(String, String)>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .org
+            .list_policies_for_target()
+            .target_id(target)
+            .filter(policy_type(kind))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListPoliciesForTarget", &e))?;
+            for p in page.policies() {
+                let (Some(id), name) = (p.id(), p.name().unwrap_or_default()) else {
+                    continue;
+                };
+                out.push((name.to_string(), self.content(id).await?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Org for OrgClient {
+    /// The same client under `role_arn` (assumed from this client's credentials), for the
+    /// Organizations writes when `policy.role_arn` is set.
+    async fn assuming(&self, role_arn: &str) -> Self {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("offhours-policy")
+            .configure(&self.base)
+            .build()
+            .await;
+        let sdk = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        OrgClient::new(&sdk, &self.counter)
+    }
+
+    /// The management account and the partition, from DescribeOrganization.
+    async fn organization(&self) -> Result<Organization, CloudError> {
+        let out = self
+            .org
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| classify("DescribeOrganization", &e))?;
+        let o = out
+            .organization()
+            .ok_or_else(|| missing("DescribeOrganization", "organization"))?;
+        Ok(Organization {
+            management: o
+                .master_account_id()
+                .map(String::from)
+                .ok_or_else(|| missing("DescribeOrganization", "management account"))?,
+            partition: o
+                .arn()
+                .and_then(|a| a.split(':').nth(1))
+                .filter(|p| !p.is_empty())
+                .unwrap_or("aws")
+                .to_string(),
+        })
+    }
+
+    /// The root id, the policy types enabled on it, and those still being enabled.
+    ///
+    /// Enabling is asynchronous: "EnablePolicyType ... This is an asynchronous request that
+    /// AWS performs in the background", and meanwhile the type's status is `PENDING_ENABLE`
+    /// (AWS Organizations API Reference, EnablePolicyType; PolicyTypeSummary, Status), during
+    /// which AttachPolicy fails with PolicyTypeNotEnabledException.
+    async fn root_status(&self) -> Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError> {
+        let out = self
+            .org
+            .list_roots()
+            .send()
+            .await
+            .map_err(|e| classify("ListRoots", &e))?;
+        let root = out.roots().first().ok_or_else(|| missing("ListRoots", "root"))?;
+        let id = root.id().ok_or_else(|| missing("ListRoots", "root id"))?.to_string();
+        let with = |status: PolicyTypeStatus| {
+            root.policy_types()
+                .iter()
+                .filter(|t| t.status() == Some(&status))
+                .filter_map(|t| match t.r#type() {
+                    Some(PolicyType::ServiceControlPolicy) => Some(Kind::Scp),
+                    Some(PolicyType::TagPolicy) => Some(Kind::TagPolicy),
+                    _ => None,
+                })
+                .collect::<BTreeSet<Kind>>()
+        };
+        Ok((
+            id,
+            with(PolicyTypeStatus::Enabled),
+            with(PolicyTypeStatus::PendingEnable),
+        ))
+    }
+
+    /// Enables a policy type on the root.
+    async fn enable(&self, root: &str, kind: Kind) -> Result<(), CloudError> {
+        self.org
+            .enable_policy_type()
+            .root_id(root)
+            .policy_type(policy_type(kind))
+            .send()
+            .await
+            .map_err(|e| classify("EnablePolicyType", &e))?;
+        Ok(())
+    }
+
+    /// The policy of this kind with this name, its content and targets.
+    async fn find(&self, kind: Kind, name: &str) -> Result<Option<Observed>, CloudError> {
+        let mut id = None;
+        let mut pages = self
+            .org
+            .list_policies()
+            .filter(policy_type(kind))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListPolicies", &e))?;
+            if let Some(p) = page.policies().iter().find(|p| p.name() == Some(name)) {
+                id = p.id().map(String::from);
+            }
+        }
+        let Some(id) = id else { return Ok(None) };
+        let content = self.content(&id).await?;
+        let targets = self.targets(&id).await?;
+        let managed = self.managed(&id).await?;
+        Ok(Some(Observed {
+            id,
+            content,
+            targets,
+            managed,
+        }))
+    }
+
     /// Creates a policy, tagged `offhours:managed=true` (tagging on create needs
     /// `organizations:TagResource`: Organizations API Reference, CreatePolicy); returns its id.
-    pub async fn create(&self, kind: Kind, name: &str, description: &str, content: &str) -> Result<String, CloudError> {
+    async fn create(&self, kind: Kind, name: &str, description: &str, content: &str) -> Result<String, CloudError> {
         let tag = Tag::builder()
             .key(MANAGED_TAG.0)
             .value(MANAGED_TAG.1)
@@ -261,7 +267,7 @@ impl OrgClient {
     }
 
     /// Replaces a policy's content and description.
-    pub async fn update(&self, id: &str, description: &str, content: &str) -> Result<(), CloudError> {
+    async fn update(&self, id: &str, description: &str, content: &str) -> Result<(), CloudError> {
         self.org
             .update_policy()
             .policy_id(id)
@@ -274,7 +280,7 @@ impl OrgClient {
     }
 
     /// Attaches a policy to a root, OU or account.
-    pub async fn attach(&self, id: &str, target: &str) -> Result<(), CloudError> {
+    async fn attach(&self, id: &str, target: &str) -> Result<(), CloudError> {
         self.org
             .attach_policy()
             .policy_id(id)
@@ -286,7 +292,7 @@ impl OrgClient {
     }
 
     /// Detaches a policy from a root, OU or account.
-    pub async fn detach(&self, id: &str, target: &str) -> Result<(), CloudError> {
+    async fn detach(&self, id: &str, target: &str) -> Result<(), CloudError> {
         self.org
             .detach_policy()
             .policy_id(id)
@@ -298,7 +304,7 @@ impl OrgClient {
     }
 
     /// The targets whose policies apply to an account: the account, its OUs, the root.
-    pub async fn path_to_root(&self, account: &str) -> Result<Vec<String>, CloudError> {
+    async fn path_to_root(&self, account: &str) -> Result<Vec<String>, CloudError> {
         let mut path = vec![account.to_string()];
         let mut child = account.to_string();
         for _ in 0..10 {
@@ -322,7 +328,7 @@ impl OrgClient {
     }
 
     /// The SCPs attached directly to a target: (name, content).
-    pub async fn scps_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
+    async fn scps_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
         self.policies_for(target, Kind::Scp).await
     }
 
@@ -332,7 +338,7 @@ impl OrgClient {
     /// [`EffectiveTagPolicy::Unavailable`], and the caller computes it from the attachments.
     /// `EffectivePolicyNotFoundException` means no tag policy applies to the account
     /// (Organizations API Reference, DescribeEffectivePolicy).
-    pub async fn effective_tag_policy(&self, account: &str) -> EffectiveTagPolicy {
+    async fn effective_tag_policy(&self, account: &str) -> EffectiveTagPolicy {
         let result = self
             .org
             .describe_effective_policy()
@@ -359,28 +365,7 @@ impl OrgClient {
     }
 
     /// The tag policies attached directly to a target: (name, content).
-    pub async fn tag_policies_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
+    async fn tag_policies_for(&self, target: &str) -> Result<Vec<(String, String)>, CloudError> {
         self.policies_for(target, Kind::TagPolicy).await
-    }
-
-    async fn policies_for(&self, target: &str, kind: Kind) -> Result<Vec<(String, String)>, CloudError> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .org
-            .list_policies_for_target()
-            .target_id(target)
-            .filter(policy_type(kind))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListPoliciesForTarget", &e))?;
-            for p in page.policies() {
-                let (Some(id), name) = (p.id(), p.name().unwrap_or_default()) else {
-                    continue;
-                };
-                out.push((name.to_string(), self.content(id).await?));
-            }
-        }
-        Ok(out)
     }
 }

@@ -6,16 +6,7 @@ use aws_sdk_sqs::Client;
 use super::{CallCounter, classify};
 use crate::cloud::CloudError;
 
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The message id.
-    pub id: String,
-    /// The handle to delete it with.
-    pub receipt: String,
-    /// Its body.
-    pub body: String,
-}
+pub use crate::policy::org::{EventQueue, Message};
 
 /// An SQS queue.
 #[derive(Debug, Clone)]
@@ -38,9 +29,12 @@ impl Queue {
             url: url.to_string(),
         }
     }
+}
+
+impl EventQueue for Queue {
 
     /// Up to 10 messages, waiting at most `wait_seconds` for the first.
-    pub async fn receive(&self, wait_seconds: i32) -> Result<Vec<Message>, CloudError> {
+    async fn receive(&self, wait_seconds: i32) -> Result<Vec<Message>, CloudError> {
         let out = self
             .sqs
             .receive_message()
@@ -62,7 +56,7 @@ impl Queue {
     }
 
     /// Deletes a handled message.
-    pub async fn delete(&self, receipt: &str) -> Result<(), CloudError> {
+    async fn delete(&self, receipt: &str) -> Result<(), CloudError> {
         self.sqs
             .delete_message()
             .queue_url(&self.url)

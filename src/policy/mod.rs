@@ -7,6 +7,7 @@ pub mod drift;
 pub mod effective;
 pub mod eval;
 pub mod event;
+pub mod org;
 pub mod preflight;
 pub mod render;
 pub mod retire;

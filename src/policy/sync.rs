@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::aws::organizations::{EffectiveTagPolicy, OrgClient};
+use crate::policy::org::{EffectiveTagPolicy, EventQueue, Org, Templates};
 use crate::cloud::{Cloud, CloudError, GroupApi, InstanceApi};
 use crate::config::Config;
 use crate::policy::check::Ruling;
@@ -332,9 +332,9 @@ pub async fn values_in_use<C: Cloud>(
 ///
 /// `cloud`, when given, is used read-only to find the resources that still carry a schedule
 /// value the config dropped; without it every dropped value is kept as retired.
-pub async fn sync<C: Cloud>(
+pub async fn sync<C: Cloud, O: Org>(
     cfg: &Config,
-    org: &OrgClient,
+    org: &O,
     mode: SyncMode,
     cloud: Option<&C>,
 ) -> Result<SyncReport, SyncError> {
@@ -503,7 +503,7 @@ pub async fn sync<C: Cloud>(
 }
 
 /// Waits a little for a policy type that is being enabled; whether it now is.
-async fn wait_enabled(org: &OrgClient, kind: Kind) -> bool {
+async fn wait_enabled<O: Org>(org: &O, kind: Kind) -> bool {
     for _ in 0..10 {
         match org.root_status().await {
             Ok((_, enabled, _)) if enabled.contains(&kind) => return true,
@@ -532,7 +532,7 @@ pub struct Gathered {
 /// along the account's path, and the account's effective tag policy: from
 /// DescribeEffectivePolicy where the API answers (other teams' tag policies merge with
 /// offhours' there), else computed from the tag policies attached root -> OUs -> account.
-pub async fn gather(org: &OrgClient, account: &str) -> Result<Gathered, SyncError> {
+pub async fn gather<O: Org>(org: &O, account: &str) -> Result<Gathered, SyncError> {
     use crate::policy::eval::Policy;
     let management = org.organization().await?.management;
     let path = org.path_to_root(account).await?;
@@ -648,17 +648,20 @@ impl IntakeReport {
 /// at a message seen twice (left for later, or not deleted, and back after its visibility
 /// timeout). A delete that fails is reported (the message comes back and is decided
 /// again); it ends neither the drain nor the report.
-pub async fn intake(
+pub async fn intake<C: Cloud, O: Org, Q: EventQueue>(
     cfg: &Config,
-    org: &OrgClient,
-    queue: &crate::aws::sqs::Queue,
+    org: &O,
+    queue: &Q,
     max: usize,
-    cloud: Option<&crate::aws::AwsCloud>,
-) -> Result<IntakeReport, SyncError> {
+    cloud: Option<&C>,
+) -> Result<IntakeReport, SyncError>
+where
+    C::Scope: Templates,
+{
     use std::collections::HashMap;
     let mut report = IntakeReport::default();
     // Listed once, the first time an event names a launch template.
-    let mut scopes: Option<Vec<crate::cloud::ScopeHandle<crate::aws::AwsScope>>> = None;
+    let mut scopes: Option<Vec<crate::cloud::ScopeHandle<C::Scope>>> = None;
     let mut cache: HashMap<String, Gathered> = HashMap::new();
     let mut empty = 0;
     let mut seen = std::collections::HashSet::new();
@@ -746,7 +749,7 @@ pub async fn intake(
 /// The pass's policy step: in organization mode with `repair_drift` on, reads both
 /// policies and (when `apply`) repairs drift, reporting every change. `None` when the
 /// config does not ask for it.
-pub async fn repair<C: Cloud>(cfg: &Config, org: &OrgClient, apply: bool, cloud: Option<&C>) -> Option<Repair> {
+pub async fn repair<C: Cloud, O: Org>(cfg: &Config, org: &O, apply: bool, cloud: Option<&C>) -> Option<Repair> {
     if cfg.accounts.mode != crate::config::AccountsMode::Organization || !cfg.policy.repair_drift {
         return None;
     }
@@ -773,7 +776,10 @@ pub async fn repair<C: Cloud>(cfg: &Config, org: &OrgClient, apply: bool, cloud:
 /// region (through the member role, as the pass reaches it), so that the checker can decide
 /// the `ec2:RunInstances` check AWS makes with them. A template that cannot be read is left
 /// unknown, and the verdict says so.
-pub async fn resolve_templates(cfg: &Config, cloud: &crate::aws::AwsCloud, ev: &mut crate::policy::event::Event) {
+pub async fn resolve_templates<C: Cloud>(cfg: &Config, cloud: &C, ev: &mut crate::policy::event::Event)
+where
+    C::Scope: Templates,
+{
     if ev.templates().is_empty() {
         return;
     }
@@ -784,8 +790,8 @@ pub async fn resolve_templates(cfg: &Config, cloud: &crate::aws::AwsCloud, ev: &
 }
 
 /// [`resolve_templates`] with the scopes already listed (the event queue lists them once).
-pub async fn resolve_templates_in(
-    scopes: &[crate::cloud::ScopeHandle<crate::aws::AwsScope>],
+pub async fn resolve_templates_in<T: Templates>(
+    scopes: &[crate::cloud::ScopeHandle<T>],
     ev: &mut crate::policy::event::Event,
 ) {
     let templates = ev.templates();
@@ -800,7 +806,7 @@ pub async fn resolve_templates_in(
         return;
     };
     for t in templates {
-        match crate::aws::launch_templates::instance_tags(handle, &t).await {
+        match handle.instance_tags(&t).await {
             Ok(Some(tags)) => ev.resolve_template(&t, &tags),
             Ok(None) => ev.resolve_template(&t, &BTreeMap::new()),
             Err(e) => warn!(template = %t, error = %e, "policy check: cannot read the launch template"),
@@ -811,12 +817,15 @@ pub async fn resolve_templates_in(
 /// Pre-flight: the groups in the policy's targets whose launch templates the SCP would block
 /// (their next create or update by a team would fail), before anything is attached. Scopes are
 /// the accounts and regions offhours works in, kept to those under a configured target.
-pub async fn preflight(
+pub async fn preflight<C: Cloud, O: Org>(
     cfg: &Config,
-    org: &OrgClient,
-    cloud: &crate::aws::AwsCloud,
+    org: &O,
+    cloud: &C,
     partition: &str,
-) -> Result<Vec<crate::policy::preflight::Blocked>, SyncError> {
+) -> Result<Vec<crate::policy::preflight::Blocked>, SyncError>
+where
+    C::Scope: Templates,
+{
     use crate::policy::preflight::{Blocked, rendered_scp, template_blocked};
     let scp = rendered_scp(cfg, partition).map_err(|message| CloudError {
         operation: "Render".into(),
@@ -845,9 +854,9 @@ pub async fn preflight(
             }
         };
         let mut cache: BTreeMap<crate::policy::event::TemplateRef, Option<BTreeMap<String, String>>> = BTreeMap::new();
-        for (group, t) in crate::aws::launch_templates::groups_with_templates(&handle).await? {
+        for (group, t) in handle.groups_with_templates().await? {
             if !cache.contains_key(&t) {
-                let tags = crate::aws::launch_templates::instance_tags(&handle, &t).await?;
+                let tags = handle.instance_tags(&t).await?;
                 cache.insert(t.clone(), tags);
             }
             if let Some(reason) = template_blocked(&scp, partition, &scope.account, &scope.region, cache[&t].as_ref()) {
