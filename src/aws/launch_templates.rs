@@ -17,10 +17,7 @@ use crate::policy::event::TemplateRef;
 use crate::policy::org::Templates;
 
 impl Templates for AwsScope {
-    async fn instance_tags(
-        &self,
-        template: &TemplateRef,
-    ) -> Result<Option<BTreeMap<String, String>>, CloudError> {
+    async fn instance_tags(&self, template: &TemplateRef) -> Result<Option<BTreeMap<String, String>>, CloudError> {
         instance_tags(self, template).await
     }
 

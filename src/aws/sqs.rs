@@ -32,7 +32,6 @@ impl Queue {
 }
 
 impl EventQueue for Queue {
-
     /// Up to 10 messages, waiting at most `wait_seconds` for the first.
     async fn receive(&self, wait_seconds: i32) -> Result<Vec<Message>, CloudError> {
         let out = self

@@ -35,9 +35,7 @@ pub trait Org: Clone + Send + Sync {
     /// The organization.
     fn organization(&self) -> impl Future<Output = Result<Organization, CloudError>> + Send;
     /// The root's id, its enabled policy types, and those still being enabled.
-    fn root_status(
-        &self,
-    ) -> impl Future<Output = Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError>> + Send;
+    fn root_status(&self) -> impl Future<Output = Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError>> + Send;
     /// Enables a policy type on the root.
     fn enable(&self, root: &str, kind: Kind) -> impl Future<Output = Result<(), CloudError>> + Send;
     /// The policy of that kind and name, if any.
@@ -51,7 +49,8 @@ pub trait Org: Clone + Send + Sync {
         content: &str,
     ) -> impl Future<Output = Result<String, CloudError>> + Send;
     /// Replaces a policy's content and description.
-    fn update(&self, id: &str, description: &str, content: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+    fn update(&self, id: &str, description: &str, content: &str)
+    -> impl Future<Output = Result<(), CloudError>> + Send;
     /// Attaches a policy to a root, OU or account.
     fn attach(&self, id: &str, target: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
     /// Detaches a policy.
@@ -63,8 +62,7 @@ pub trait Org: Clone + Send + Sync {
     /// An account's effective tag policy.
     fn effective_tag_policy(&self, account: &str) -> impl Future<Output = EffectiveTagPolicy> + Send;
     /// The tag policies attached to a target: (name, content).
-    fn tag_policies_for(&self, target: &str)
-    -> impl Future<Output = Result<Vec<(String, String)>, CloudError>> + Send;
+    fn tag_policies_for(&self, target: &str) -> impl Future<Output = Result<Vec<(String, String)>, CloudError>> + Send;
 }
 
 /// One message of the event queue.

@@ -8,11 +8,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::policy::org::{EffectiveTagPolicy, EventQueue, Org, Templates};
 use crate::cloud::{Cloud, CloudError, GroupApi, InstanceApi};
 use crate::config::Config;
 use crate::policy::check::Ruling;
 use crate::policy::drift::{self, Desired, Kind, PolicyChange};
+use crate::policy::org::{EffectiveTagPolicy, EventQueue, Org, Templates};
 use crate::policy::render::{self, RenderError};
 use crate::policy::retire::{self, Retired};
 
@@ -871,4 +871,208 @@ where
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `sync` against an in-memory organization: no moto, the organization's state is the oracle.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+    use crate::policy::drift::Observed;
+    use crate::policy::org::Organization;
+
+    #[derive(Debug, Default)]
+    struct OrgState {
+        enabled: BTreeSet<Kind>,
+        /// (kind, name, policy).
+        policies: Vec<(Kind, String, Observed)>,
+        writes: usize,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    struct FakeOrg(Arc<Mutex<OrgState>>);
+
+    impl FakeOrg {
+        fn policy(&self, kind: Kind) -> Option<Observed> {
+            let st = self.0.lock().unwrap();
+            st.policies.iter().find(|p| p.0 == kind).map(|p| p.2.clone())
+        }
+        fn writes(&self) -> usize {
+            self.0.lock().unwrap().writes
+        }
+        fn edit(&self, id: &str, f: impl FnOnce(&mut Observed)) {
+            let mut st = self.0.lock().unwrap();
+            f(&mut st.policies.iter_mut().find(|p| p.2.id == id).unwrap().2);
+        }
+    }
+
+    impl Org for FakeOrg {
+        async fn assuming(&self, _role_arn: &str) -> Self {
+            self.clone()
+        }
+        async fn organization(&self) -> Result<Organization, CloudError> {
+            Ok(Organization {
+                management: "000000000000".into(),
+                partition: "aws".into(),
+            })
+        }
+        async fn root_status(&self) -> Result<(String, BTreeSet<Kind>, BTreeSet<Kind>), CloudError> {
+            Ok(("r-abcd".into(), self.0.lock().unwrap().enabled.clone(), BTreeSet::new()))
+        }
+        async fn enable(&self, _root: &str, kind: Kind) -> Result<(), CloudError> {
+            let mut st = self.0.lock().unwrap();
+            st.writes += 1;
+            st.enabled.insert(kind);
+            Ok(())
+        }
+        async fn find(&self, kind: Kind, name: &str) -> Result<Option<Observed>, CloudError> {
+            let st = self.0.lock().unwrap();
+            Ok(st
+                .policies
+                .iter()
+                .find(|p| p.0 == kind && p.1 == name)
+                .map(|p| p.2.clone()))
+        }
+        async fn create(
+            &self,
+            kind: Kind,
+            name: &str,
+            _description: &str,
+            content: &str,
+        ) -> Result<String, CloudError> {
+            let mut st = self.0.lock().unwrap();
+            st.writes += 1;
+            let id = format!("p-{}", st.policies.len() + 1);
+            st.policies.push((
+                kind,
+                name.into(),
+                Observed {
+                    id: id.clone(),
+                    content: content.into(),
+                    targets: BTreeSet::new(),
+                    managed: true,
+                },
+            ));
+            Ok(id)
+        }
+        async fn update(&self, id: &str, _description: &str, content: &str) -> Result<(), CloudError> {
+            self.0.lock().unwrap().writes += 1;
+            self.edit(id, |p| p.content = content.into());
+            Ok(())
+        }
+        async fn attach(&self, id: &str, target: &str) -> Result<(), CloudError> {
+            self.0.lock().unwrap().writes += 1;
+            self.edit(id, |p| {
+                p.targets.insert(target.into());
+            });
+            Ok(())
+        }
+        async fn detach(&self, id: &str, target: &str) -> Result<(), CloudError> {
+            self.0.lock().unwrap().writes += 1;
+            self.edit(id, |p| {
+                p.targets.remove(target);
+            });
+            Ok(())
+        }
+        async fn path_to_root(&self, account: &str) -> Result<Vec<String>, CloudError> {
+            Ok(vec![account.into(), "r-abcd".into()])
+        }
+        async fn scps_for(&self, _target: &str) -> Result<Vec<(String, String)>, CloudError> {
+            Ok(Vec::new())
+        }
+        async fn effective_tag_policy(&self, _account: &str) -> EffectiveTagPolicy {
+            EffectiveTagPolicy::Described(None)
+        }
+        async fn tag_policies_for(&self, _target: &str) -> Result<Vec<(String, String)>, CloudError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn cfg() -> Config {
+        crate::fixtures::config_from(&format!(
+            "{}policy:\n  targets: ['r-abcd']\naccounts:\n  mode: organization\n",
+            crate::fixtures::CONFIG
+        ))
+    }
+
+    async fn run(org: &FakeOrg, mode: SyncMode) -> SyncReport {
+        sync(&cfg(), org, mode, None::<&FakeCloud>).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_first_apply_enables_creates_and_attaches_and_a_second_writes_nothing() {
+        let org = FakeOrg::default();
+        let first = run(&org, SyncMode::Apply).await;
+        assert!(first.drift && !first.failed(), "{}", first.to_text());
+        assert!(first.changes.iter().all(|c| c.status == PolicyChangeStatus::Applied));
+        let c = cfg();
+        for (kind, want) in [
+            (Kind::Scp, render::scp(&c, "aws").unwrap()),
+            (Kind::TagPolicy, render::tag_policy(&c, &[]).unwrap()),
+        ] {
+            let p = org.policy(kind).unwrap_or_else(|| panic!("{kind:?} created"));
+            assert!(p.managed);
+            assert_eq!(p.targets, BTreeSet::from(["r-abcd".to_string()]), "{kind:?}");
+            let (got, want): (Value, Value) = (
+                serde_json::from_str(&p.content).unwrap(),
+                serde_json::from_str(&want).unwrap(),
+            );
+            assert_eq!(got, want, "{kind:?} content as rendered");
+            assert!(org.0.lock().unwrap().enabled.contains(&kind));
+        }
+        let writes = org.writes();
+        let second = run(&org, SyncMode::Apply).await;
+        assert!(!second.drift && second.changes.is_empty(), "{}", second.to_text());
+        assert_eq!(org.writes(), writes, "a second apply writes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_hand_edit_is_reported_then_repaired() {
+        let org = FakeOrg::default();
+        run(&org, SyncMode::Apply).await;
+        let scp = org.policy(Kind::Scp).unwrap();
+        org.edit(&scp.id, |p| {
+            p.content = r#"{"Version":"2012-10-17","Statement":[]}"#.into()
+        });
+        let writes = org.writes();
+        let status = run(&org, SyncMode::Status).await;
+        assert!(status.drift);
+        assert!(
+            status
+                .policies
+                .iter()
+                .any(|p| p.kind == Kind::Scp && p.content == Content::Drifted)
+        );
+        assert_eq!(org.writes(), writes, "status writes nothing");
+        run(&org, SyncMode::Apply).await;
+        let fixed = org.policy(Kind::Scp).unwrap();
+        assert!(drift::same_content(
+            &fixed.content,
+            &render::scp(&cfg(), "aws").unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_policy_of_that_name_offhours_did_not_create_is_refused_and_left_alone() {
+        let org = FakeOrg::default();
+        let name = cfg().policy.tag_policy_name.clone();
+        org.0.lock().unwrap().policies.push((
+            Kind::TagPolicy,
+            name,
+            Observed {
+                id: "p-theirs".into(),
+                content: "{}".into(),
+                targets: BTreeSet::new(),
+                managed: false,
+            },
+        ));
+        let r = run(&org, SyncMode::Apply).await;
+        assert!(r.failed(), "{}", r.to_text());
+        assert!(r.changes.iter().any(|c| c.status == PolicyChangeStatus::Refused));
+        let theirs = org.policy(Kind::TagPolicy).unwrap();
+        assert_eq!((theirs.content.as_str(), theirs.targets.len()), ("{}", 0), "untouched");
+    }
 }
