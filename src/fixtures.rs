@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::capacity::Capacity;
 use crate::config::Config;
+use crate::kind::group::GroupChange;
 use crate::model::{Group, Instance, InstanceState, Market, ObservedAction};
 use crate::seal::StateKey;
 
@@ -118,5 +119,27 @@ impl Instance {
     pub fn in_state(mut self, state: InstanceState) -> Instance {
         self.state = state;
         self
+    }
+}
+
+/// Applies one change to a group as Auto Scaling would: the one model of the group API's
+/// effects, used by the in-memory cloud and by the group planner's tests (which add AWS's
+/// refusals on top, see `kind/group/plan/tests.rs`).
+pub fn apply_group_change(g: &mut Group, change: &GroupChange) {
+    match change {
+        GroupChange::SaveCapacity { tag, .. } => {
+            g.tags.insert(crate::model::TAG_SAVED.into(), tag.clone());
+        }
+        GroupChange::PutScheduledActions { actions } => {
+            for a in actions {
+                // Put creates or replaces by name.
+                g.actions.retain(|o| o.name != a.name);
+                g.actions.push(ObservedAction::from(a));
+            }
+        }
+        GroupChange::DeleteScheduledActions { names } => g.actions.retain(|o| !names.contains(&o.name)),
+        GroupChange::SetCapacity { capacity } => g.capacity = *capacity,
+        GroupChange::SetTags { tags } => g.tags.extend(tags.clone()),
+        GroupChange::RemoveTags { keys } => g.tags.retain(|k, _| !keys.contains(k)),
     }
 }

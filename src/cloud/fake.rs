@@ -1,6 +1,8 @@
 //! An in-memory cloud for controller tests and benchmarks: stateful, with injectable
 //! failures and per-call latency. It follows AWS's semantics for what offhours uses.
 
+use crate::fixtures::apply_group_change;
+use crate::kind::group::GroupChange;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +11,7 @@ use super::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi, 
 use crate::capacity::Capacity;
 use crate::compile::ScheduledAction;
 use crate::config::Config;
-use crate::model::{Group, Instance, InstanceState, ObservedAction, Scope};
+use crate::model::{Group, Instance, InstanceState, Scope};
 
 /// The fake cloud's state; tests reach in to set it up and to check it.
 #[derive(Debug, Default)]
@@ -191,10 +193,10 @@ impl GroupApi for FakeScope {
                             })
                             .collect();
                     }
-                    for a in chunk {
-                        g.actions.retain(|o| o.name != a.name);
-                        g.actions.push(ObservedAction::from(a));
-                    }
+                    let put = GroupChange::PutScheduledActions {
+                        actions: chunk.to_vec(),
+                    };
+                    apply_group_change(g, &put);
                     Vec::new()
                 })
                 .await?,
@@ -205,16 +207,16 @@ impl GroupApi for FakeScope {
 
     async fn delete_scheduled_actions(&self, group: &str, names: &[String]) -> Result<Vec<ActionFailure>, CloudError> {
         for chunk in names.chunks(crate::kind::group::ACTIONS_PER_CALL) {
-            self.with_group("BatchDeleteScheduledAction", group, |g| {
-                g.actions.retain(|a| !chunk.contains(&a.name))
-            })
-            .await?;
+            let delete = GroupChange::DeleteScheduledActions { names: chunk.to_vec() };
+            self.with_group("BatchDeleteScheduledAction", group, |g| apply_group_change(g, &delete))
+                .await?;
         }
         Ok(Vec::new())
     }
 
     async fn set_capacity(&self, group: &str, capacity: Capacity) -> Result<(), CloudError> {
-        self.with_group("UpdateAutoScalingGroup", group, |g| g.capacity = capacity)
+        let set = GroupChange::SetCapacity { capacity };
+        self.with_group("UpdateAutoScalingGroup", group, |g| apply_group_change(g, &set))
             .await
     }
 
@@ -233,7 +235,7 @@ impl GroupApi for FakeScope {
             }
             for (name, t) in tags {
                 if let Some(g) = groups.iter_mut().find(|g| g.name == *name) {
-                    g.tags.extend(t.clone());
+                    apply_group_change(g, &GroupChange::SetTags { tags: t.clone() });
                 }
             }
             Ok(())
@@ -242,7 +244,8 @@ impl GroupApi for FakeScope {
     }
 
     async fn remove_tags(&self, group: &str, keys: &[String]) -> Result<(), CloudError> {
-        self.with_group("DeleteTags", group, |g| g.tags.retain(|k, _| !keys.contains(k)))
+        let remove = GroupChange::RemoveTags { keys: keys.to_vec() };
+        self.with_group("DeleteTags", group, |g| apply_group_change(g, &remove))
             .await
     }
 }

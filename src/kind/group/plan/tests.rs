@@ -87,34 +87,30 @@ fn brute_time(a: &ObservedAction, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     None
 }
 
-/// The stateful fake: applies a plan to a group the way AWS would, refusing (by panicking)
-/// a put at a time another action of the group holds, as AWS refuses it.
+/// Applies a plan to a group as AWS would ([`crate::fixtures::apply_group_change`], the
+/// in-memory cloud's model too), refusing (by panicking) a put at a time another action of
+/// the group holds, as AWS refuses it.
 fn apply(g: &mut Group, plan: &GroupPlan, now: DateTime<Utc>) {
     for step in &plan.steps {
-        match &step.change {
-            GroupChange::SaveCapacity { tag, .. } => {
-                g.tags.insert(TAG_SAVED.into(), tag.clone());
+        let GroupChange::PutScheduledActions { actions } = &step.change else {
+            crate::fixtures::apply_group_change(g, &step.change);
+            continue;
+        };
+        // One action at a time, so each is checked against those put before it too.
+        for a in actions {
+            let t = brute_time(&ObservedAction::from(a), now);
+            for o in g.actions.iter().filter(|o| o.name != a.name) {
+                assert!(
+                    t.is_none() || brute_time(o, now) != t,
+                    "AWS refuses `{}` at {t:?}: `{}` holds that time\n{plan:#?}",
+                    a.name,
+                    o.name
+                );
             }
-            GroupChange::PutScheduledActions { actions } => {
-                for a in actions {
-                    let new = ObservedAction::from(a);
-                    let t = brute_time(&new, now);
-                    for o in g.actions.iter().filter(|o| o.name != a.name) {
-                        assert!(
-                            t.is_none() || brute_time(o, now) != t,
-                            "AWS refuses `{}` at {t:?}: `{}` holds that time\n{plan:#?}",
-                            a.name,
-                            o.name
-                        );
-                    }
-                    g.actions.retain(|o| o.name != a.name);
-                    g.actions.push(new);
-                }
-            }
-            GroupChange::DeleteScheduledActions { names } => g.actions.retain(|o| !names.contains(&o.name)),
-            GroupChange::SetCapacity { capacity } => g.capacity = *capacity,
-            GroupChange::SetTags { tags } => g.tags.extend(tags.clone()),
-            GroupChange::RemoveTags { keys } => g.tags.retain(|k, _| !keys.contains(k)),
+            let one = GroupChange::PutScheduledActions {
+                actions: vec![a.clone()],
+            };
+            crate::fixtures::apply_group_change(g, &one);
         }
     }
 }
