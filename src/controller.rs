@@ -324,15 +324,9 @@ mod tests {
     use crate::capacity::Capacity;
     use crate::cloud::fake::FakeCloud;
     use crate::model::{Group, TAG_LAST, TAG_SAVED};
-    use std::path::Path;
 
     fn cfg() -> Config {
-        Config::parse(
-            "timezone: Asia/Seoul\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
-            Path::new("t.yaml"),
-        )
-        .unwrap()
-        .with_state_key(crate::seal::StateKey::new(b"unit-test-state-key", "test").unwrap())
+        crate::fixtures::config()
     }
 
     fn scope(a: &str, r: &str) -> Scope {
@@ -343,17 +337,7 @@ mod tests {
     }
 
     fn tagged(name: &str) -> Group {
-        let mut g = Group {
-            name: name.into(),
-            capacity: Capacity {
-                min: 1,
-                max: 2,
-                desired: 1,
-            },
-            ..Default::default()
-        };
-        g.tags.insert("Schedule".into(), "office-hours".into());
-        g
+        Group::test(name).tagged("Schedule", "office-hours")
     }
 
     fn night() -> PassOptions {
@@ -522,21 +506,9 @@ mod tests {
     }
 
     fn instance(id: &str) -> crate::model::Instance {
-        crate::model::Instance {
-            id: id.into(),
-            state: crate::model::InstanceState::Running,
-            launched: Some("2026-11-01T00:00:00Z".parse().unwrap()),
-            tags: [
-                ("Schedule".to_string(), "office-hours".to_string()),
-                (TAG_LAST.to_string(), "start 2026-11-24T23:00:00Z".to_string()),
-            ]
-            .into(),
-            market: crate::model::Market::OnDemand,
-            instance_store_root: false,
-            hibernation: false,
-            instance_type: None,
-            state_reason: None,
-        }
+        crate::model::Instance::test(id)
+            .tagged("Schedule", "office-hours")
+            .tagged(TAG_LAST, "start 2026-11-24T23:00:00Z")
     }
 
     #[tokio::test]

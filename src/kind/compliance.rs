@@ -110,17 +110,13 @@ mod tests {
     use crate::kind::group::remedy::scan_group;
     use crate::kind::instance::PowerOp;
     use crate::kind::instance::remedy::scan_instance;
-    use crate::model::Market;
-    use crate::model::{Group, Instance, InstanceState};
-    use std::path::Path;
+    use crate::model::{Group, Instance};
 
     fn cfg(on_untagged: &str) -> Config {
         let text = format!(
             "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  on_untagged: '{on_untagged}'\n"
         );
-        Config::parse(&text, Path::new("t.yaml"))
-            .unwrap()
-            .with_state_key(crate::seal::StateKey::new(b"unit-test-state-key", "test").unwrap())
+        crate::fixtures::config_from(&text)
     }
 
     fn now() -> DateTime<Utc> {
@@ -128,17 +124,9 @@ mod tests {
     }
 
     fn instance(tags: &[(&str, &str)]) -> Instance {
-        Instance {
-            id: "i-1".into(),
-            state: InstanceState::Running,
-            launched: Some("2026-11-20T00:00:00Z".parse().unwrap()),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            market: Market::OnDemand,
-            instance_store_root: false,
-            hibernation: false,
-            instance_type: None,
-            state_reason: None,
-        }
+        let mut i = Instance::test("i-1");
+        i.launched = Some(crate::fixtures::at("2026-11-20T00:00:00Z"));
+        tags.iter().fold(i, |i, (k, v)| i.tagged(k, v))
     }
 
     #[test]

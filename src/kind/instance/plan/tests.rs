@@ -1,5 +1,4 @@
 use super::*;
-use std::path::Path;
 
 fn cfg() -> Config {
     let text = "\
@@ -21,25 +20,13 @@ schedules:
     running: [\"Mon-Fri 08:00-20:00\"]
     mode: stop-only
 ";
-    Config::parse(text, Path::new("t.yaml")).unwrap()
+    crate::fixtures::config_from(text)
 }
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::fixtures::at;
 
 fn inst(id: &str, state: InstanceState, schedule: &str) -> Instance {
-    Instance {
-        id: id.into(),
-        state,
-        launched: Some(at("2026-11-01T00:00:00Z")),
-        tags: [("Schedule".to_string(), schedule.to_string())].into(),
-        market: Market::OnDemand,
-        instance_store_root: false,
-        hibernation: false,
-        instance_type: None,
-        state_reason: None,
-    }
+    Instance::test(id).in_state(state).tagged("Schedule", schedule)
 }
 
 /// Applies a plan the way EC2 would, assuming every call succeeds.
