@@ -65,16 +65,27 @@ impl Health {
     }
 
     /// Liveness: `Err` with the reason when the loop has not moved on in time.
-    fn live(&self, now: Instant) -> Result<(), String> {
+    fn live(&self, now: Instant) -> Result<(), Stuck> {
         match *self.beat.lock().expect("health lock") {
-            Some((at, within)) if now.saturating_duration_since(at) > within => Err(format!(
-                "the pass loop has not moved on for {} s (a healthy loop does within {} s)\n",
-                now.saturating_duration_since(at).as_secs(),
-                within.as_secs()
-            )),
+            Some((at, within)) if now.saturating_duration_since(at) > within => Err(Stuck {
+                idle: now.saturating_duration_since(at),
+                within,
+            }),
             _ => Ok(()),
         }
     }
+}
+
+/// The pass loop has not moved on in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the pass loop has not moved on for {} s (a healthy loop does within {} s)",
+    .idle.as_secs(),
+    .within.as_secs()
+)]
+struct Stuck {
+    idle: Duration,
+    within: Duration,
 }
 
 #[derive(Debug)]
@@ -365,9 +376,9 @@ fn spawn_feeds(
                         result: outcome.result().into(),
                     })
                     .inc();
-                changed |= outcome == crate::feeds::Outcome::Changed;
+                changed |= matches!(outcome, crate::feeds::Outcome::Changed);
                 let error = match outcome {
-                    crate::feeds::Outcome::Failed(e) => Some(e),
+                    crate::feeds::Outcome::Failed(e) => Some(crate::failure::chain(&e)),
                     _ => None,
                 };
                 states.lock().expect("feeds lock").0.entry(label).or_default().error = error;
@@ -459,7 +470,7 @@ fn pass_ok(report: &PassReport) -> bool {
 async fn health_handler(AxumState(app): AxumState<Arc<App>>) -> (StatusCode, String) {
     match app.health.live(Instant::now()) {
         Ok(()) => (StatusCode::OK, "ok\n".into()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
     }
 }
 

@@ -167,10 +167,27 @@ impl Explanation {
     }
 }
 
+/// A calendar name that is neither the config's nor a code of the shipped holiday data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{name}` is neither a holiday calendar of the config ({}) nor a country code offhours has holidays for (countries: {})",
+    if .known.is_empty() { "it has none".to_string() } else { .known.join(", ") },
+    crate::schedule::countries::countries().join(", ")
+)]
+pub struct UnknownCalendar {
+    /// The name asked for.
+    pub name: String,
+    /// The config's calendars.
+    pub known: Vec<String>,
+}
+
 /// `offhours holidays list`: a calendar's dates in `year` with their names, one per line
 /// (`2026-05-01  Fri  Labor Day`). `name` is a calendar of the config, else a country or
 /// subdivision code of the shipped data (`US-CA`); an error names the calendars there are.
-pub fn holidays_listing(cfg: &crate::config::Config, name: &str, year: i32) -> Result<String, String> {
+///
+/// # Errors
+/// When `name` is neither a calendar of the config nor a code offhours has holidays for.
+pub fn holidays_listing(cfg: &crate::config::Config, name: &str, year: i32) -> Result<String, UnknownCalendar> {
     use crate::schedule::countries;
     use chrono::Datelike as _;
     let (title, named): (String, Vec<(chrono::NaiveDate, String)>) = match cfg.calendar_info(name) {
@@ -191,16 +208,10 @@ pub fn holidays_listing(cfg: &crate::config::Config, name: &str, year: i32) -> R
                 h.into_iter().map(|(d, n)| (d, n.to_string())).collect(),
             ),
             None => {
-                let known: Vec<&str> = cfg.calendar_names().collect();
-                return Err(format!(
-                    "`{name}` is neither a holiday calendar of the config ({}) nor a country code offhours has holidays for (countries: {})",
-                    if known.is_empty() {
-                        "it has none".to_string()
-                    } else {
-                        known.join(", ")
-                    },
-                    countries::countries().join(", ")
-                ));
+                return Err(UnknownCalendar {
+                    name: name.to_string(),
+                    known: cfg.calendar_names().map(String::from).collect(),
+                });
             }
         },
     };

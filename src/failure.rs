@@ -99,3 +99,16 @@ pub fn is_mutating(operation: &str) -> bool {
     let op = operation.rsplit('.').next().unwrap_or(operation);
     !["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
 }
+
+/// An error and its sources, as one line: `outer: inner: innermost`.
+#[must_use]
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}

@@ -20,14 +20,14 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// What one refresh of a feed did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Fetched and read; the kept copy changed.
     Changed,
     /// Fetched and read; the same as the kept copy.
     Same,
     /// Not fetched or not readable: why (no URL in it). The kept copy, if any, stays.
-    Failed(String),
+    Failed(FeedError),
 }
 
 impl Outcome {
@@ -48,7 +48,7 @@ pub async fn refresh(feed: &Feed, zone: Tz) -> Outcome {
     let outcome = fetch_and_keep(feed, zone).await;
     match &outcome {
         Outcome::Failed(e) => {
-            tracing::warn!(calendar = %feed.label(), error = %e, "calendar feed refresh failed; keeping the last good copy");
+            tracing::warn!(calendar = %feed.label(), error = %crate::failure::chain(e), "calendar feed refresh failed; keeping the last good copy");
         }
         o => tracing::info!(calendar = %feed.label(), result = o.result(), "calendar feed refreshed"),
     }
@@ -58,17 +58,20 @@ pub async fn refresh(feed: &Feed, zone: Tz) -> Outcome {
 async fn fetch_and_keep(feed: &Feed, zone: Tz) -> Outcome {
     let text = match fetch(&feed.url).await {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.into()),
     };
     if let Err(errs) = events::parse_events(&text, zone) {
-        return Outcome::Failed(format!("the feed does not read as iCalendar: {}", errs.join("; ")));
+        return Outcome::Failed(FeedError::NotICalendar(errs));
     }
     if std::fs::read_to_string(&feed.cache).ok().as_deref() == Some(text.as_str()) {
         return Outcome::Same;
     }
     match keep(feed, &text) {
         Ok(()) => Outcome::Changed,
-        Err(e) => Outcome::Failed(format!("cannot keep a copy in {}: {e}", feed.cache.display())),
+        Err(source) => Outcome::Failed(FeedError::Keep {
+            path: feed.cache.clone(),
+            source,
+        }),
     }
 }
 
@@ -82,10 +85,59 @@ fn keep(feed: &Feed, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, &feed.cache)
 }
 
-async fn fetch(url: &str) -> Result<String, String> {
+/// Why a feed's refresh failed. No message carries the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// It could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// It does not read as iCalendar (the reader's errors).
+    #[error("the feed does not read as iCalendar: {}", .0.join("; "))]
+    NotICalendar(Vec<String>),
+    /// The copy could not be written.
+    #[error("cannot keep a copy in {}", .path.display())]
+    Keep {
+        /// The copy's place.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a feed could not be fetched. Its messages never carry the URL (it may hold a token).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The system's TLS roots could not be loaded.
+    #[error("no TLS roots")]
+    NoTlsRoots(#[source] std::io::Error),
+    /// The URL could not make a request.
+    #[error("not a valid URL")]
+    BadUrl,
+    /// No connection.
+    #[error("connection failed")]
+    Connect,
+    /// The request failed after connecting.
+    #[error("request failed")]
+    Request,
+    /// The server answered with an error status.
+    #[error("HTTP {0}")]
+    Status(hyper::StatusCode),
+    /// The body failed or was too large.
+    #[error("the body failed or is over {MAX_BYTES} bytes")]
+    Body,
+    /// The body is not UTF-8.
+    #[error("the body is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+    /// No answer in time.
+    #[error("timed out after {} s", FETCH_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+async fn fetch(url: &str) -> Result<String, FetchError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
-        .map_err(|e| format!("no TLS roots: {e}"))?
+        .map_err(FetchError::NoTlsRoots)?
         .https_or_http()
         .enable_http1()
         .build();
@@ -93,30 +145,29 @@ async fn fetch(url: &str) -> Result<String, String> {
     let req = hyper::Request::get(url)
         .header(hyper::header::ACCEPT, "text/calendar")
         .body(Empty::new())
-        .map_err(|_| "not a valid URL".to_string())?;
+        .map_err(|_| FetchError::BadUrl)?;
     let work = async {
+        // The client's error can carry the URL in its text: only its kind is kept.
         let resp = client.request(req).await.map_err(|e| {
-            // The error's text can carry the URL; keep only its kind.
             if e.is_connect() {
-                "connection failed"
+                FetchError::Connect
             } else {
-                "request failed"
+                FetchError::Request
             }
-            .to_string()
         })?;
         if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
+            return Err(FetchError::Status(resp.status()));
         }
         let body = Limited::new(resp.into_body(), MAX_BYTES)
             .collect()
             .await
-            .map_err(|_| format!("the body failed or is over {MAX_BYTES} bytes"))?
+            .map_err(|_| FetchError::Body)?
             .to_bytes();
-        String::from_utf8(body.to_vec()).map_err(|_| "the body is not UTF-8".to_string())
+        String::from_utf8(body.to_vec()).map_err(FetchError::NotUtf8)
     };
     tokio::time::timeout(FETCH_TIMEOUT, work)
         .await
-        .map_err(|_| format!("timed out after {} s", FETCH_TIMEOUT.as_secs()))?
+        .map_err(|_| FetchError::Timeout)?
 }
 
 /// Refreshes every feed of `cfg` once (a one-shot command's start): logs what failed
@@ -124,7 +175,7 @@ async fn fetch(url: &str) -> Result<String, String> {
 pub async fn refresh_all(cfg: &crate::config::Config) -> bool {
     let mut changed = false;
     for f in &cfg.feeds {
-        changed |= refresh(f, cfg.timezone).await == Outcome::Changed;
+        changed |= matches!(refresh(f, cfg.timezone).await, Outcome::Changed);
     }
     changed
 }

@@ -194,16 +194,16 @@ enum LogFormat {
     Json,
 }
 
-fn parse_shard(s: &str) -> Result<offhours::shard::Shard, String> {
+fn parse_shard(s: &str) -> anyhow::Result<offhours::shard::Shard> {
     match s.strip_prefix("ordinal/") {
         Some(count) => {
-            let host = std::env::var("HOSTNAME").map_err(|_| "--shard ordinal/N needs $HOSTNAME".to_string())?;
+            let host = std::env::var("HOSTNAME").context("--shard ordinal/N needs $HOSTNAME")?;
             let index = host.rsplit('-').next().unwrap_or_default();
             format!("{index}/{count}")
-                .parse()
-                .map_err(|e| format!("{e} (from HOSTNAME `{host}`)"))
+                .parse::<offhours::shard::Shard>()
+                .map_err(|e| anyhow::anyhow!("{e} (from HOSTNAME `{host}`)"))
         }
-        None => s.parse(),
+        None => Ok(s.parse()?),
     }
 }
 

@@ -208,13 +208,28 @@ pub struct Override {
     pub until: DateTime<Utc>,
 }
 
+/// An override tag offhours cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid override `{value}`; expected `running until <RFC 3339>` or `stopped until <RFC 3339>`, e.g. `running until 2026-11-26T02:00+09:00`{}",
+    .time.as_deref().map(|t| format!(": {t}")).unwrap_or_default()
+)]
+pub struct OverrideError {
+    /// The tag's value.
+    pub value: String,
+    /// What is wrong with its time, if that is what is wrong.
+    pub time: Option<String>,
+}
+
 impl Override {
     /// Reads `running until <RFC 3339>` or `stopped until <RFC 3339>`.
-    pub fn parse(value: &str) -> Result<Override, String> {
-        let bad = || {
-            format!(
-                "invalid override `{value}`; expected `running until <RFC 3339>` or `stopped until <RFC 3339>`, e.g. `running until 2026-11-26T02:00+09:00`"
-            )
+    ///
+    /// # Errors
+    /// When the value is neither.
+    pub fn parse(value: &str) -> Result<Override, OverrideError> {
+        let bad = || OverrideError {
+            value: value.to_string(),
+            time: None,
         };
         let mut parts = value.split_whitespace();
         let state = match parts.next() {
@@ -229,7 +244,10 @@ impl Override {
         if parts.next().is_some() {
             return Err(bad());
         }
-        let until = crate::schedule::parse_instant(until).map_err(|e| format!("{}: {e}", bad()))?;
+        let until = crate::schedule::parse_instant(until).map_err(|e| OverrideError {
+            time: Some(e.to_string()),
+            ..bad()
+        })?;
         Ok(Override { state, until })
     }
 
@@ -282,7 +300,10 @@ mod tests {
             "stopped until 2026-11-26T02:00Z please",
         ] {
             assert!(
-                Override::parse(bad).unwrap_err().contains("expected `running until"),
+                Override::parse(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("expected `running until"),
                 "{bad}"
             );
         }

@@ -32,11 +32,16 @@ impl fmt::Display for Shard {
     }
 }
 
+/// A shard that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a shard INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/3")]
+pub struct BadShard(String);
+
 impl FromStr for Shard {
-    type Err = String;
+    type Err = BadShard;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not a shard INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/3");
+        let bad = || BadShard(s.to_string());
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (u32, u32) = (
             i.trim().parse().map_err(|_| bad())?,

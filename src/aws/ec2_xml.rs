@@ -113,7 +113,7 @@ struct Fields {
 }
 
 impl Fields {
-    fn finish(self) -> Result<(Instance, Option<String>), String> {
+    fn finish(self) -> Result<(Instance, Option<String>), XmlError> {
         let launched = match self.launch_time {
             None => None,
             Some(t) => {
@@ -146,9 +146,21 @@ impl Fields {
     }
 }
 
+/// What could not be read in a DescribeInstances body (and where, when the XML is not
+/// well-formed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct XmlError(String);
+
+impl From<String> for XmlError {
+    fn from(s: String) -> Self {
+        XmlError(s)
+    }
+}
+
 /// Reads one DescribeInstances response body. An error says what it could not read (and,
 /// for XML that is not well-formed, at which byte).
-pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Page, XmlError> {
     let body = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut reader = Reader::from_str(body);
     reader.config_mut().expand_empty_elements = true;
@@ -165,13 +177,13 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
                 let name = e.local_name();
                 let Some(&at) = stack.last() else {
                     if closed {
-                        return Err(at_err(&reader, &"an element after the root element"));
+                        return Err(XmlError(at_err(&reader, &"an element after the root element")));
                     }
                     if name.as_ref() != "DescribeInstancesResponse" {
-                        return Err(format!(
+                        return Err(XmlError(format!(
                             "root element is {:?}, not DescribeInstancesResponse",
                             name.as_ref()
-                        ));
+                        )));
                     }
                     stack.push(At::Response);
                     continue;
@@ -213,7 +225,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
                                 fields.hibernation = Some(match value.as_str() {
                                     "true" => true,
                                     "false" => false,
-                                    other => return Err(format!("hibernationOptions.configured is {other:?}")),
+                                    other => {
+                                        return Err(XmlError(format!("hibernationOptions.configured is {other:?}")));
+                                    }
                                 });
                             }
                         }
@@ -229,13 +243,18 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
                 }
                 Some(At::Response) => closed = true,
                 Some(_) => {}
-                None => return Err(format!("at byte {}: unexpected end tag", reader.buffer_position())),
+                None => {
+                    return Err(XmlError(format!(
+                        "at byte {}: unexpected end tag",
+                        reader.buffer_position()
+                    )));
+                }
             },
             Event::Eof => {
                 return if closed {
                     Ok(page)
                 } else {
-                    Err("the document ends early".to_string())
+                    Err(XmlError("the document ends early".to_string()))
                 };
             }
             // Text between elements (indentation), the declaration, comments.
@@ -245,7 +264,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Page, String> {
 }
 
 /// Reads a leaf element's text, entities resolved, up to its end tag.
-fn read_text(reader: &mut Reader<&[u8]>, end: QName<'_>, text: &mut String) -> Result<(), String> {
+fn read_text(reader: &mut Reader<&[u8]>, end: QName<'_>, text: &mut String) -> Result<(), XmlError> {
     text.clear();
     loop {
         match reader
@@ -261,14 +280,17 @@ fn read_text(reader: &mut Reader<&[u8]>, end: QName<'_>, text: &mut String) -> R
                 } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(r.as_ref()) {
                     text.push_str(s);
                 } else {
-                    return Err(format!("unknown entity &{};", r.as_ref()));
+                    return Err(XmlError(format!("unknown entity &{};", r.as_ref())));
                 }
             }
             Event::End(e) if e.name() == end => return Ok(()),
             Event::Start(e) => {
-                return Err(format!("element {:?} inside a text field", e.local_name().as_ref()));
+                return Err(XmlError(format!(
+                    "element {:?} inside a text field",
+                    e.local_name().as_ref()
+                )));
             }
-            Event::Eof => return Err("the document ends inside a text field".to_string()),
+            Event::Eof => return Err(XmlError("the document ends inside a text field".to_string())),
             _ => {}
         }
     }

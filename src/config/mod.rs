@@ -303,10 +303,21 @@ impl Feed {
     }
 }
 
+/// A feed URL offhours does not fetch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FeedUrlError {
+    #[error("`{0}` is not a URL")]
+    NotAUrl(String),
+    #[error("plain http is only allowed to a loopback host (tests, local mirrors); use https")]
+    PlainHttp,
+    #[error("`{0}` is not an https URL")]
+    NotHttps(String),
+}
+
 /// Whether a feed URL is one offhours fetches: https, or http to a loopback host.
-fn feed_url_ok(url: &str) -> Result<(), String> {
+fn feed_url_ok(url: &str) -> Result<(), FeedUrlError> {
     let Ok(uri) = url.parse::<hyper::Uri>() else {
-        return Err(format!("`{url}` is not a URL"));
+        return Err(FeedUrlError::NotAUrl(url.into()));
     };
     let host = uri
         .host()
@@ -317,8 +328,8 @@ fn feed_url_ok(url: &str) -> Result<(), String> {
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => Ok(()),
         Some("http") if loopback => Ok(()),
-        Some("http") => Err("plain http is only allowed to a loopback host (tests, local mirrors); use https".into()),
-        _ => Err(format!("`{url}` is not an https URL")),
+        Some("http") => Err(FeedUrlError::PlainHttp),
+        _ => Err(FeedUrlError::NotHttps(url.into())),
     }
 }
 
@@ -886,7 +897,7 @@ impl Validator {
     fn feed(&mut self, kind: &'static str, name: &str, url: &str, refresh_hours: u32) -> Option<String> {
         let p = format!("/{kind}/{}/ics_url", escape(name));
         if let Err(e) = feed_url_ok(url) {
-            self.at_value(&p, e);
+            self.at_value(&p, e.to_string());
             return None;
         }
         // The name is a YAML key: anything but a plain file-name character becomes `_`, so

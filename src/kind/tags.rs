@@ -73,7 +73,7 @@ pub fn read_override(cfg: &Config, tags: &BTreeMap<String, String>, schedule: &s
         return OverrideTag::Absent;
     };
     match Override::parse(raw) {
-        Err(e) => OverrideTag::Invalid(e),
+        Err(e) => OverrideTag::Invalid(e.to_string()),
         Ok(mut o) if o.until > now => {
             let (mut capped, mut note) = (None, None);
             if o.until - now > cfg.max_override {

@@ -69,9 +69,12 @@ pub fn template_blocked(
 }
 
 /// The rendered SCP, parsed, for [`template_blocked`].
-pub fn rendered_scp(cfg: &Config, partition: &str) -> Result<Policy, String> {
-    let text = super::render::scp(cfg, partition).map_err(|e| e.to_string())?;
-    Policy::parse(&text).map_err(|e| e.to_string())
+///
+/// # Errors
+/// If the SCP cannot be rendered or read back.
+pub fn rendered_scp(cfg: &Config, partition: &str) -> Result<Policy, super::check::OfflineError> {
+    let text = super::render::scp(cfg, partition)?;
+    Ok(Policy::parse(&text)?)
 }
 
 #[cfg(test)]

@@ -256,6 +256,9 @@ pub enum SyncError {
     /// Reading the organization failed.
     #[error(transparent)]
     Cloud(#[from] CloudError),
+    /// The rendered SCP could not be read back for the pre-flight.
+    #[error(transparent)]
+    Rendered(#[from] crate::policy::check::OfflineError),
 }
 
 /// The two policies as the config wants them, ARNs in `partition`, the tag policy keeping the
@@ -827,11 +830,7 @@ where
     C::Scope: Templates,
 {
     use crate::policy::preflight::{Blocked, rendered_scp, template_blocked};
-    let scp = rendered_scp(cfg, partition).map_err(|message| CloudError {
-        operation: "Render".into(),
-        kind: crate::cloud::ErrorKind::Invalid,
-        message,
-    })?;
+    let scp = rendered_scp(cfg, partition)?;
     let targets: BTreeSet<&str> = cfg.policy.targets.iter().map(|t| t.id()).collect();
     let mut out = Vec::new();
     if targets.is_empty() {

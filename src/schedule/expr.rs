@@ -180,9 +180,22 @@ fn parse_days(s: &str) -> Option<Days> {
     }
 }
 
+/// A time of day that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TimeError {
+    #[error("expected a time HH:MM, found `{0}`")]
+    NotATime(String),
+    #[error("minute {0} is out of range 00-59")]
+    Minute(u32),
+    #[error("24:00 may only end a window")]
+    MidnightStart,
+    #[error("hour {0} is out of range 00-23 (or 24:00 as an end)")]
+    Hour(u32),
+}
+
 /// Parses `HH:MM` into a minute of the day; `24:00` only when `end` is set.
-fn parse_time(s: &str, end: bool) -> Result<u32, String> {
-    let bad = || format!("expected a time HH:MM, found `{s}`");
+fn parse_time(s: &str, end: bool) -> Result<u32, TimeError> {
+    let bad = || TimeError::NotATime(s.to_string());
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     if h.is_empty() || h.len() > 2 || m.len() != 2 {
         return Err(bad());
@@ -192,12 +205,12 @@ fn parse_time(s: &str, end: bool) -> Result<u32, String> {
     }
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if m > 59 {
-        return Err(format!("minute {m} is out of range 00-59"));
+        return Err(TimeError::Minute(m));
     }
     match (h, m) {
         (24, 0) if end => Ok(DAY),
-        (24, 0) => Err("24:00 may only end a window".into()),
-        (h, _) if h > 23 => Err(format!("hour {h} is out of range 00-23 (or 24:00 as an end)")),
+        (24, 0) => Err(TimeError::MidnightStart),
+        (h, _) if h > 23 => Err(TimeError::Hour(h)),
         (h, m) => Ok(h * 60 + m),
     }
 }
@@ -264,7 +277,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
             let Some((a, b)) = t.text.split_once('-') else {
                 return Err(err(t, "expected a window HH:MM-HH:MM"));
             };
-            let start = parse_time(a, false).map_err(|m| err(t, m))?;
+            let start = parse_time(a, false).map_err(|m| err(t, m.to_string()))?;
             if let Some(end_day) = parse_day(b) {
                 // A span: DAY HH:MM-DAY HH:MM.
                 let d = days.iter().collect::<Vec<_>>();
@@ -277,7 +290,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
                 let Some(et) = tokens.get(i + 1) else {
                     return Err(err(t, format!("expected the end time after `{b}`")));
                 };
-                let end = parse_time(et.text, true).map_err(|m| err(et, m))?;
+                let end = parse_time(et.text, true).map_err(|m| err(et, m.to_string()))?;
                 let s = d[0].num_days_from_monday() * DAY + start;
                 let e = (end_day.num_days_from_monday() * DAY + end) % WEEK;
                 if s == e {
@@ -288,7 +301,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
                 in_group += 1;
                 break;
             }
-            let end = parse_time(b, true).map_err(|m| err(t, m))?;
+            let end = parse_time(b, true).map_err(|m| err(t, m.to_string()))?;
             if end == start {
                 return Err(err(
                     t,

@@ -235,28 +235,52 @@ fn report(plan: &mut GroupPlan, msg: String) {
 /// The step that records `c` as the group's saved size, sealed, if it `must` be written; an
 /// error without a key (checked whether or not a write is due, so a group never runs on a
 /// saved size offhours could not record again). The seal is only worked out when written.
-fn save_step(cfg: &Config, g: &Group, c: Capacity, must: bool) -> Result<Option<GroupChange>, String> {
+fn save_step(cfg: &Config, g: &Group, c: Capacity, must: bool) -> Result<Option<GroupChange>, Refusal> {
     match (&cfg.state_key, g.arn.is_empty()) {
         (Some(k), false) => Ok(must.then(|| GroupChange::SaveCapacity {
             capacity: c,
             tag: seal::seal_capacity(k, &g.arn, c),
         })),
-        (None, _) => Err(format!(
-            "offhours has no state key (state_key_env, default $OFFHOURS_STATE_KEY, or state_key_file) to seal the saved size \
-             {c} with, so it does not schedule the group; see README, \"Tags offhours trusts\""
-        )),
-        (_, true) => Err("the group's ARN is unknown, so its saved size cannot be sealed".into()),
+        (None, _) => Err(Refusal::NoStateKey { size: c }),
+        (_, true) => Err(Refusal::NoArn),
     }
 }
 
+/// Why offhours leaves a group as it is, though its tag is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Restoring the group would exceed `max_restore_capacity`.
+    #[error(
+        "restoring {size} would exceed max_restore_capacity ({max}): offhours does not scale a group above it by itself; \
+         set the size by hand, or have the platform team raise max_restore_capacity, then re-tag the group"
+    )]
+    AboveCeiling {
+        /// The size it would restore.
+        size: Capacity,
+        /// `max_restore_capacity`.
+        max: i32,
+    },
+    /// No state key to seal the saved size with.
+    #[error(
+        "offhours has no state key (state_key_env, default $OFFHOURS_STATE_KEY, or state_key_file) to seal the saved size \
+         {size} with, so it does not schedule the group; see README, \"Tags offhours trusts\""
+    )]
+    NoStateKey {
+        /// The size it would save.
+        size: Capacity,
+    },
+    /// The group's ARN (part of the seal) is unknown.
+    #[error("the group's ARN is unknown, so its saved size cannot be sealed")]
+    NoArn,
+}
+
 /// Whether a restore to `c` is within `max_restore_capacity`; the error if not.
-fn within_ceiling(cfg: &Config, c: Capacity) -> Result<(), String> {
+fn within_ceiling(cfg: &Config, c: Capacity) -> Result<(), Refusal> {
     if c.desired > cfg.max_restore_capacity {
-        return Err(format!(
-            "restoring {c} would exceed max_restore_capacity ({}): offhours does not scale a group above it by itself; \
-             set the size by hand, or have the platform team raise max_restore_capacity, then re-tag the group",
-            cfg.max_restore_capacity
-        ));
+        return Err(Refusal::AboveCeiling {
+            size: c,
+            max: cfg.max_restore_capacity,
+        });
     }
     Ok(())
 }
@@ -295,7 +319,7 @@ fn release(plan: &mut GroupPlan, cfg: &Config, g: &Group, owned: &[&ObservedActi
                     GroupChange::SetCapacity { capacity: c },
                     format!("{why} while scaled down: restore the saved size"),
                 ),
-                Err(e) => report(plan, e),
+                Err(e) => report(plan, e.to_string()),
             },
             None if !owned.is_empty() || g.tag(TAG_SAVED).is_some() => {
                 plan.notes.push(format!(
@@ -395,7 +419,7 @@ fn schedule(
     };
 
     if let Err(e) = within_ceiling(cfg, running) {
-        set_error(plan, g, &e);
+        set_error(plan, g, &e.to_string());
         return;
     }
     if let Some(stopped) = s.stopped_size
@@ -417,7 +441,7 @@ fn schedule(
     let save = match save_step(cfg, g, running, must_save) {
         Ok(step) => step,
         Err(e) => {
-            set_error(plan, g, &e);
+            set_error(plan, g, &e.to_string());
             return;
         }
     };

@@ -56,7 +56,7 @@ pub fn scan_group(
                 return Some((v, None));
             }
             if let Err(e) = within_restore_ceiling(cfg, g.capacity) {
-                v.not_remediated = Some(e);
+                v.not_remediated = Some(e.to_string());
                 return Some((v, None));
             }
             let save = match (&cfg.state_key, g.arn.is_empty()) {
@@ -106,12 +106,24 @@ pub fn scan_group(
 
 /// A group above `max_restore_capacity` is not stopped by remediation: offhours could not
 /// restore it by itself.
-fn within_restore_ceiling(cfg: &Config, c: Capacity) -> Result<(), String> {
+fn within_restore_ceiling(cfg: &Config, c: Capacity) -> Result<(), AboveCeiling> {
     if c.desired > cfg.max_restore_capacity {
-        return Err(format!(
-            "its desired capacity {} is above max_restore_capacity ({}), which offhours would not restore by itself",
-            c.desired, cfg.max_restore_capacity
-        ));
+        return Err(AboveCeiling {
+            desired: c.desired,
+            max: cfg.max_restore_capacity,
+        });
     }
     Ok(())
+}
+
+/// A group too large for remediation to stop: offhours could not restore it by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "its desired capacity {desired} is above max_restore_capacity ({max}), which offhours would not restore by itself"
+)]
+pub struct AboveCeiling {
+    /// Its desired capacity.
+    pub desired: i32,
+    /// `max_restore_capacity`.
+    pub max: i32,
 }
