@@ -69,7 +69,7 @@ pub fn stopped_by_remediation(tags: &BTreeMap<String, String>) -> bool {
 }
 
 /// The violation of a resource whose schedule tag is `value`, if any.
-pub(crate) fn violation(cfg: &Config, resource_type: ResourceType, id: &str, value: Option<&str>) -> Option<Violation> {
+fn violation(cfg: &Config, resource_type: ResourceType, id: &str, value: Option<&str>) -> Option<Violation> {
     let problem = match value.map(str::trim) {
         None => Problem::Untagged,
         Some(v) if cfg.resolve_tag(v).is_ok() => return None,
@@ -85,7 +85,7 @@ pub(crate) fn violation(cfg: &Config, resource_type: ResourceType, id: &str, val
 }
 
 /// Why a resource must not be remediated in this scope, whatever `on_untagged` says.
-pub(crate) fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_block: Option<&str>) -> Option<String> {
+fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_block: Option<&str>) -> Option<String> {
     if let Some((who, key)) = managed_by(tags) {
         return Some(format!("managed by {who} (tag {key}); offhours never remediates it"));
     }
@@ -97,6 +97,38 @@ pub(crate) fn hands_off(cfg: &Config, tags: &BTreeMap<String, String>, scope_blo
         ));
     }
     scope_block.map(String::from)
+}
+
+/// A resource's violation, if any, screened for remediation: `Ok` when `on_untagged` may
+/// act on it, `Err` when it is only reported (a bad value rather than no tag, `report` mode,
+/// or something holding remediation back, said in `not_remediated`). `born` is when the
+/// resource was created or launched (`verb` says which), for `untagged_grace_minutes`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn screen(
+    cfg: &Config,
+    resource_type: ResourceType,
+    id: &str,
+    tags: &BTreeMap<String, String>,
+    (born, verb): (Option<DateTime<Utc>>, &str),
+    now: DateTime<Utc>,
+    scope_block: Option<&str>,
+) -> Option<Result<Violation, Violation>> {
+    let mut v = violation(cfg, resource_type, id, tags.get(&cfg.tag_key).map(String::as_str))?;
+    if v.problem != Problem::Untagged || cfg.policy.on_untagged == crate::config::OnUntagged::Report {
+        return Some(Err(v));
+    }
+    if let Some(why) = hands_off(cfg, tags, scope_block) {
+        v.not_remediated = Some(why);
+        return Some(Err(v));
+    }
+    if born.is_some_and(|b| super::in_grace(b, now, cfg.policy.untagged_grace)) {
+        v.not_remediated = Some(format!(
+            "{verb} less than {} min ago (untagged_grace_minutes)",
+            cfg.policy.untagged_grace.num_minutes()
+        ));
+        return Some(Err(v));
+    }
+    Some(Ok(v))
 }
 
 pub(crate) fn stamp(now: DateTime<Utc>) -> String {

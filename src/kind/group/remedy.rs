@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::{GroupChange, GroupPlan};
 use crate::capacity::Capacity;
 use crate::config::{Config, OnUntagged};
-use crate::kind::compliance::{TAG_REMEDIATED, hands_off, stamp, violation};
-use crate::kind::{Problem, ResourceType, Violation};
+use crate::kind::compliance::{TAG_REMEDIATED, screen, stamp};
+use crate::kind::{ResourceType, Violation};
 use crate::model::Group;
 
 /// Finds a group's violation and, for an untagged one, the remediation. `scope_block` says
@@ -21,23 +21,19 @@ pub fn scan_group(
     now: DateTime<Utc>,
     scope_block: Option<&str>,
 ) -> Option<(Violation, Option<GroupPlan>)> {
-    let mut v = violation(cfg, ResourceType::AutoScalingGroup, &g.name, g.tag(&cfg.tag_key))?;
-    if v.problem != Problem::Untagged || cfg.policy.on_untagged == OnUntagged::Report {
-        return Some((v, None));
-    }
-    if let Some(why) = hands_off(cfg, &g.tags, scope_block) {
-        v.not_remediated = Some(why);
-        return Some((v, None));
-    }
-    if g.created
-        .is_some_and(|c| crate::kind::in_grace(c, now, cfg.policy.untagged_grace))
-    {
-        v.not_remediated = Some(format!(
-            "created less than {} min ago (untagged_grace_minutes)",
-            cfg.policy.untagged_grace.num_minutes()
-        ));
-        return Some((v, None));
-    }
+    let screened = screen(
+        cfg,
+        ResourceType::AutoScalingGroup,
+        &g.name,
+        &g.tags,
+        (g.created, "created"),
+        now,
+        scope_block,
+    )?;
+    let mut v = match screened {
+        Ok(v) => v,
+        Err(v) => return Some((v, None)),
+    };
     let mut plan = GroupPlan::new(g.name.clone(), None);
     match &cfg.policy.on_untagged {
         OnUntagged::Report => return Some((v, None)),

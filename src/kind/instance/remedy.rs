@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{InstancePlan, PowerOp};
 use crate::config::{Config, OnUntagged};
-use crate::kind::compliance::{TAG_REMEDIATED, hands_off, stamp, violation};
-use crate::kind::{Problem, ResourceType, Violation};
+use crate::kind::compliance::{TAG_REMEDIATED, screen, stamp};
+use crate::kind::{ResourceType, Violation};
 use crate::model::{Instance, InstanceState, TAG_ASG_MEMBER};
 
 /// Finds an instance's violation and, for an untagged one, the remediation (see
@@ -20,23 +20,19 @@ pub fn scan_instance(
     if i.tags.contains_key(TAG_ASG_MEMBER) || i.state == InstanceState::Other {
         return None;
     }
-    let mut v = violation(cfg, ResourceType::Instance, &i.id, i.tag(&cfg.tag_key))?;
-    if v.problem != Problem::Untagged || cfg.policy.on_untagged == OnUntagged::Report {
-        return Some((v, None));
-    }
-    if let Some(why) = hands_off(cfg, &i.tags, scope_block) {
-        v.not_remediated = Some(why);
-        return Some((v, None));
-    }
-    if i.launched
-        .is_some_and(|l| crate::kind::in_grace(l, now, cfg.policy.untagged_grace))
-    {
-        v.not_remediated = Some(format!(
-            "launched less than {} min ago (untagged_grace_minutes)",
-            cfg.policy.untagged_grace.num_minutes()
-        ));
-        return Some((v, None));
-    }
+    let screened = screen(
+        cfg,
+        ResourceType::Instance,
+        &i.id,
+        &i.tags,
+        (i.launched, "launched"),
+        now,
+        scope_block,
+    )?;
+    let mut v = match screened {
+        Ok(v) => v,
+        Err(v) => return Some((v, None)),
+    };
     let mut plan = InstancePlan {
         id: i.id.clone(),
         ..Default::default()
