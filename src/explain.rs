@@ -30,8 +30,8 @@ pub struct Explanation {
     pub schedule: String,
     /// IANA zone.
     pub timezone: String,
-    /// `full`, `stop-only` or `start-only`.
-    pub mode: &'static str,
+    /// Which transitions offhours acts on.
+    pub mode: crate::schedule::Mode,
     /// Holiday dates the schedule observes.
     pub holidays: usize,
     /// The transitions offhours acts on, in order.
@@ -74,7 +74,7 @@ pub fn explain(
     Ok(Explanation {
         schedule: schedule.name.clone(),
         timezone: schedule.tz.name().to_string(),
-        mode: schedule.mode.as_str(),
+        mode: schedule.mode,
         holidays: schedule.holidays.len(),
         transitions,
         sample_size: size,
@@ -105,7 +105,9 @@ impl Explanation {
         let _ = writeln!(
             out,
             "timezone  {}   mode {}   {} holiday date(s)",
-            self.timezone, self.mode, self.holidays
+            self.timezone,
+            self.mode.as_str(),
+            self.holidays
         );
         let _ = writeln!(out);
         let from = self.compiled_at.with_timezone(&schedule.tz);
