@@ -53,8 +53,8 @@ pub enum Failure {
     /// The config is invalid (exit 2).
     #[error("{0}\n{n} error{s} in the config", n = .0.0.len(), s = if .0.0.len() == 1 { "" } else { "s" })]
     Config(#[from] ConfigErrors),
-    /// A runtime failure (exit 1).
-    #[error("{what}: {source}")]
+    /// A runtime failure (exit 1); print it with its causes ([`crate::failure::chain`]).
+    #[error("{what}")]
     Runtime {
         /// What was being done.
         what: &'static str,

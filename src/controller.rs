@@ -34,12 +34,12 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
     let scopes = match cloud.scopes(cfg).await {
         Ok(s) => s,
         Err(e) => {
-            warn!(error = %e, "could not list the accounts to work in");
+            warn!(error = %crate::failure::chain(&e), "could not list the accounts to work in");
             report.scopes.push(ScopeReport {
                 account: "*".into(),
                 region: "*".into(),
                 status: ScopeStatus::Failed,
-                error: Some(e.to_string()),
+                error: Some(crate::failure::chain(&e)),
                 resources: 0,
                 managed: Default::default(),
             });
@@ -53,7 +53,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
         Ok(RemediationScope::default())
     } else {
         cloud.remediation(cfg).await.map_err(|e| {
-            warn!(error = %e, "cannot tell where on_untagged may act; no remediation this pass");
+            warn!(error = %crate::failure::chain(&e), "cannot tell where on_untagged may act; no remediation this pass");
             format!("no remediation this pass: cannot tell where it may act ({e})")
         })
     };
@@ -175,8 +175,8 @@ async fn work_scope<A: Adapter<Groups> + Adapter<Instances>>(
     let api = match api {
         Ok(api) => api,
         Err(e) => {
-            warn!(error = %e, "scope skipped: it could not be reached");
-            out.fail(e.to_string());
+            warn!(error = %crate::failure::chain(&e), "scope skipped: it could not be reached");
+            out.fail(crate::failure::chain(&e));
             return out;
         }
     };
@@ -213,8 +213,8 @@ async fn work_kind<K: Kind, A: Adapter<K>>(
     let resources = match listed {
         Ok(r) => r,
         Err(e) => {
-            warn!(kind = %K::TYPE, error = %e, "kind skipped in this scope: its inventory could not be listed");
-            out.fail(e.to_string());
+            warn!(kind = %K::TYPE, error = %crate::failure::chain(&e), "kind skipped in this scope: its inventory could not be listed");
+            out.fail(crate::failure::chain(&e));
             return;
         }
     };
@@ -260,7 +260,7 @@ async fn work_kind<K: Kind, A: Adapter<K>>(
         for o in outcomes.iter().take(p.steps.len()) {
             let c = &mut out.changes[slot];
             c.status = o.status;
-            c.error = o.error.as_ref().map(ToString::to_string);
+            c.error = o.error.as_ref().map(|e| crate::failure::chain(e));
             slot += 1;
         }
     }

@@ -59,15 +59,29 @@ impl ErrorKind {
 }
 
 /// A failed cloud call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct CloudError {
     /// The operation, e.g. `DescribeAutoScalingGroups`.
     pub operation: String,
     /// What kind of failure.
     pub kind: ErrorKind,
-    /// The service's message with its context.
+    /// The service's answer (`Code: message`), or what went wrong before there was one.
     pub message: String,
+    /// The cause, when the failure is not the service's own answer (a dropped connection, a
+    /// timeout, an unreadable response): the SDK's error, with its chain of causes.
+    #[source]
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Two failures are the same when they name the same operation, kind and message (their
+/// causes are not compared).
+impl PartialEq for CloudError {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.operation, self.kind, &self.message) == (&other.operation, other.kind, &other.message)
+    }
+}
+
+impl Eq for CloudError {}
 
 impl fmt::Display for CloudError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -107,7 +107,7 @@ pub async fn run(
         match crate::policy::sync::intake(cfg, &cloud.organizations(), &cloud.queue(url), 1000, Some(&cloud)).await {
             Ok(i) if !i.violations.is_empty() => info!(violations = i.violations.len(), "event queue violations"),
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "event queue intake failed"),
+            Err(e) => warn!(error = %crate::failure::chain(&e), "event queue intake failed"),
         }
     }
     report.api_calls = counter.by_operation();

@@ -26,6 +26,7 @@ fn missing(operation: &str, what: &str) -> CloudError {
         operation: operation.into(),
         kind: ErrorKind::Other,
         message: format!("the response has no {what}"),
+        source: None,
     }
 }
 
@@ -40,7 +41,7 @@ pub async fn discover(base: &SdkConfig, counter: &CallCounter, cfg: &Config) -> 
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| classify("GetCallerIdentity", &e))?;
+        .map_err(|e| classify("GetCallerIdentity", e))?;
     let own = me
         .account()
         .ok_or_else(|| missing("GetCallerIdentity", "account"))?
@@ -102,7 +103,7 @@ pub async fn remediation(
     let management = match org.describe_organization().send().await {
         Ok(out) => out.organization().and_then(|o| o.master_account_id()).map(String::from),
         Err(e) => {
-            let e = classify("DescribeOrganization", &e);
+            let e = classify("DescribeOrganization", e);
             // Not in an organization: no management account to spare.
             if e.message.contains("AWSOrganizationsNotInUseException") {
                 None
@@ -125,7 +126,7 @@ async fn list_active(org: &aws_sdk_organizations::Client) -> Result<BTreeMap<Str
     let mut out = BTreeMap::new();
     let mut pages = org.list_accounts().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("ListAccounts", &e))?;
+        let page = page.map_err(|e| classify("ListAccounts", e))?;
         for a in page.accounts() {
             if a.status() == Some(&AccountStatus::Active)
                 && let Some(id) = a.id()
@@ -159,7 +160,7 @@ async fn resolve(
                         .into_paginator()
                         .send();
                     while let Some(page) = accounts.next().await {
-                        let page = page.map_err(|e| classify("ListAccountsForParent", &e))?;
+                        let page = page.map_err(|e| classify("ListAccountsForParent", e))?;
                         out.extend(page.accounts().iter().filter_map(|a| a.id().map(String::from)));
                     }
                     let mut ous = org
@@ -168,7 +169,7 @@ async fn resolve(
                         .into_paginator()
                         .send();
                     while let Some(page) = ous.next().await {
-                        let page = page.map_err(|e| classify("ListOrganizationalUnitsForParent", &e))?;
+                        let page = page.map_err(|e| classify("ListOrganizationalUnitsForParent", e))?;
                         stack.extend(
                             page.organizational_units()
                                 .iter()

@@ -38,7 +38,7 @@ impl GroupApi for AwsScope {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeAutoScalingGroups", &e))?;
+            let page = page.map_err(|e| classify("DescribeAutoScalingGroups", e))?;
             for g in page.auto_scaling_groups() {
                 let tags: BTreeMap<String, String> = g
                     .tags()
@@ -70,7 +70,7 @@ impl GroupApi for AwsScope {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeScheduledActions", &e))?;
+            let page = page.map_err(|e| classify("DescribeScheduledActions", e))?;
             for a in page.scheduled_update_group_actions() {
                 let Some(group) = a.auto_scaling_group_name() else {
                     continue;
@@ -124,7 +124,7 @@ impl GroupApi for AwsScope {
                 .set_scheduled_update_group_actions(Some(requests))
                 .send()
                 .await
-                .map_err(|e| classify("BatchPutScheduledUpdateGroupAction", &e))?;
+                .map_err(|e| classify("BatchPutScheduledUpdateGroupAction", e))?;
             failed.extend(
                 out.failed_scheduled_update_group_actions()
                     .iter()
@@ -148,7 +148,7 @@ impl GroupApi for AwsScope {
                 .set_scheduled_action_names(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| classify("BatchDeleteScheduledAction", &e))?;
+                .map_err(|e| classify("BatchDeleteScheduledAction", e))?;
             failed.extend(
                 out.failed_scheduled_actions()
                     .iter()
@@ -178,7 +178,7 @@ impl GroupApi for AwsScope {
             .desired_capacity(c.desired)
             .send()
             .await
-            .map_err(|e| classify("UpdateAutoScalingGroup", &e))?;
+            .map_err(|e| classify("UpdateAutoScalingGroup", e))?;
         Ok(())
     }
 
@@ -205,7 +205,7 @@ impl GroupApi for AwsScope {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| classify("CreateOrUpdateTags", &e))?;
+            .map_err(|e| classify("CreateOrUpdateTags", e))?;
         Ok(())
     }
 
@@ -225,7 +225,7 @@ impl GroupApi for AwsScope {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| classify("DeleteTags", &e))?;
+            .map_err(|e| classify("DeleteTags", e))?;
         Ok(())
     }
 }

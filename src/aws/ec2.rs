@@ -128,7 +128,7 @@ impl InstanceApi for AwsScope {
                 .interceptor(CompactDescribe(compact.clone()))
                 .send()
                 .await
-                .map_err(|e| classify("DescribeInstances", &e))?;
+                .map_err(|e| classify("DescribeInstances", e))?;
             let page = compact
                 .lock()
                 .ok()
@@ -137,6 +137,7 @@ impl InstanceApi for AwsScope {
                     operation: "DescribeInstances".to_string(),
                     kind: ErrorKind::Other,
                     message: format!("a page came back without being read ({sdk_page:?})"),
+                    source: None,
                 })?;
             for (instance, spot) in page.instances {
                 if let Some(req) = spot {
@@ -150,6 +151,7 @@ impl InstanceApi for AwsScope {
                         operation: "DescribeInstances".to_string(),
                         kind: ErrorKind::Other,
                         message: format!("the same page token came back twice ({next}): the list would never end"),
+                        source: None,
                     });
                 }
                 Some(next) => token = Some(next),
@@ -166,7 +168,7 @@ impl InstanceApi for AwsScope {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| classify("DescribeSpotInstanceRequests", &e))?;
+                let page = page.map_err(|e| classify("DescribeSpotInstanceRequests", e))?;
                 for r in page.spot_instance_requests() {
                     if let (Some(id), Some(SpotInstanceType::Persistent)) = (r.spot_instance_request_id(), r.r#type()) {
                         persistent.insert(id.to_string());
@@ -189,7 +191,7 @@ impl InstanceApi for AwsScope {
         if hibernate {
             req = req.hibernate(true);
         }
-        req.send().await.map_err(|e| classify("StopInstances", &e))?;
+        req.send().await.map_err(|e| classify("StopInstances", e))?;
         Ok(())
     }
 
@@ -199,7 +201,7 @@ impl InstanceApi for AwsScope {
             .set_instance_ids(Some(ids.to_vec()))
             .send()
             .await
-            .map_err(|e| classify("StartInstances", &e))?;
+            .map_err(|e| classify("StartInstances", e))?;
         Ok(())
     }
 
@@ -214,7 +216,7 @@ impl InstanceApi for AwsScope {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| classify("CreateTags", &e))?;
+            .map_err(|e| classify("CreateTags", e))?;
         Ok(())
     }
 
@@ -226,7 +228,7 @@ impl InstanceApi for AwsScope {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| classify("DeleteTags", &e))?;
+            .map_err(|e| classify("DeleteTags", e))?;
         Ok(())
     }
 }
@@ -422,7 +424,7 @@ mod compact_tests {
             .interceptor(CompactDescribe(slot.clone()))
             .send()
             .await
-            .map_err(|e| classify("DescribeInstances", &e))?;
+            .map_err(|e| classify("DescribeInstances", e))?;
         let page = slot.lock().unwrap().take();
         Ok((page, out))
     }

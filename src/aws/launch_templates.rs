@@ -44,7 +44,7 @@ async fn instance_tags(
     let out = match req.send().await {
         Ok(o) => o,
         Err(e) => {
-            let err = classify("DescribeLaunchTemplateVersions", &e);
+            let err = classify("DescribeLaunchTemplateVersions", e);
             return if err.kind == crate::cloud::ErrorKind::NotFound {
                 Ok(None)
             } else {
@@ -83,7 +83,7 @@ async fn groups_with_templates(scope: &AwsScope) -> Result<Vec<(String, Template
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("DescribeAutoScalingGroups", &e))?;
+        let page = page.map_err(|e| classify("DescribeAutoScalingGroups", e))?;
         for g in page.auto_scaling_groups() {
             let spec = g.launch_template().or_else(|| {
                 g.mixed_instances_policy()

@@ -25,7 +25,6 @@ use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorC
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::region::Region;
 
@@ -97,17 +96,16 @@ impl Intercept for CallCounter {
 
 pub use crate::failure::is_mutating;
 
-/// Classifies an SDK error, keeping its full context in the message.
-pub(crate) fn classify<E, R>(
-    operation: &str,
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> CloudError
+/// Classifies an SDK error. A service's answer becomes the message (`Code: message`); any
+/// other failure (dispatch, timeout, an unreadable response) keeps the SDK's error as the
+/// cause, whose chain says what happened ([`crate::failure::chain`]).
+pub(crate) fn classify<E, R>(operation: &str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> CloudError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
-    let code = match err {
+    let code = match &err {
         SdkError::ServiceError(e) => e.err().code().map(String::from),
         _ => None,
     };
@@ -130,10 +128,23 @@ where
         Some("UnsupportedHibernationConfiguration") => ErrorKind::HibernationRefused,
         _ => ErrorKind::Other,
     };
-    CloudError {
-        operation: operation.to_string(),
-        kind,
-        message: DisplayErrorContext(err).to_string(),
+    match &err {
+        SdkError::ServiceError(e) => CloudError {
+            operation: operation.to_string(),
+            kind,
+            message: format!(
+                "{}: {}",
+                e.err().code().unwrap_or("unknown error"),
+                e.err().message().unwrap_or("(no message)")
+            ),
+            source: None,
+        },
+        _ => CloudError {
+            operation: operation.to_string(),
+            kind,
+            message: err.to_string(),
+            source: Some(std::sync::Arc::new(err)),
+        },
     }
 }
 
@@ -273,6 +284,7 @@ impl Cloud for AwsCloud {
                 operation: "LoadConfig".into(),
                 kind: ErrorKind::Invalid,
                 message: "no region: set `regions` in the config, or AWS_REGION".into(),
+                source: None,
             })?]
         } else {
             cfg.regions.clone()

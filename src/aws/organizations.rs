@@ -35,6 +35,7 @@ fn missing(operation: &str, what: &str) -> CloudError {
         operation: operation.into(),
         kind: ErrorKind::Other,
         message: format!("the response has no {what}"),
+        source: None,
     }
 }
 
@@ -67,7 +68,7 @@ impl OrgClient {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListTagsForResource", &e))?;
+            let page = page.map_err(|e| classify("ListTagsForResource", e))?;
             if page
                 .tags()
                 .iter()
@@ -86,7 +87,7 @@ impl OrgClient {
             .policy_id(id)
             .send()
             .await
-            .map_err(|e| classify("DescribePolicy", &e))?;
+            .map_err(|e| classify("DescribePolicy", e))?;
         Ok(out.policy().and_then(|p| p.content()).unwrap_or_default().to_string())
     }
 
@@ -94,7 +95,7 @@ impl OrgClient {
         let mut out = BTreeSet::new();
         let mut pages = self.org.list_targets_for_policy().policy_id(id).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListTargetsForPolicy", &e))?;
+            let page = page.map_err(|e| classify("ListTargetsForPolicy", e))?;
             out.extend(page.targets().iter().filter_map(|t| t.target_id().map(String::from)));
         }
         Ok(out)
@@ -110,7 +111,7 @@ impl OrgClient {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListPoliciesForTarget", &e))?;
+            let page = page.map_err(|e| classify("ListPoliciesForTarget", e))?;
             for p in page.policies() {
                 let (Some(id), name) = (p.id(), p.name().unwrap_or_default()) else {
                     continue;
@@ -146,7 +147,7 @@ impl Org for OrgClient {
             .describe_organization()
             .send()
             .await
-            .map_err(|e| classify("DescribeOrganization", &e))?;
+            .map_err(|e| classify("DescribeOrganization", e))?;
         let o = out
             .organization()
             .ok_or_else(|| missing("DescribeOrganization", "organization"))?;
@@ -176,7 +177,7 @@ impl Org for OrgClient {
             .list_roots()
             .send()
             .await
-            .map_err(|e| classify("ListRoots", &e))?;
+            .map_err(|e| classify("ListRoots", e))?;
         let root = out.roots().first().ok_or_else(|| missing("ListRoots", "root"))?;
         let id = root.id().ok_or_else(|| missing("ListRoots", "root id"))?.to_string();
         let with = |status: PolicyTypeStatus| {
@@ -205,7 +206,7 @@ impl Org for OrgClient {
             .policy_type(policy_type(kind))
             .send()
             .await
-            .map_err(|e| classify("EnablePolicyType", &e))?;
+            .map_err(|e| classify("EnablePolicyType", e))?;
         Ok(())
     }
 
@@ -219,7 +220,7 @@ impl Org for OrgClient {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListPolicies", &e))?;
+            let page = page.map_err(|e| classify("ListPolicies", e))?;
             if let Some(p) = page.policies().iter().find(|p| p.name() == Some(name)) {
                 id = p.id().map(String::from);
             }
@@ -247,6 +248,7 @@ impl Org for OrgClient {
                 operation: "CreatePolicy".into(),
                 kind: ErrorKind::Invalid,
                 message: e.to_string(),
+                source: None,
             })?;
         let out = self
             .org
@@ -258,7 +260,7 @@ impl Org for OrgClient {
             .tags(tag)
             .send()
             .await
-            .map_err(|e| classify("CreatePolicy", &e))?;
+            .map_err(|e| classify("CreatePolicy", e))?;
         out.policy()
             .and_then(|p| p.policy_summary())
             .and_then(|s| s.id())
@@ -275,7 +277,7 @@ impl Org for OrgClient {
             .description(description)
             .send()
             .await
-            .map_err(|e| classify("UpdatePolicy", &e))?;
+            .map_err(|e| classify("UpdatePolicy", e))?;
         Ok(())
     }
 
@@ -287,7 +289,7 @@ impl Org for OrgClient {
             .target_id(target)
             .send()
             .await
-            .map_err(|e| classify("AttachPolicy", &e))?;
+            .map_err(|e| classify("AttachPolicy", e))?;
         Ok(())
     }
 
@@ -299,7 +301,7 @@ impl Org for OrgClient {
             .target_id(target)
             .send()
             .await
-            .map_err(|e| classify("DetachPolicy", &e))?;
+            .map_err(|e| classify("DetachPolicy", e))?;
         Ok(())
     }
 
@@ -314,7 +316,7 @@ impl Org for OrgClient {
                 .child_id(&child)
                 .send()
                 .await
-                .map_err(|e| classify("ListParents", &e))?;
+                .map_err(|e| classify("ListParents", e))?;
             let Some(parent) = out.parents().first().and_then(|p| p.id()) else {
                 break;
             };
@@ -360,7 +362,7 @@ impl Org for OrgClient {
             Err(SdkError::ServiceError(e)) if e.err().is_effective_policy_not_found_exception() => {
                 EffectiveTagPolicy::Described(None)
             }
-            Err(e) => EffectiveTagPolicy::Unavailable(classify("DescribeEffectivePolicy", &e).to_string()),
+            Err(e) => EffectiveTagPolicy::Unavailable(classify("DescribeEffectivePolicy", e).to_string()),
         }
     }
 

@@ -42,7 +42,7 @@ impl EventQueue for Queue {
             .wait_time_seconds(wait_seconds)
             .send()
             .await
-            .map_err(|e| classify("ReceiveMessage", &e))?;
+            .map_err(|e| classify("ReceiveMessage", e))?;
         Ok(out
             .messages()
             .iter()
@@ -62,7 +62,7 @@ impl EventQueue for Queue {
             .receipt_handle(receipt)
             .send()
             .await
-            .map_err(|e| classify("DeleteMessage", &e))?;
+            .map_err(|e| classify("DeleteMessage", e))?;
         Ok(())
     }
 }

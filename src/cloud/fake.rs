@@ -150,6 +150,7 @@ impl FakeScope {
                 operation: op.into(),
                 kind: ErrorKind::NotFound,
                 message: format!("group {group} not found"),
+                source: None,
             })
         })
         .await
@@ -166,6 +167,7 @@ impl GroupApi for FakeScope {
                     operation: "DescribeAutoScalingGroups".into(),
                     kind: ErrorKind::Throttled,
                     message: "Rate exceeded".into(),
+                    source: None,
                 });
             }
             Ok(st.groups.get(scope).cloned().unwrap_or_default())
@@ -231,6 +233,7 @@ impl GroupApi for FakeScope {
                     operation: "CreateOrUpdateTags".into(),
                     kind: ErrorKind::NotFound,
                     message: format!("group {missing} not found"),
+                    source: None,
                 });
             }
             for (name, t) in tags {
@@ -263,6 +266,7 @@ impl FakeScope {
                     operation: op.into(),
                     kind: ErrorKind::NotPermitted,
                     message: "OperationNotPermitted: stop protection".into(),
+                    source: None,
                 });
             }
             let all = st.instances.entry(scope.clone()).or_default();
@@ -271,6 +275,7 @@ impl FakeScope {
                     operation: op.into(),
                     kind: ErrorKind::NotFound,
                     message: format!("{missing} not found"),
+                    source: None,
                 });
             }
             all.iter_mut().filter(|i| ids.contains(&i.id)).for_each(f);
@@ -288,6 +293,7 @@ impl InstanceApi for FakeScope {
                     operation: "DescribeInstances".into(),
                     kind: ErrorKind::Throttled,
                     message: "Rate exceeded".into(),
+                    source: None,
                 });
             }
             Ok(st
@@ -357,6 +363,7 @@ impl Cloud for FakeCloud {
                         operation: "AssumeRole".into(),
                         kind: ErrorKind::AccessDenied,
                         message: format!("cannot assume the role in {}", scope.account),
+                        source: None,
                     })
                 } else {
                     Ok(FakeScope {

@@ -295,7 +295,7 @@ pub async fn values_in_use<C: Cloud>(
     let scopes = match cloud.scopes(cfg).await {
         Ok(s) => s,
         Err(e) => {
-            warn!(error = %e, "policy: cannot list the scopes to find schedule values in use");
+            warn!(error = %crate::failure::chain(&e), "policy: cannot list the scopes to find schedule values in use");
             return (out, false);
         }
     };
@@ -483,19 +483,19 @@ pub async fn sync<C: Cloud, O: Org>(
                         .iter()
                         .any(|c| e.message.contains(c)) =>
                 {
-                    info!(policy = %d.name, change = ?change, error = %e, "attachment waits for a later run");
+                    info!(policy = %d.name, change = ?change, error = %crate::failure::chain(&e), "attachment waits for a later run");
                     report.changes.push(ChangeOutcome {
                         change,
                         status: PolicyChangeStatus::Waiting,
-                        error: Some(e.to_string()),
+                        error: Some(crate::failure::chain(&e)),
                     });
                 }
                 Err(e) => {
-                    warn!(policy = %d.name, change = ?change, error = %e, "policy change failed");
+                    warn!(policy = %d.name, change = ?change, error = %crate::failure::chain(&e), "policy change failed");
                     report.changes.push(ChangeOutcome {
                         change,
                         status: PolicyChangeStatus::Failed,
-                        error: Some(e.to_string()),
+                        error: Some(crate::failure::chain(&e)),
                     });
                     failed = true;
                 }
@@ -547,6 +547,7 @@ pub async fn gather<O: Org>(org: &O, account: &str) -> Result<Gathered, SyncErro
                 operation: "DescribePolicy".into(),
                 kind: crate::cloud::ErrorKind::Invalid,
                 message: format!("SCP `{name}` attached to {target} cannot be evaluated: {e}"),
+                source: None,
             })?;
             policies.push((name, p));
         }
@@ -682,7 +683,7 @@ where
             report.received += 1;
             match crate::policy::event::parse(&m.body) {
                 Err(e) => {
-                    warn!(message_id = %m.id, error = %e, "event queue: message is not a supported CloudTrail event; deleted");
+                    warn!(message_id = %m.id, error = %crate::failure::chain(&e), "event queue: message is not a supported CloudTrail event; deleted");
                     report.rejected.push(Rejected {
                         message_id: m.id.clone(),
                         error: e.to_string(),
@@ -696,7 +697,7 @@ where
                             match cloud.scopes(cfg).await {
                                 Ok(s) => scopes = Some(s),
                                 Err(e) => {
-                                    warn!(error = %e, "event queue: cannot list the scopes to read launch templates")
+                                    warn!(error = %crate::failure::chain(&e), "event queue: cannot list the scopes to read launch templates")
                                 }
                             }
                         }
@@ -710,7 +711,7 @@ where
                                 cache.insert(ev.account.clone(), g);
                             }
                             Err(e) => {
-                                warn!(message_id = %m.id, account = %ev.account, error = %e, "event queue: cannot read the account's policies; the message is retried later");
+                                warn!(message_id = %m.id, account = %ev.account, error = %crate::failure::chain(&e), "event queue: cannot read the account's policies; the message is retried later");
                                 continue;
                             }
                         }
@@ -738,7 +739,7 @@ where
                 }
             }
             if let Err(e) = queue.delete(&m.receipt).await {
-                warn!(message_id = %m.id, error = %e, "event queue: handled message not deleted; it will be delivered again");
+                warn!(message_id = %m.id, error = %crate::failure::chain(&e), "event queue: handled message not deleted; it will be delivered again");
                 report.undeleted.push(Rejected {
                     message_id: m.id.clone(),
                     error: e.to_string(),
@@ -769,8 +770,10 @@ pub async fn repair<C: Cloud, O: Org>(cfg: &Config, org: &O, apply: bool, cloud:
             Repair::Done(Box::new(r))
         }
         Err(e) => {
-            warn!(error = %e, "policy drift check failed");
-            Repair::Failed { error: e.to_string() }
+            warn!(error = %crate::failure::chain(&e), "policy drift check failed");
+            Repair::Failed {
+                error: crate::failure::chain(&e),
+            }
         }
     })
 }
@@ -788,7 +791,9 @@ where
     }
     match cloud.scopes(cfg).await {
         Ok(scopes) => resolve_templates_in(&scopes, ev).await,
-        Err(e) => warn!(error = %e, "policy check: cannot reach the event's account to read its launch templates"),
+        Err(e) => {
+            warn!(error = %crate::failure::chain(&e), "policy check: cannot reach the event's account to read its launch templates")
+        }
     }
 }
 
@@ -812,7 +817,9 @@ pub async fn resolve_templates_in<T: Templates>(
         match handle.instance_tags(&t).await {
             Ok(Some(tags)) => ev.resolve_template(&t, &tags),
             Ok(None) => ev.resolve_template(&t, &BTreeMap::new()),
-            Err(e) => warn!(template = %t, error = %e, "policy check: cannot read the launch template"),
+            Err(e) => {
+                warn!(template = %t, error = %crate::failure::chain(&e), "policy check: cannot read the launch template")
+            }
         }
     }
 }
@@ -848,7 +855,7 @@ where
         let handle = match handle {
             Ok(h) => h,
             Err(e) => {
-                warn!(account = %scope.account, region = %scope.region, error = %e, "pre-flight: scope unreachable");
+                warn!(account = %scope.account, region = %scope.region, error = %crate::failure::chain(&e), "pre-flight: scope unreachable");
                 continue;
             }
         };

@@ -174,6 +174,7 @@ fn partial(operation: &str, what: &str, f: &[ActionFailure]) -> Result<(), Cloud
         operation: operation.into(),
         kind: ErrorKind::Other,
         message: format!("{what} failed for {}", list.join("; ")),
+        source: None,
     })
 }
 
@@ -186,7 +187,7 @@ fn settle(plan: &GroupPlan, k: usize, outcome: &mut Outcome, error: Option<Cloud
             *outcome = Outcome::APPLIED;
         }
         Some(e) => {
-            warn!(group = %plan.id, change = step.change.kind(), error = %e, "change failed; the group's remaining changes wait for the next pass");
+            warn!(group = %plan.id, change = step.change.kind(), error = %crate::failure::chain(&e), "change failed; the group's remaining changes wait for the next pass");
             *outcome = Outcome {
                 status: ChangeStatus::Failed,
                 error: Some(e),

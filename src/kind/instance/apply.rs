@@ -122,7 +122,7 @@ pub async fn apply<A: InstanceApi>(api: &A, batch: usize, plans: &[Plan<Instance
                     }
                 }
                 Err(e) => {
-                    warn!(instance = %p.id, error = %e, "power change failed; retried on the next pass");
+                    warn!(instance = %p.id, error = %crate::failure::chain(&e), "power change failed; retried on the next pass");
                     tags_allowed = false;
                     Outcome::failed(e.clone())
                 }
