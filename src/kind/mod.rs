@@ -9,6 +9,7 @@
 pub mod compliance;
 pub mod group;
 pub mod instance;
+pub mod power;
 pub mod tags;
 
 use std::collections::BTreeMap;

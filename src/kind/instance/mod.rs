@@ -66,6 +66,16 @@ impl InstanceChange {
     }
 }
 
+impl crate::kind::power::PowerChange for InstanceChange {
+    fn set_tags(tags: BTreeMap<String, String>) -> Self {
+        InstanceChange::SetTags { tags }
+    }
+
+    fn remove_tags(keys: Vec<String>) -> Self {
+        InstanceChange::RemoveTags { keys }
+    }
+}
+
 impl From<PowerOp> for InstanceChange {
     fn from(op: PowerOp) -> Self {
         match op {

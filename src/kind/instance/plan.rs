@@ -1,456 +1,95 @@
-//! Planning one plain EC2 instance: stop or start at its schedule's transitions.
-//!
-//! By default offhours acts when a transition has passed since it last acted (recorded in
-//! `offhours:last-transition` on the instance), so a server started by hand after hours
-//! stays up until the next stop. `enforce: true` holds the scheduled state on every pass.
-//! A transition missed for longer than the catch-up window is reported, not applied.
-//! An override (`offhours:override`) holds a state until a time; its expiry counts as a
-//! transition. Instances in an Auto Scaling group are left to their group.
+//! Planning one plain EC2 instance: the shared power planner ([`crate::kind::power`]) over
+//! what EC2 says of an instance. Instances in an Auto Scaling group are left to their group.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+
+use crate::kind::power::{FailedStart, Powered, Settings, plan_power};
+pub use crate::kind::power::{PowerOp, PowerPlan as InstancePlan, record};
 
 use crate::config::Config;
-use crate::kind::tags::{self, OverrideTag, Resolution};
-use crate::model::{Instance, InstanceState, Market, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE, tag_safe};
-use crate::schedule::{Action, Schedule, Transition};
+use crate::model::{Instance, Market as Billing};
+#[cfg(test)]
+use crate::model::{InstanceState, Market, TAG_ASG_MEMBER, TAG_ERROR, TAG_LAST, TAG_OVERRIDE};
 
-/// How far back the last transition is looked for.
-const LOOKBACK_DAYS: i64 = 35;
+impl Powered for Instance {
+    fn id(&self) -> &str {
+        &self.id
+    }
 
-/// What to do to an instance's power state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PowerOp {
-    /// StopInstances.
-    Stop,
-    /// StopInstances with Hibernate.
-    Hibernate,
-    /// StartInstances.
-    Start,
-}
+    fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
 
-impl PowerOp {
-    /// `stop-instance`, `hibernate-instance` or `start-instance`.
-    #[must_use]
-    pub fn kind(self) -> &'static str {
-        match self {
-            PowerOp::Stop => "stop-instance",
-            PowerOp::Hibernate => "hibernate-instance",
-            PowerOp::Start => "start-instance",
+    fn state(&self) -> crate::model::InstanceState {
+        self.state
+    }
+
+    fn launched(&self) -> Option<DateTime<Utc>> {
+        self.launched
+    }
+
+    fn priced_type(&self) -> Option<String> {
+        self.instance_type.clone()
+    }
+
+    fn never_stopped(&self) -> Option<String> {
+        if self.market == Billing::OneTimeSpot {
+            return Some("spot instance with a one-time request: never stopped".into());
         }
+        self.instance_store_root
+            .then(|| "root device is instance store: never stopped".into())
+    }
+
+    fn can_hibernate(&self) -> bool {
+        self.hibernation
+    }
+
+    /// StartInstances can answer success and the instance then fall back to stopped, with the
+    /// state reason "Client.InternalError: Client error on launch", when an EBS volume is
+    /// encrypted with a customer managed KMS key the caller may not use (AWS Knowledge Center,
+    /// https://repost.aws/knowledge-center/kms-iam-ec2-permission: the caller needs
+    /// kms:CreateGrant on the key).
+    fn failed_start(&self) -> Option<FailedStart> {
+        let r = self.state_reason.as_ref().filter(|r| r.is_failed_start())?;
+        let hint = if r.code == "Client.InternalError" {
+            "; an EBS volume encrypted with a customer managed KMS key needs kms:CreateGrant for \
+             offhours' role in the key policy (deploy/ grants it via EC2 only)"
+        } else {
+            ""
+        };
+        Some(FailedStart {
+            message: r.message.clone(),
+            error: format!(
+                "not started: the instance fell back to stopped ({}: {}){hint}; offhours starts it again",
+                r.code, r.message
+            ),
+        })
     }
 }
 
-/// Everything planned for one instance.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct InstancePlan {
-    /// `i-...`.
-    pub id: String,
-    /// The schedule tag value.
-    pub schedule: Option<String>,
-    /// Stop, hibernate or start, and why.
-    pub op: Option<(PowerOp, String)>,
-    /// Tags to set once the op (if any) has succeeded, and why.
-    pub set_tags: BTreeMap<String, String>,
-    /// Tags to remove once the op (if any) has succeeded.
-    pub remove_tags: Vec<String>,
-    /// Why the tags change.
-    pub tag_reason: String,
-    /// What is wrong with the instance's tags (the instance is otherwise left alone).
-    pub error: Option<String>,
-    /// Things worth telling.
-    pub notes: Vec<String>,
-    /// The instance's type, for cost estimates.
-    pub instance_type: Option<String>,
-    /// For a stop: minutes until the schedule starts the instance again (an estimate of
-    /// the instance time it saves).
-    pub minutes_off: Option<i64>,
-}
-
-impl InstancePlan {
-    /// Whether nothing is to be done or told.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.op.is_none()
-            && self.set_tags.is_empty()
-            && self.remove_tags.is_empty()
-            && self.error.is_none()
-            && self.notes.is_empty()
+/// The windows `instances:` sets.
+fn settings(cfg: &Config) -> Settings {
+    Settings {
+        catch_up: cfg.instances.catch_up,
+        grace: cfg.instances.grace,
     }
 }
 
-impl InstancePlan {
-    /// The plan in the shape every kind shares: the power change first, then the tag
-    /// writes that record it (written only once it has succeeded), then the removals.
-    #[must_use]
-    pub fn into_plan(self) -> crate::kind::Plan<super::InstanceChange> {
-        let mut p = crate::kind::Plan::new(self.id, self.schedule);
-        p.error = self.error;
-        p.notes = self.notes;
-        p.priced_type = self.instance_type;
-        if let Some((op, why)) = self.op {
-            p.steps.push(crate::kind::Step {
-                change: op.into(),
-                reason: why,
-                minutes_off: self.minutes_off,
-            });
-        }
-        if !self.set_tags.is_empty() {
-            p.step(
-                super::InstanceChange::SetTags { tags: self.set_tags },
-                self.tag_reason.clone(),
-            );
-        }
-        if !self.remove_tags.is_empty() {
-            p.step(
-                super::InstanceChange::RemoveTags { keys: self.remove_tags },
-                self.tag_reason,
-            );
-        }
-        p
-    }
-}
-
-/// `stop 2026-11-25T11:00:00Z`.
-#[must_use]
-pub fn record(t: &Transition) -> String {
-    format!(
-        "{} {}",
-        t.action,
-        t.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    )
-}
-
-/// Reads a recorded transition; anything unreadable counts as none.
-fn recorded(value: &str) -> Option<DateTime<Utc>> {
-    let (_, at) = value.split_once(' ')?;
-    crate::schedule::parse_instant(at).ok()
-}
-
-/// Plans one instance at `now`. Returns `None` for instances offhours has nothing to do with.
+/// Plans one instance at `now`. Returns `None` for instances offhours has nothing to do with
+/// (a group's member is its group's).
 #[must_use]
 pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Option<InstancePlan> {
-    plan_instance_steps(cfg, inst, now).map(|mut p| {
-        within_tag_budget(&mut p, inst);
-        p
-    })
-}
-
-/// Keeps a plan only if the tags it writes fit on the instance (see
-/// [`crate::kind::tag_budget_error`]): otherwise no power change and no tag write.
-pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
-    if let Some(e) = crate::kind::tag_budget_error(&inst.tags, plan.set_tags.keys().map(String::as_str)) {
-        plan.op = None;
-        plan.minutes_off = None;
-        plan.set_tags.clear();
-        plan.remove_tags.clear();
-        crate::kind::add_error(&mut plan.error, e);
-    }
-}
-
-fn plan_instance_steps(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Option<InstancePlan> {
-    if inst.tags.contains_key(TAG_ASG_MEMBER) || inst.state == InstanceState::Other {
+    if inst.tags.contains_key(crate::model::TAG_ASG_MEMBER) {
         return None;
     }
-    let value = inst.tag(&cfg.tag_key).map(str::trim);
-    let mut plan = InstancePlan {
-        id: inst.id.clone(),
-        schedule: value.map(String::from),
-        instance_type: inst.instance_type.clone(),
-        ..Default::default()
-    };
-    let resolved = match tags::resolve(cfg, value) {
-        Resolution::Unscheduled => None,
-        Resolution::Scheduled(s) => Some(*s),
-        Resolution::Invalid(msg) => {
-            set_error(&mut plan, inst, &msg);
-            return Some(plan);
-        }
-    };
-    let Some(s) = resolved else {
-        // Not (or no longer) scheduled: forget what offhours recorded.
-        let ours: Vec<String> = [TAG_LAST, TAG_ERROR]
-            .into_iter()
-            .filter(|k| inst.tags.contains_key(*k))
-            .map(String::from)
-            .collect();
-        if !ours.is_empty() {
-            plan.remove_tags = ours;
-            plan.tag_reason = "no longer scheduled".into();
-        }
-        return (!plan.is_empty()).then_some(plan);
-    };
-    let last = s.last_transition(now, LOOKBACK_DAYS);
-
-    match tags::read_override(cfg, &inst.tags, &s.name, now) {
-        OverrideTag::Absent => {}
-        OverrideTag::Invalid(e) => {
-            set_error(&mut plan, inst, &e);
-            return Some(plan);
-        }
-        OverrideTag::Holds {
-            state,
-            until,
-            capped,
-            note,
-        } => {
-            if let Some(c) = capped {
-                plan.set_tags.insert(TAG_OVERRIDE.into(), c);
-                plan.tag_reason = "override capped at the configured maximum".into();
-            }
-            plan.notes.extend(note);
-            let word = match state {
-                crate::schedule::State::Running => "running",
-                crate::schedule::State::Stopped => "stopped",
-            };
-            steer(
-                &mut plan,
-                &s,
-                inst,
-                Action::toward(state),
-                now,
-                cfg,
-                &format!("override: {word} until {until}"),
-            );
-            clear_error(&mut plan, inst);
-            return finish(plan);
-        }
-        OverrideTag::Expired { until, note } => {
-            // Expired: the expiry is a transition to what the schedule says now.
-            plan.remove_tags.push(TAG_OVERRIDE.into());
-            plan.tag_reason = "override expired".into();
-            plan.notes.push(note);
-            let why = format!("override ended at {until}; schedule `{}`", s.name);
-            steer_to_schedule(&mut plan, &s, inst, now, cfg, &why);
-            if let Some(t) = last {
-                remember(&mut plan, inst, &t);
-            }
-            clear_error(&mut plan, inst);
-            return finish(plan);
-        }
-    }
-    clear_error(&mut plan, inst);
-
-    if s.enforce {
-        steer_to_schedule(
-            &mut plan,
-            &s,
-            inst,
-            now,
-            cfg,
-            &format!("schedule `{}` is enforced", s.name),
-        );
-        return finish(plan);
-    }
-
-    let Some(t) = last else { return finish(plan) };
-    let mut done = inst.tag(TAG_LAST).and_then(recorded);
-    // A record dated after now is not offhours' (it writes transitions that have passed):
-    // trusted, it would freeze the instance until then. It is ignored, reported, and
-    // rewritten below.
-    if let Some(d) = done.filter(|d| *d > now) {
-        plan.notes.push(format!(
-            "tag {TAG_LAST} = `{}` is dated after now ({d}); not offhours' record: ignored",
-            tag_safe(inst.tag(TAG_LAST).unwrap_or_default())
-        ));
-        done = None;
-    }
-    if done.is_some_and(|d| d >= t.at) {
-        return finish(plan);
-    }
-    let late = now - t.at;
-    if late <= cfg.instances.catch_up {
-        let why = format!(
-            "schedule `{}`: {} at {}",
-            s.name,
-            t.action,
-            t.at.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z")
-        );
-        if steer(&mut plan, &s, inst, t.action, now, cfg, &why) {
-            remember(&mut plan, inst, &t);
-        }
-    } else if done.is_none() {
-        // Newly scheduled: adopt the current transition without acting on it.
-        remember(&mut plan, inst, &t);
-        plan.tag_reason = format!("newly scheduled with `{}`; acts from the next transition", s.name);
-    } else {
-        let why = inst
-            .state_reason
-            .as_ref()
-            .filter(|r| t.action == Action::Start && inst.state == InstanceState::Stopped && r.is_failed_start())
-            .map(|r| format!(" (the last start did not take: {})", r.message))
-            .unwrap_or_default();
-        plan.notes.push(format!(
-            "missed the {} transition at {} by {} min (catch-up window {} min); not applied{why}",
-            t.action,
-            t.at.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z"),
-            late.num_minutes(),
-            cfg.instances.catch_up.num_minutes()
-        ));
-        remember(&mut plan, inst, &t);
-        plan.tag_reason = "missed transition recorded as handled".into();
-    }
-    finish(plan)
+    plan_power(cfg, inst, now, settings(cfg))
 }
 
-trait Word {
-    fn target_word(self) -> &'static str;
-}
-
-impl Word for Action {
-    fn target_word(self) -> &'static str {
-        match self {
-            Action::Start => "running",
-            Action::Stop => "stopped",
-        }
-    }
-}
-
-fn finish(plan: InstancePlan) -> Option<InstancePlan> {
-    (!plan.is_empty()).then_some(plan)
-}
-
-fn remember(plan: &mut InstancePlan, inst: &Instance, t: &Transition) {
-    let value = record(t);
-    if inst.tag(TAG_LAST) != Some(value.as_str()) {
-        plan.set_tags.insert(TAG_LAST.into(), value);
-        if plan.tag_reason.is_empty() {
-            plan.tag_reason = "record the transition applied".into();
-        }
-    }
-}
-
-fn set_error(plan: &mut InstancePlan, inst: &Instance, msg: &str) {
-    if let Some(tag) = tags::error_tag(&inst.tags, msg) {
-        plan.set_tags.insert(TAG_ERROR.into(), tag);
-        plan.tag_reason = "the schedule tag is invalid; the instance is left as it is".into();
-    }
-    plan.error = Some(msg.to_string());
-}
-
-fn clear_error(plan: &mut InstancePlan, inst: &Instance) {
-    if tags::error_to_clear(&inst.tags) {
-        plan.remove_tags.push(TAG_ERROR.into());
-        if plan.tag_reason.is_empty() {
-            plan.tag_reason = "the schedule tag is valid again".into();
-        }
-    }
-}
-
-/// Moves the instance toward the state its schedule gives now, if the mode acts on it.
-fn steer_to_schedule(
-    plan: &mut InstancePlan,
-    s: &Schedule,
-    inst: &Instance,
-    now: DateTime<Utc>,
-    cfg: &Config,
-    why: &str,
-) {
-    let action = Action::toward(s.state_at(now));
-    if s.mode.acts_on(action) {
-        steer(
-            plan,
-            s,
-            inst,
-            action,
-            now,
-            cfg,
-            &format!("{why} and says {}", action.target_word()),
-        );
-    }
-}
-
-/// Moves the instance toward `action`'s state if it may be. Returns whether the
-/// transition counts as handled (stopped, already there, or never actionable), as
-/// opposed to waiting for a later pass (a start until the instance is seen running;
-/// pending, stopping, grace period).
-fn steer(
-    plan: &mut InstancePlan,
-    s: &Schedule,
-    inst: &Instance,
-    action: Action,
-    now: DateTime<Utc>,
-    cfg: &Config,
-    why: &str,
-) -> bool {
-    match (action, inst.state) {
-        (Action::Stop, InstanceState::Stopped) | (Action::Start, InstanceState::Running) => true,
-        (Action::Stop, InstanceState::Stopping) => true,
-        // Pending is not yet running: an instance whose start fails goes from pending back
-        // to stopped (from Pending to Stopped, AWS Knowledge Center,
-        // https://repost.aws/knowledge-center/kms-iam-ec2-permission), so a start is
-        // recorded only once it runs.
-        (Action::Start, InstanceState::Pending) => false,
-        (Action::Stop, InstanceState::Pending) | (Action::Start, InstanceState::Stopping) => {
-            plan.notes
-                .push(format!("{:?}: waits for the next pass to {}", inst.state, action).to_lowercase());
-            false
-        }
-        (Action::Stop, InstanceState::Running) => {
-            if inst.market == Market::OneTimeSpot {
-                plan.notes
-                    .push("spot instance with a one-time request: never stopped".into());
-                return true;
-            }
-            if inst.instance_store_root {
-                plan.notes.push("root device is instance store: never stopped".into());
-                return true;
-            }
-            if let Some(l) = inst
-                .launched
-                .filter(|l| crate::kind::in_grace(*l, now, cfg.instances.grace))
-            {
-                plan.notes.push(format!(
-                    "launched {} min ago, inside the {} min grace period: not stopped yet",
-                    (now - l).num_minutes(),
-                    cfg.instances.grace.num_minutes()
-                ));
-                return false;
-            }
-            let op = if s.hibernate && inst.hibernation {
-                PowerOp::Hibernate
-            } else {
-                PowerOp::Stop
-            };
-            plan.op = Some((op, why.to_string()));
-            plan.minutes_off = s
-                .next_transitions(now, 2)
-                .into_iter()
-                .find(|t| t.action == Action::Start)
-                .map(|t| (t.at - now).num_minutes());
-            true
-        }
-        (Action::Start, InstanceState::Stopped) => {
-            // A start is done only when the instance is seen running: StartInstances can
-            // answer success and the instance then fall back to stopped, with the state reason
-            // "Client.InternalError: Client error on launch", when an EBS volume is encrypted
-            // with a customer managed KMS key the caller may not use (AWS Knowledge Center,
-            // https://repost.aws/knowledge-center/kms-iam-ec2-permission: the caller needs
-            // kms:CreateGrant on the key). So the transition is
-            // not recorded here; a later pass records it once the instance runs, or reports
-            // the failure and starts it again while the transition is inside the catch-up
-            // window.
-            if let Some(r) = inst.state_reason.as_ref().filter(|r| r.is_failed_start()) {
-                let hint = if r.code == "Client.InternalError" {
-                    "; an EBS volume encrypted with a customer managed KMS key needs kms:CreateGrant for \
-                     offhours' role in the key policy (deploy/ grants it via EC2 only)"
-                } else {
-                    ""
-                };
-                let e = format!(
-                    "not started: the instance fell back to stopped ({}: {}){hint}; offhours starts it again",
-                    r.code, r.message
-                );
-                crate::kind::add_error(&mut plan.error, e);
-            }
-            plan.op = Some((PowerOp::Start, why.to_string()));
-            false
-        }
-        (_, InstanceState::Other) => true,
-    }
+/// Keeps a plan only if the tags it writes fit on the instance.
+pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
+    crate::kind::power::within_tag_budget(plan, &inst.tags);
 }
 
 #[cfg(test)]
