@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::cloud::{Cloud, CloudError, RemediationScope};
 use crate::config::{Config, OnUntagged};
+use crate::kind::database::{DbClusters, DbInstances};
 use crate::kind::group::Groups;
 use crate::kind::instance::Instances;
 use crate::kind::{Adapter, ChangeStatus, Kind, Plan};
@@ -164,7 +165,7 @@ impl ScopeResult {
 
 /// Works one scope: lists every kind at once, then plans and applies kind by kind (the
 /// groups first, as ever). To add a kind: list it here and work it below.
-async fn work_scope<A: Adapter<Groups> + Adapter<Instances>>(
+async fn work_scope<A: Adapter<Groups> + Adapter<Instances> + Adapter<DbInstances> + Adapter<DbClusters>>(
     cfg: &Config,
     scope: Scope,
     api: Result<A, CloudError>,
@@ -180,7 +181,12 @@ async fn work_scope<A: Adapter<Groups> + Adapter<Instances>>(
             return out;
         }
     };
-    let (groups, instances) = futures::join!(Adapter::<Groups>::list(&api), Adapter::<Instances>::list(&api));
+    let (groups, instances, db_instances, db_clusters) = futures::join!(
+        Adapter::<Groups>::list(&api),
+        Adapter::<Instances>::list(&api),
+        Adapter::<DbInstances>::list(&api),
+        Adapter::<DbClusters>::list(&api)
+    );
     let ctx = Ctx {
         cfg,
         scope: &scope,
@@ -189,6 +195,8 @@ async fn work_scope<A: Adapter<Groups> + Adapter<Instances>>(
     };
     work_kind::<Groups, A>(&ctx, &api, groups, &mut out).await;
     work_kind::<Instances, A>(&ctx, &api, instances, &mut out).await;
+    work_kind::<DbInstances, A>(&ctx, &api, db_instances, &mut out).await;
+    work_kind::<DbClusters, A>(&ctx, &api, db_clusters, &mut out).await;
     out
 }
 

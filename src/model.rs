@@ -162,6 +162,74 @@ pub struct Instance {
     pub state_reason: Option<StateReason>,
 }
 
+/// Whether a database is a DB instance or an Aurora DB cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbKind {
+    /// An RDS DB instance (not a member of a cluster).
+    Instance,
+    /// An Aurora DB cluster (its instances stop and start with it).
+    Cluster,
+}
+
+/// An RDS DB instance or Aurora DB cluster as observed (DescribeDBInstances,
+/// DescribeDBClusters).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Database {
+    /// `DBInstanceIdentifier` or `DBClusterIdentifier`.
+    pub id: String,
+    /// Its ARN (tags are written by ARN).
+    pub arn: String,
+    /// `DBInstanceStatus` or the cluster's `Status`, as RDS gives it (`available`,
+    /// `stopping`, `stopped`, `starting`, ...).
+    pub status: String,
+    /// `Engine`, e.g. `postgres`, `aurora-mysql`, `sqlserver-se`.
+    pub engine: String,
+    /// A cluster's `EngineMode` (`provisioned`, `serverless` for Aurora Serverless v1, ...).
+    pub engine_mode: Option<String>,
+    /// `DBInstanceClass` (a cluster: its writer's, when known), for cost estimates.
+    pub class: Option<String>,
+    /// For a DB instance: the cluster it belongs to (`DBClusterIdentifier`).
+    pub cluster: Option<String>,
+    /// The source it replicates, if it is a read replica
+    /// (`ReadReplicaSourceDBInstanceIdentifier`, `ReadReplicaSourceDBClusterIdentifier`,
+    /// a cluster's `ReplicationSourceIdentifier`).
+    pub replica_of: Option<String>,
+    /// Its read replicas (`ReadReplicaDBInstanceIdentifiers`, `ReadReplicaDBClusterIdentifiers`,
+    /// a cluster's `ReadReplicaIdentifiers`).
+    pub replicas: Vec<String>,
+    /// Whether it is a Multi-AZ deployment (`MultiAZ`).
+    pub multi_az: bool,
+    /// For a cluster: the Aurora global database it belongs to (`GlobalClusterIdentifier`).
+    pub global_cluster: Option<String>,
+    /// All its tags (`TagList`).
+    pub tags: BTreeMap<String, String>,
+    /// When it was created (`InstanceCreateTime`, `ClusterCreateTime`).
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Database {
+    /// A tag's value.
+    #[must_use]
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+
+    /// Its power state, from its status (RDS User Guide, "Viewing Amazon RDS DB instance
+    /// status": `available`, `stopping`, `stopped`, `starting`; every other status, such as
+    /// `backing-up` or `modifying`, is one offhours does not act in).
+    #[must_use]
+    pub fn state(&self) -> InstanceState {
+        match self.status.as_str() {
+            "available" => InstanceState::Running,
+            "starting" => InstanceState::Pending,
+            "stopping" => InstanceState::Stopping,
+            "stopped" => InstanceState::Stopped,
+            _ => InstanceState::Other,
+        }
+    }
+}
+
 /// EC2's reason for an instance's last state change (`stateReason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateReason {

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use crate::kind::database::DatabaseChange;
 pub use crate::kind::group::GroupChange;
 pub use crate::kind::instance::InstanceChange;
 pub use crate::kind::{ChangeStatus, Problem, ResourceType};
@@ -32,6 +33,14 @@ pub enum Change {
     Group(GroupChange),
     /// To an instance.
     Instance(InstanceChange),
+    /// To a database.
+    Database(DatabaseChange),
+}
+
+impl From<DatabaseChange> for Change {
+    fn from(c: DatabaseChange) -> Self {
+        Change::Database(c)
+    }
 }
 
 impl From<GroupChange> for Change {
@@ -53,6 +62,7 @@ impl Change {
         match self {
             Change::Group(g) => g.kind(),
             Change::Instance(i) => i.kind(),
+            Change::Database(d) => d.kind(),
         }
     }
 
@@ -65,15 +75,17 @@ impl Change {
                 actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
             }
             Change::Group(GroupChange::DeleteScheduledActions { names }) => names.join(", "),
-            Change::Group(GroupChange::SetTags { tags }) | Change::Instance(InstanceChange::SetTags { tags }) => tags
+            Change::Group(GroupChange::SetTags { tags })
+            | Change::Instance(InstanceChange::SetTags { tags })
+            | Change::Database(DatabaseChange::SetTags { tags }) => tags
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            Change::Group(GroupChange::RemoveTags { keys }) | Change::Instance(InstanceChange::RemoveTags { keys }) => {
-                keys.join(", ")
-            }
-            Change::Instance(_) => String::new(),
+            Change::Group(GroupChange::RemoveTags { keys })
+            | Change::Instance(InstanceChange::RemoveTags { keys })
+            | Change::Database(DatabaseChange::RemoveTags { keys }) => keys.join(", "),
+            Change::Instance(_) | Change::Database(_) => String::new(),
         }
     }
 }

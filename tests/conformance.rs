@@ -19,7 +19,7 @@ use offhours::cloud::fake::FakeCloud;
 use offhours::controller::{PassOptions, pass};
 use offhours::fixtures;
 use offhours::kind::ResourceType;
-use offhours::model::{Group, Instance, InstanceState, Scope, TAG_OVERRIDE};
+use offhours::model::{Database, DbKind, Group, Instance, InstanceState, Scope, TAG_OVERRIDE};
 use support::moto::{MANAGEMENT, Moto};
 
 /// A resource's power, as the properties judge it.
@@ -243,13 +243,20 @@ impl OnMoto {
         let op = match kind {
             ResourceType::AutoScalingGroup => LISTINGS[0],
             ResourceType::Instance => LISTINGS[1],
+            ResourceType::DbInstance => LISTINGS[2],
+            ResourceType::DbCluster => LISTINGS[3],
         };
         self.moto.proxy().fail_next(op, 20);
     }
 }
 
 /// The listing operation of each kind.
-const LISTINGS: [&str; 2] = ["DescribeAutoScalingGroups", "DescribeInstances"];
+const LISTINGS: [&str; 4] = [
+    "DescribeAutoScalingGroups",
+    "DescribeInstances",
+    "DescribeDBInstances",
+    "DescribeDBClusters",
+];
 
 struct MotoGroups(OnMoto);
 struct MotoInstances(OnMoto);
@@ -313,6 +320,113 @@ impl World for MotoInstances {
         ec2.create_tags()
             .resources(id)
             .tags(aws_sdk_ec2::types::Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .unwrap();
+    }
+    fn fail_listing(&self, kind: ResourceType) {
+        self.0.fail(kind);
+    }
+    async fn pass(&self, config: &str, now: &str, apply: bool) -> Passed {
+        self.0.pass(config, now, apply)
+    }
+}
+
+fn power_of_status(status: &str) -> Power {
+    match status {
+        "available" => Power::Up,
+        "stopped" => Power::Down,
+        _ => Power::Other,
+    }
+}
+
+struct MemoryDbInstances(Memory);
+
+impl World for MemoryDbInstances {
+    const TYPE: ResourceType = ResourceType::DbInstance;
+    async fn seed(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        let d = Database {
+            id: name.into(),
+            arn: format!("arn:aws:rds:us-east-1:111111111111:db:{name}"),
+            status: "available".into(),
+            engine: "postgres".into(),
+            class: Some("db.t3.micro".into()),
+            created: Some(fixtures::at("2026-11-01T00:00:00Z")),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        self.0.cloud.add_database(&scope(), DbKind::Instance, d);
+        name.into()
+    }
+    async fn read(&self, id: &str) -> (Power, BTreeMap<String, String>) {
+        let d = self.0.cloud.database(&scope(), DbKind::Instance, id).unwrap();
+        (power_of_status(&d.status), d.tags)
+    }
+    async fn tag(&self, id: &str, key: &str, value: &str) {
+        let mut st = self.0.cloud.state.lock().unwrap();
+        let d = st
+            .databases
+            .get_mut(&scope())
+            .unwrap()
+            .iter_mut()
+            .find(|(_, d)| d.id == id)
+            .unwrap();
+        d.1.tags.insert(key.into(), value.into());
+    }
+    fn fail_listing(&self, kind: ResourceType) {
+        self.0.cloud.state.lock().unwrap().failing_kinds.insert(kind);
+    }
+    async fn pass(&self, config: &str, now: &str, apply: bool) -> Passed {
+        memory_pass(&self.0, config, now, apply).await
+    }
+}
+
+struct MotoDbInstances(OnMoto);
+
+impl MotoDbInstances {
+    async fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.0.moto.sdk_in(MANAGEMENT, "us-east-1").await)
+    }
+}
+
+impl World for MotoDbInstances {
+    const TYPE: ResourceType = ResourceType::DbInstance;
+    async fn seed(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        support::moto::database(&self.rds().await, name, tags).await;
+        name.into()
+    }
+    async fn read(&self, id: &str) -> (Power, BTreeMap<String, String>) {
+        let out = self
+            .rds()
+            .await
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .unwrap();
+        let d = &out.db_instances()[0];
+        let tags = d
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect();
+        (power_of_status(d.db_instance_status().unwrap_or_default()), tags)
+    }
+    async fn tag(&self, id: &str, key: &str, value: &str) {
+        let rds = self.rds().await;
+        let arn = rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .db_instances()[0]
+            .db_instance_arn()
+            .unwrap()
+            .to_string();
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .tags(aws_sdk_rds::types::Tag::builder().key(key).value(value).build())
             .send()
             .await
             .unwrap();
@@ -445,4 +559,6 @@ conformance! {
     instances_in_memory => MemoryInstances(Memory::new(ResourceType::Instance)), tokio::test;
     groups_on_moto => MotoGroups(OnMoto::new()), tokio::test(flavor = "multi_thread");
     instances_on_moto => MotoInstances(OnMoto::new()), tokio::test(flavor = "multi_thread");
+    db_instances_in_memory => MemoryDbInstances(Memory::new(ResourceType::DbInstance)), tokio::test;
+    db_instances_on_moto => MotoDbInstances(OnMoto::new()), tokio::test(flavor = "multi_thread");
 }

@@ -8,6 +8,7 @@ pub mod ec2;
 mod ec2_xml;
 pub mod launch_templates;
 pub mod organizations;
+pub mod rds;
 pub mod sqs;
 
 use std::collections::BTreeMap;
@@ -153,6 +154,10 @@ where
 pub struct AwsScope {
     pub(crate) asg: aws_sdk_autoscaling::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
+    /// The ARNs of the databases last listed, by kind and identifier (RDS tags by ARN).
+    pub(crate) rds_arns:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(crate::model::DbKind, String), String>>>,
 }
 
 impl AwsScope {
@@ -179,6 +184,16 @@ impl AwsScope {
                     .retry_partition(partition("ec2"))
                     .build(),
             ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(sdk)
+                    .interceptor(counter.clone())
+                    .retry_partition(aws_sdk_rds::config::retry::RetryPartition::new(format!(
+                        "offhours-rds-{}-{}",
+                        scope.account, scope.region
+                    )))
+                    .build(),
+            ),
+            rds_arns: Default::default(),
         }
     }
 }

@@ -11,7 +11,8 @@ use super::{ActionFailure, Cloud, CloudError, ErrorKind, GroupApi, InstanceApi, 
 use crate::capacity::Capacity;
 use crate::compile::ScheduledAction;
 use crate::config::Config;
-use crate::model::{Group, Instance, InstanceState, Scope};
+use crate::kind::database::DatabaseApi;
+use crate::model::{Database, DbKind, Group, Instance, InstanceState, Scope};
 
 /// The fake cloud's state; tests reach in to set it up and to check it.
 #[derive(Debug, Default)]
@@ -30,6 +31,8 @@ pub struct FakeState {
     pub ghosts: BTreeSet<String>,
     /// Instances per scope.
     pub instances: BTreeMap<Scope, Vec<Instance>>,
+    /// Databases (DB instances and clusters) by scope.
+    pub databases: BTreeMap<Scope, Vec<(DbKind, Database)>>,
     /// Instances with stop protection: a stop call that names one fails as a whole.
     pub protected: BTreeSet<String>,
     /// Calls made, by operation.
@@ -86,6 +89,28 @@ impl FakeCloud {
             .entry(scope.clone())
             .or_default()
             .push(i);
+    }
+
+    /// Adds a database.
+    pub fn add_database(&self, scope: &Scope, kind: DbKind, d: Database) {
+        self.state
+            .lock()
+            .expect("lock")
+            .databases
+            .entry(scope.clone())
+            .or_default()
+            .push((kind, d));
+    }
+
+    /// A database's current state.
+    #[must_use]
+    pub fn database(&self, scope: &Scope, kind: DbKind, id: &str) -> Option<Database> {
+        let st = self.state.lock().expect("lock");
+        st.databases
+            .get(scope)?
+            .iter()
+            .find(|(k, d)| *k == kind && d.id == id)
+            .map(|(_, d)| d.clone())
     }
 
     /// An instance's current state.
@@ -352,6 +377,7 @@ impl Cloud for FakeCloud {
             .groups
             .keys()
             .chain(st.instances.keys())
+            .chain(st.databases.keys())
             .chain(&st.unreachable)
             .cloned()
             .collect();
@@ -374,5 +400,114 @@ impl Cloud for FakeCloud {
                 (scope, handle)
             })
             .collect())
+    }
+}
+
+impl FakeScope {
+    async fn with_database<T>(
+        &self,
+        op: &'static str,
+        kind: DbKind,
+        id: &str,
+        f: impl FnOnce(&mut Database) -> Result<T, CloudError>,
+    ) -> Result<T, CloudError> {
+        self.call(op, |st, scope| {
+            let d = st
+                .databases
+                .get_mut(scope)
+                .and_then(|ds| ds.iter_mut().find(|(k, d)| *k == kind && d.id == id));
+            match d {
+                Some((_, d)) => f(d),
+                None => Err(CloudError {
+                    operation: op.into(),
+                    kind: ErrorKind::NotFound,
+                    message: format!("DBInstanceNotFound: {id} not found"),
+                    source: None,
+                }),
+            }
+        })
+        .await
+    }
+}
+
+/// RDS's state rule for stop and start, as moto and AWS apply it: a stop needs `available`,
+/// a start needs `stopped` ("InvalidDBInstanceState", Amazon RDS API Reference,
+/// StopDBInstance and StartDBInstance, Errors). The fake then moves straight to the end
+/// state.
+fn power(d: &mut Database, op: &'static str, from: &str, to: &str) -> Result<(), CloudError> {
+    if d.status != from {
+        return Err(CloudError {
+            operation: op.into(),
+            kind: ErrorKind::Invalid,
+            message: format!("InvalidDBInstanceState: {} is {}, not {from}", d.id, d.status),
+            source: None,
+        });
+    }
+    d.status = to.into();
+    Ok(())
+}
+
+impl DatabaseApi for FakeScope {
+    async fn list_databases(&self, kind: DbKind) -> Result<Vec<Database>, CloudError> {
+        let op = match kind {
+            DbKind::Instance => "DescribeDBInstances",
+            DbKind::Cluster => "DescribeDBClusters",
+        };
+        let failing = match kind {
+            DbKind::Instance => crate::kind::ResourceType::DbInstance,
+            DbKind::Cluster => crate::kind::ResourceType::DbCluster,
+        };
+        self.call(op, |st, scope| {
+            if st.failing_list.contains(scope) || st.failing_kinds.contains(&failing) {
+                return Err(CloudError {
+                    operation: op.into(),
+                    kind: ErrorKind::Throttled,
+                    message: "ThrottlingException: Rate exceeded".into(),
+                    source: None,
+                });
+            }
+            Ok(st
+                .databases
+                .get(scope)
+                .map(|v| v.iter().filter(|(k, _)| *k == kind).map(|(_, d)| d.clone()).collect())
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn stop_database(&self, kind: DbKind, id: &str) -> Result<(), CloudError> {
+        let op = if kind == DbKind::Instance {
+            "StopDBInstance"
+        } else {
+            "StopDBCluster"
+        };
+        self.with_database(op, kind, id, |d| power(d, op, "available", "stopped"))
+            .await
+    }
+
+    async fn start_database(&self, kind: DbKind, id: &str) -> Result<(), CloudError> {
+        let op = if kind == DbKind::Instance {
+            "StartDBInstance"
+        } else {
+            "StartDBCluster"
+        };
+        self.with_database(op, kind, id, |d| power(d, op, "stopped", "available"))
+            .await
+    }
+
+    async fn tag_database(&self, kind: DbKind, id: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
+        self.with_database("AddTagsToResource", kind, id, |d| {
+            d.tags.extend(tags.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn untag_database(&self, kind: DbKind, id: &str, keys: &[String]) -> Result<(), CloudError> {
+        self.with_database("RemoveTagsFromResource", kind, id, |d| {
+            d.tags.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })
+        .await
     }
 }

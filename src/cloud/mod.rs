@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::config::Config;
 use crate::model::Scope;
 
+pub use crate::kind::database::DatabaseApi;
 pub use crate::kind::group::GroupApi;
 pub use crate::kind::instance::InstanceApi;
 
@@ -47,7 +48,7 @@ pub type ScopeHandle<S> = (Scope, Result<S, CloudError>);
 /// A cloud: the scopes to work in, each with its API handle.
 pub trait Cloud: Send + Sync {
     /// The per-scope API.
-    type Scope: GroupApi + InstanceApi;
+    type Scope: GroupApi + InstanceApi + DatabaseApi;
     /// Every account and region the config asks for. A scope that cannot be reached
     /// comes with its error; an error here means not even the list could be made.
     fn scopes(&self, cfg: &Config) -> impl Future<Output = Result<Vec<ScopeHandle<Self::Scope>>, CloudError>> + Send;

@@ -7,6 +7,7 @@
 //! [`crate::aws`], and a line in the controller's and the conformance suite's lists.
 
 pub mod compliance;
+pub mod database;
 pub mod group;
 pub mod instance;
 pub mod power;
@@ -30,11 +31,20 @@ pub enum ResourceType {
     AutoScalingGroup,
     /// A plain EC2 instance (not a group member).
     Instance,
+    /// An RDS DB instance (not a member of a cluster).
+    DbInstance,
+    /// An Aurora DB cluster.
+    DbCluster,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [ResourceType; 2] = [ResourceType::AutoScalingGroup, ResourceType::Instance];
+    pub const ALL: [ResourceType; 4] = [
+        ResourceType::AutoScalingGroup,
+        ResourceType::Instance,
+        ResourceType::DbInstance,
+        ResourceType::DbCluster,
+    ];
 
     /// The name in the JSON report: `auto-scaling-group`, `instance`.
     #[must_use]
@@ -42,6 +52,8 @@ impl ResourceType {
         match self {
             ResourceType::AutoScalingGroup => "auto-scaling-group",
             ResourceType::Instance => "instance",
+            ResourceType::DbInstance => "db-instance",
+            ResourceType::DbCluster => "db-cluster",
         }
     }
 }

@@ -383,3 +383,23 @@ fn answers(port: u16) -> bool {
     let mut buf = [0u8; 12];
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
 }
+
+/// Creates a PostgreSQL DB instance `name` (db.t3.micro) with tags, in `rds`'s account and
+/// region.
+pub async fn database(rds: &aws_sdk_rds::Client, name: &str, tags: &[(&str, &str)]) {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build())
+        .collect();
+    rds.create_db_instance()
+        .db_instance_identifier(name)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("offhours")
+        .master_user_password("not-a-real-password")
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
