@@ -27,6 +27,7 @@ fn called() -> BTreeSet<String> {
                 ("launch_templates", _) => "ec2",
                 ("organizations" | "accounts", _) => "organizations",
                 ("sqs", _) => "sqs",
+                ("rds", _) => "rds",
                 (f, op) => panic!("classify(\"{op}\") in src/aws/{f}.rs: which service?"),
             };
             out.insert(format!("{service}:{op}"));
@@ -134,10 +135,14 @@ fn the_organizations_writes_touch_only_policies_offhours_created() {
 }
 
 #[test]
-fn the_member_role_grants_exactly_the_ec2_and_auto_scaling_calls() {
+fn the_member_role_grants_exactly_the_ec2_auto_scaling_and_rds_calls() {
     let want: BTreeSet<String> = called()
         .into_iter()
-        .filter(|a| a.starts_with("ec2:") || a.starts_with("autoscaling:") || a.starts_with("kms:"))
+        .filter(|a| {
+            ["ec2:", "autoscaling:", "kms:", "rds:"]
+                .iter()
+                .any(|p| a.starts_with(p))
+        })
         .collect();
     assert!(want.len() > 10);
     assert_eq!(granted("member-role.yaml"), want);

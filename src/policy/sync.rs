@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::cloud::{Cloud, CloudError, GroupApi, InstanceApi};
+use crate::cloud::{Cloud, CloudError, DatabaseApi, GroupApi, InstanceApi};
 use crate::config::Config;
 use crate::policy::check::Ruling;
 use crate::policy::drift::{self, Desired, Kind, PolicyChange};
@@ -326,6 +326,21 @@ pub async fn values_in_use<C: Cloud>(
                 }
             }
             Err(_) => complete = false,
+        }
+        for (kind, name) in [
+            (crate::model::DbKind::Instance, "db-instance"),
+            (crate::model::DbKind::Cluster, "db-cluster"),
+        ] {
+            match h.list_databases(kind).await {
+                Ok(dbs) => {
+                    for d in dbs {
+                        if let Some(v) = d.tags.get(key).filter(|v| values.contains(*v)) {
+                            out.entry(v.clone()).or_default().push(at(name, &d.id));
+                        }
+                    }
+                }
+                Err(_) => complete = false,
+            }
         }
     }
     (out, complete)
