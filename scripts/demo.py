@@ -96,6 +96,12 @@ def run(endpoint):
                     AutoScalingGroupName="batch-untagged", LaunchTemplate={"LaunchTemplateName": "demo"},
                     MinSize=1, MaxSize=1, DesiredCapacity=1, AvailabilityZones=[f"{region}a"],
                     Tags=[{"Key": "Team", "Value": "search", "PropagateAtLaunch": False}])
+            if region == REGIONS[0]:
+                # A development database: RDS stops and starts with the servers.
+                client(endpoint, "rds", region, creds).create_db_instance(
+                    DBInstanceIdentifier="dev-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+                    AllocatedStorage=20, MasterUsername="demo", MasterUserPassword="demo-password",
+                    Tags=[{"Key": "Schedule", "Value": "office-hours"}])
             seeded.append((acct, region))
         if i == 1:
             ec2 = client(endpoint, "ec2", REGIONS[0], creds)
@@ -108,6 +114,7 @@ def run(endpoint):
                                                         "Value": "running until 2026-12-18T23:00+09:00"}])
     say(f"accounts {', '.join(accounts)}; regions {', '.join(REGIONS)}")
     say("each scope: 2 dev servers tagged office-hours, 1 untagged server, 1 group dev-web (2/4/2) tagged office-hours")
+    say(f"each account in {REGIONS[0]}: a PostgreSQL database dev-db tagged office-hours")
     say(f"account {accounts[2]} in {REGIONS[1]}: an untagged group batch-untagged")
     say(f"account {accounts[1]}: a server tagged `ofice-hours` (typo), and one with an override: running until 23:00")
 

@@ -343,6 +343,14 @@ fn check_decides_a_corpus_of_cloudtrail_events() {
         // Done when: DeleteTags with no key list on a tagged instance is denied.
         ("ec2-delete-all-tags.json", 3, "DenyDeleteAllTagsOnScheduledInstances"),
         ("asg-tag-bad-value.json", 3, "DenyUnknownScheduleValue"),
+        // Databases: the SCP makes the tag mandatory on RDS creates (new, restore) and keeps
+        // its value to the configured names; removing it is denied.
+        ("rds-create-untagged.json", 3, "DenyDatabaseCreationWithoutScheduleTag"),
+        ("rds-create-tagged.json", 0, "allow"),
+        ("rds-cluster-untagged.json", 3, "DenyDatabaseCreationWithoutScheduleTag"),
+        ("rds-cluster-bad-value.json", 3, "DenyUnknownScheduleValue"),
+        ("rds-remove-schedule-tag.json", 3, "DenyScheduleTagRemoval"),
+        ("rds-restore-untagged.json", 3, "DenyDatabaseCreationWithoutScheduleTag"),
         // Done when: an untagged CreateFleet is denied; Spot requests likewise.
         ("fleet-untagged.json", 3, "DenyFleetAndSpotRequestsWithoutScheduleTag"),
         ("fleet-tagged.json", 0, "allow"),

@@ -1288,6 +1288,17 @@ impl Validator {
                     &format!("/policy/enforced_for/{i}"),
                     format!("`{r}` is not a resource type such as ec2:instance"),
                 );
+            } else if matches!(r.as_str(), "rds:db" | "rds:cluster") {
+                // "rds:db ... Enforcement Mode: No", and the same for rds:cluster (AWS
+                // Organizations User Guide, "Services and resource types that support
+                // enforcement").
+                self.at_value(
+                    &format!("/policy/enforced_for/{i}"),
+                    format!(
+                        "`{r}` cannot be enforced by a tag policy (AWS does not support enforcement for it); \
+                         the SCP already makes the schedule tag mandatory on databases"
+                    ),
+                );
             }
         }
         for (field, name) in [("scp_name", &raw.scp_name), ("tag_policy_name", &raw.tag_policy_name)] {

@@ -557,3 +557,13 @@ fn feed_urls_are_https_or_loopback_http_and_a_kept_copy_is_read() {
     );
     assert_eq!(co.named[&d("2027-03-01")], "Founders");
 }
+
+#[test]
+fn a_tag_policy_cannot_be_asked_to_enforce_on_databases() {
+    let text = "schedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\npolicy:\n  enforced_for: [ec2:instance, rds:db]\n";
+    let e = Config::parse(text, Path::new("t.yaml")).unwrap_err().to_string();
+    assert!(
+        e.contains("t.yaml:5:") && e.contains("`rds:db` cannot be enforced by a tag policy"),
+        "{e}"
+    );
+}

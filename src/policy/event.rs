@@ -3,7 +3,8 @@
 //!
 //! Supported: `RunInstances`, `CreateFleet`, `RequestSpotFleet`, `RequestSpotInstances`,
 //! `CreateTags` and `DeleteTags` from EC2; `CreateAutoScalingGroup`, `CreateOrUpdateTags` and
-//! `DeleteTags` from Auto Scaling. Anything else is rejected with a message that says what was
+//! `DeleteTags` from Auto Scaling; the RDS calls that create a DB instance or cluster (new, read
+//! replica, restore), `AddTagsToResource` and `RemoveTagsFromResource`. Anything else is rejected with a message that says what was
 //! found and what is supported.
 //!
 //! One call is authorized once per resource it touches (IAM User Guide, "Policy evaluation
@@ -169,7 +170,7 @@ impl fmt::Display for EventError {
 
 impl std::error::Error for EventError {}
 
-const SUPPORTED: &str = "ec2 RunInstances, CreateFleet, RequestSpotFleet, RequestSpotInstances, CreateTags, DeleteTags; autoscaling CreateAutoScalingGroup, CreateOrUpdateTags, DeleteTags";
+const SUPPORTED: &str = "ec2 RunInstances, CreateFleet, RequestSpotFleet, RequestSpotInstances, CreateTags, DeleteTags; autoscaling CreateAutoScalingGroup, CreateOrUpdateTags, DeleteTags; rds CreateDBInstance, CreateDBCluster, CreateDBInstanceReadReplica, RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime, RestoreDBClusterFromSnapshot, RestoreDBClusterToPointInTime, AddTagsToResource, RemoveTagsFromResource";
 
 fn err(path: &str, message: impl Into<String>) -> EventError {
     EventError {
@@ -545,6 +546,51 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
                     )
                 })
                 .collect()
+        }
+        (
+            "rds.amazonaws.com",
+            "CreateDBInstance"
+            | "CreateDBInstanceReadReplica"
+            | "RestoreDBInstanceFromDBSnapshot"
+            | "RestoreDBInstanceToPointInTime"
+            | "CreateDBCluster"
+            | "RestoreDBClusterFromSnapshot"
+            | "RestoreDBClusterToPointInTime",
+        ) => {
+            // CloudTrail records RDS parameters in lower camel case (`dBInstanceIdentifier`,
+            // `tags: [{key, value}]`: Amazon RDS User Guide, "Amazon RDS log file entries").
+            let (field, kind) = if name.contains("Cluster") {
+                ("dBClusterIdentifier", "cluster")
+            } else {
+                ("dBInstanceIdentifier", "db")
+            };
+            let id = string(params, &format!("{p}."), field)?;
+            let t = tags(&items(params.get("tags"), &format!("{p}.tags"))?, &format!("{p}.tags"))?;
+            let arn = format!("arn:{partition}:rds:{region}:{account}:{kind}:{id}");
+            let mut out = vec![request(&format!("rds:{name}"), arn.clone(), &t, true)];
+            // "If tags are specified in the create action, RDS performs additional authorization
+            // on the rds:AddTagsToResource action" (Amazon RDS User Guide, "Grant permission to
+            // tag Amazon RDS resources during creation").
+            if !t.is_empty() {
+                out.push(request("rds:AddTagsToResource", arn, &t, true));
+            }
+            out
+        }
+        ("rds.amazonaws.com", "AddTagsToResource" | "RemoveTagsFromResource") => {
+            let arn = string(params, &format!("{p}."), "resourceName")?.to_string();
+            let t = if name == "AddTagsToResource" {
+                tags(&items(params.get("tags"), &format!("{p}.tags"))?, &format!("{p}.tags"))?
+            } else {
+                let keys = items(params.get("tagKeys"), &format!("{p}.tagKeys"))?;
+                keys.iter()
+                    .map(|k| {
+                        k.as_str()
+                            .map(|k| (k.to_string(), None))
+                            .ok_or_else(|| err(&format!("{p}.tagKeys"), "a key that is not a string"))
+                    })
+                    .collect::<Result<Vec<_>, EventError>>()?
+            };
+            vec![request(&format!("rds:{name}"), arn, &t, name == "AddTagsToResource")]
         }
         _ => {
             return Err(err(

@@ -29,6 +29,8 @@ pub mod sid {
     pub const OFFHOURS_STATE: &str = "DenyOffhoursStateTagWrites";
     /// A schedule value outside the configured names.
     pub const UNKNOWN_VALUE: &str = "DenyUnknownScheduleValue";
+    /// Creating an RDS DB instance or cluster (new, replica or restore) without the tag.
+    pub const DB_UNTAGGED: &str = "DenyDatabaseCreationWithoutScheduleTag";
 }
 
 /// The resource ARN patterns the SCP governs, in one partition.
@@ -49,6 +51,11 @@ pub struct Arns {
     pub spot_fleet_request: String,
     /// Every Spot Instance request.
     pub spot_instances_request: String,
+    /// Every RDS DB instance (`arn:${Partition}:rds:${Region}:${Account}:db:${DbInstanceName}`,
+    /// Service Authorization Reference, "Resource types defined by Amazon RDS").
+    pub db: String,
+    /// Every RDS or Aurora DB cluster (`...:cluster:${DbClusterInstanceName}`, same source).
+    pub cluster: String,
 }
 
 impl Arns {
@@ -61,6 +68,8 @@ impl Arns {
             fleet: format!("arn:{partition}:ec2:*:*:fleet/*"),
             spot_fleet_request: format!("arn:{partition}:ec2:*:*:spot-fleet-request/*"),
             spot_instances_request: format!("arn:{partition}:ec2:*:*:spot-instances-request/*"),
+            db: format!("arn:{partition}:rds:*:*:db:*"),
+            cluster: format!("arn:{partition}:rds:*:*:cluster:*"),
         }
     }
 }
@@ -108,6 +117,16 @@ fn one_or_many(mut v: Vec<String>) -> Value {
     }
 }
 
+/// The RDS actions that create a DB instance or cluster. Each takes `aws:RequestTag/${TagKey}`
+/// and `aws:TagKeys` (Service Authorization Reference, "Actions, resources, and condition keys
+/// for Amazon RDS": CreateDBInstance, CreateDBCluster, CreateDBInstanceReadReplica,
+/// RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime, RestoreDBInstanceFromS3,
+/// RestoreDBClusterFromSnapshot, RestoreDBClusterToPointInTime, RestoreDBClusterFromS3). Written
+/// with wildcards to keep the SCP small: `rds:CreateDBInstance*` is CreateDBInstance and
+/// CreateDBInstanceReadReplica, `rds:RestoreDB*` the six restores; not `rds:CreateDBCluster*`,
+/// which would take in CreateDBClusterSnapshot and the cluster's endpoints and parameter groups.
+pub const DB_CREATE_ACTIONS: &[&str] = &["rds:CreateDBCluster", "rds:CreateDBInstance*", "rds:RestoreDB*"];
+
 /// The SCP as a JSON value, its resource ARNs in `partition`.
 ///
 /// What each statement relies on, from the Service Authorization Reference ("Actions,
@@ -139,6 +158,14 @@ fn one_or_many(mut v: Vec<String>) -> Value {
 /// - Tagging at creation also authorizes `ec2:CreateTags` with `ec2:CreateAction` (EC2 User
 ///   Guide, "Grant permission to tag Amazon EC2 resources during creation"), so the `offhours:`
 ///   statement on `ec2:CreateTags` covers tags written by RunInstances too.
+/// - The RDS create actions ([`DB_CREATE_ACTIONS`]) take `aws:RequestTag` on the `db` or
+///   `cluster` they create; "If tags are specified in the create action, RDS performs
+///   additional authorization on the rds:AddTagsToResource action" (Amazon RDS User Guide,
+///   "Grant permission to tag Amazon RDS resources during creation"), which takes
+///   `aws:RequestTag` and `aws:TagKeys` too, as does `rds:RemoveTagsFromResource` for
+///   `aws:TagKeys`. Tag policies cannot enforce on `rds:db` or `rds:cluster` (AWS
+///   Organizations User Guide, "Services and resource types that support enforcement": no
+///   for both), so the SCP is what makes the tag mandatory on databases.
 #[must_use]
 pub fn scp_value(cfg: &Config, partition: &str) -> Value {
     let key = &cfg.tag_key;
@@ -175,10 +202,17 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
             "Condition": untagged(),
         }),
         json!({
+            "Sid": sid::DB_UNTAGGED,
+            "Effect": "Deny",
+            "Action": DB_CREATE_ACTIONS,
+            "Resource": [arns.db, arns.cluster],
+            "Condition": untagged(),
+        }),
+        json!({
             "Sid": sid::REMOVE_TAG,
             "Effect": "Deny",
-            "Action": ["autoscaling:DeleteTags", "ec2:DeleteTags"],
-            "Resource": [arns.group, arns.instance],
+            "Action": ["autoscaling:DeleteTags", "ec2:DeleteTags", "rds:RemoveTagsFromResource"],
+            "Resource": [arns.group, arns.instance, arns.db, arns.cluster],
             "Condition": exemption(&exempt, Map::from_iter([(
                 "ForAnyValue:StringEquals".to_string(),
                 json!({ "aws:TagKeys": [key] }),
@@ -203,8 +237,10 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
                 "autoscaling:DeleteTags",
                 "ec2:CreateTags",
                 "ec2:DeleteTags",
+                "rds:AddTagsToResource",
+                "rds:RemoveTagsFromResource",
             ],
-            "Resource": [arns.group, arns.instance],
+            "Resource": [arns.group, arns.instance, arns.db, arns.cluster],
             "Condition": exemption(&ours, Map::from_iter([(
                 "ForAnyValue:StringLike".to_string(),
                 json!({ "aws:TagKeys": format!("{STATE_PREFIX}*") }),
@@ -229,6 +265,9 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
                 "ec2:RequestSpotFleet",
                 "ec2:RequestSpotInstances",
                 "ec2:RunInstances",
+                "rds:AddTagsToResource",
+                "rds:CreateDBCluster",
+                "rds:CreateDBInstance",
             ],
             "Resource": one_or_many(vec![
                 arns.group.clone(),
@@ -236,6 +275,8 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
                 arns.instance.clone(),
                 arns.spot_fleet_request.clone(),
                 arns.spot_instances_request.clone(),
+                arns.db.clone(),
+                arns.cluster.clone(),
             ]),
             "Condition": exemption(&exempt, m),
         }));
@@ -283,10 +324,28 @@ pub fn description(cfg: &Config, kind: crate::policy::drift::Kind) -> String {
     }
 }
 
+/// The document with each statement minified on a line of its own: still easy to review
+/// (and to diff), at a few characters more than minified.
+fn statement_lines(v: &Value) -> Option<String> {
+    let statements = v.get("Statement")?.as_array()?;
+    let mut out = String::from("{\"Statement\":[\n");
+    for (i, st) in statements.iter().enumerate() {
+        out.push_str(&serde_json::to_string(st).ok()?);
+        out.push_str(if i + 1 < statements.len() { ",\n" } else { "\n" });
+    }
+    let version = serde_json::to_string(v.get("Version")?).ok()?;
+    out.push_str(&format!("],\"Version\":{version}}}"));
+    Some(out)
+}
+
+/// The document pretty if that fits AWS's limit, else a statement a line, else minified.
 fn fit(kind: &'static str, v: &Value, limit: usize) -> Result<String, RenderError> {
     let pretty = serde_json::to_string_pretty(v).expect("a JSON value serialises");
     if pretty.chars().count() <= limit {
         return Ok(pretty);
+    }
+    if let Some(lines) = statement_lines(v).filter(|l| l.chars().count() <= limit) {
+        return Ok(lines);
     }
     let min = serde_json::to_string(v).expect("a JSON value serialises");
     let size = min.chars().count();
@@ -339,7 +398,7 @@ mod tests {
         let c = cfg("policy:\n  exempt_principals: ['arn:aws:iam::*:role/platform/BreakGlass']\n");
         let v = scp_value(&c, "aws");
         let st = v["Statement"].as_array().unwrap();
-        assert_eq!(st.len(), 7);
+        assert_eq!(st.len(), 8);
         let run = statement(&v, sid::RUN_UNTAGGED);
         assert_eq!(run["Action"], "ec2:RunInstances");
         assert_eq!(run["Resource"], "arn:aws:ec2:*:*:instance/*");
@@ -365,7 +424,9 @@ mod tests {
                         "fleet/*",
                         "spot-fleet-request/*",
                         "spot-instances-request/*",
-                        "autoScalingGroupName/*"
+                        "autoScalingGroupName/*",
+                        ":db:*",
+                        ":cluster:*"
                     ]
                     .iter()
                     .any(|end| r.ends_with(end)),
@@ -415,7 +476,7 @@ mod tests {
     #[test]
     fn inline_schedules_drop_the_value_restrictions() {
         let c = cfg("allow_inline: true\n");
-        assert_eq!(scp_value(&c, "aws")["Statement"].as_array().unwrap().len(), 6);
+        assert_eq!(scp_value(&c, "aws")["Statement"].as_array().unwrap().len(), 7);
         assert!(tag_policy_value(&c, &[])["tags"]["schedule"].get("tag_value").is_none());
     }
 
@@ -445,17 +506,28 @@ mod tests {
     fn rendering_is_byte_identical_and_minifies_only_when_needed() {
         let c = cfg("");
         assert_eq!(scp(&c, "aws").unwrap(), scp(&c, "aws").unwrap());
-        assert!(scp(&c, "aws").unwrap().contains('\n'), "small enough to stay pretty");
-        let many: String = (0..60)
+        // Pretty when the pretty form fits (the small tag policy); else a statement a line
+        // (a small config's SCP, since the database statements), the same JSON.
+        assert!(
+            tag_policy(&c, &[]).unwrap().starts_with("{\n  "),
+            "small enough to stay pretty"
+        );
+        let text = scp(&c, "aws").unwrap();
+        let pretty = serde_json::to_string_pretty(&scp_value(&c, "aws")).unwrap();
+        assert!(pretty.chars().count() > SCP_LIMIT);
+        assert_eq!(
+            text.lines().count(),
+            2 + scp_value(&c, "aws")["Statement"].as_array().unwrap().len()
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), scp_value(&c, "aws"));
+        // 50 schedules of 30-character names fit (60 did before the database statements).
+        let many: String = (0..50)
             .map(|i| format!("  team-{i:02}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"))
             .collect();
         let big = Config::parse(&format!("schedules:\n{many}"), Path::new("t.yaml")).unwrap();
         let s = scp(&big, "aws").unwrap();
-        assert!(
-            !s.contains('\n') && s.len() <= SCP_LIMIT,
-            "minified to fit: {}",
-            s.len()
-        );
+        assert!(s.chars().count() <= SCP_LIMIT, "made to fit: {}", s.len());
+        assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), scp_value(&big, "aws"));
         let huge: String = (0..200)
             .map(|i| format!("  team-{i:03}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"))
             .collect();
