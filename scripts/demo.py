@@ -131,7 +131,7 @@ def run(endpoint):
                 shutil.copy(os.path.join(config_dir, name), d)
         # moto stamps launches with the real clock, which may lie after the simulated fortnight:
         # no launch grace period, or servers "launched in the future" would never stop.
-        shipped += "\ninstances:\n  grace_minutes: 0\n"
+        shipped += "\ninstances:\n  grace_minutes: 0\ndatabases:\n  grace_minutes: 0\n"
         open(cfg, "w").write(shipped)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="demo",
                    AWS_SECRET_ACCESS_KEY="demo", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn",

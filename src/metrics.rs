@@ -363,4 +363,42 @@ mod savings_tests {
         assert_eq!(hours, 72.0);
         assert!((cost - (0.6 + 1.2)).abs() < 1e-9, "{cost}");
     }
+
+    /// A database stopped at Wednesday 20:01 in Seoul is off until Thursday 08:00 (719
+    /// minutes, counted by hand), credited at its DB instance class's price.
+    #[tokio::test]
+    async fn a_stopped_database_is_credited_at_its_class_price() {
+        use crate::cloud::fake::FakeCloud;
+        use crate::controller::{PassOptions, pass};
+        use crate::model::{Database, DbKind, Scope};
+        let cloud = FakeCloud::default();
+        let scope = Scope {
+            account: "111111111111".into(),
+            region: "ap-northeast-2".into(),
+        };
+        let db = Database {
+            id: "dev".into(),
+            arn: "arn:aws:rds:ap-northeast-2:111111111111:db:dev".into(),
+            status: "available".into(),
+            engine: "postgres".into(),
+            class: Some("db.t3.micro".into()),
+            created: Some(crate::fixtures::at("2026-11-01T00:00:00Z")),
+            tags: [("Schedule".to_string(), "office-hours".to_string())].into(),
+            ..Default::default()
+        };
+        cloud.add_database(&scope, DbKind::Instance, db);
+        let opts = PassOptions {
+            now: crate::fixtures::at("2026-11-25T11:01:00Z"),
+            apply: true,
+        };
+        let r = pass(&crate::fixtures::config(), &cloud, opts).await;
+        let prices = [("db.t3.micro".to_string(), 0.018), ("t3.micro".to_string(), 1.0)].into();
+        let (hours, cost) = savings(&r, &prices);
+        assert!((hours - 719.0 / 60.0).abs() < 1e-9, "{hours}\n{}", r.to_text());
+        assert!((cost - 719.0 / 60.0 * 0.018).abs() < 1e-9, "{cost}");
+        assert_eq!(
+            cloud.database(&scope, DbKind::Instance, "dev").unwrap().status,
+            "stopped"
+        );
+    }
 }

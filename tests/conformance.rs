@@ -205,7 +205,8 @@ impl OnMoto {
 
     fn config(&self, text: &str) -> PathBuf {
         // moto stamps launches with the real clock, which may be past the simulated times.
-        let text = format!("{text}regions: [us-east-1]\ninstances:\n  grace_minutes: 0\n");
+        let text =
+            format!("{text}regions: [us-east-1]\ninstances:\n  grace_minutes: 0\ndatabases:\n  grace_minutes: 0\n");
         let text = if text.contains("policy:\n") {
             text.replace("policy:\n", "policy:\n  untagged_grace_minutes: 0\n")
         } else {
@@ -378,6 +379,119 @@ impl World for MemoryDbInstances {
     }
     async fn pass(&self, config: &str, now: &str, apply: bool) -> Passed {
         memory_pass(&self.0, config, now, apply).await
+    }
+}
+
+struct MemoryDbClusters(Memory);
+
+impl World for MemoryDbClusters {
+    const TYPE: ResourceType = ResourceType::DbCluster;
+    async fn seed(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        let d = Database {
+            id: name.into(),
+            arn: format!("arn:aws:rds:us-east-1:111111111111:cluster:{name}"),
+            status: "available".into(),
+            engine: "aurora-postgresql".into(),
+            engine_mode: Some("provisioned".into()),
+            created: Some(fixtures::at("2026-11-01T00:00:00Z")),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        self.0.cloud.add_database(&scope(), DbKind::Cluster, d);
+        name.into()
+    }
+    async fn read(&self, id: &str) -> (Power, BTreeMap<String, String>) {
+        let d = self.0.cloud.database(&scope(), DbKind::Cluster, id).unwrap();
+        (power_of_status(&d.status), d.tags)
+    }
+    async fn tag(&self, id: &str, key: &str, value: &str) {
+        let mut st = self.0.cloud.state.lock().unwrap();
+        let d = st
+            .databases
+            .get_mut(&scope())
+            .unwrap()
+            .iter_mut()
+            .find(|(_, d)| d.id == id)
+            .unwrap();
+        d.1.tags.insert(key.into(), value.into());
+    }
+    fn fail_listing(&self, kind: ResourceType) {
+        self.0.cloud.state.lock().unwrap().failing_kinds.insert(kind);
+    }
+    async fn pass(&self, config: &str, now: &str, apply: bool) -> Passed {
+        memory_pass(&self.0, config, now, apply).await
+    }
+}
+
+struct MotoDbClusters(OnMoto);
+
+impl MotoDbClusters {
+    async fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.0.moto.sdk_in(MANAGEMENT, "us-east-1").await)
+    }
+}
+
+impl World for MotoDbClusters {
+    const TYPE: ResourceType = ResourceType::DbCluster;
+    async fn seed(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build())
+            .collect();
+        self.rds()
+            .await
+            .create_db_cluster()
+            .db_cluster_identifier(name)
+            .engine("aurora-postgresql")
+            .master_username("offhours")
+            .master_user_password("not-a-real-password")
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap();
+        name.into()
+    }
+    async fn read(&self, id: &str) -> (Power, BTreeMap<String, String>) {
+        let out = self
+            .rds()
+            .await
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .unwrap();
+        let c = &out.db_clusters()[0];
+        let tags = c
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect();
+        (power_of_status(c.status().unwrap_or_default()), tags)
+    }
+    async fn tag(&self, id: &str, key: &str, value: &str) {
+        let rds = self.rds().await;
+        let arn = rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .db_clusters()[0]
+            .db_cluster_arn()
+            .unwrap()
+            .to_string();
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .tags(aws_sdk_rds::types::Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .unwrap();
+    }
+    fn fail_listing(&self, kind: ResourceType) {
+        self.0.fail(kind);
+    }
+    async fn pass(&self, config: &str, now: &str, apply: bool) -> Passed {
+        self.0.pass(config, now, apply)
     }
 }
 
@@ -561,4 +675,6 @@ conformance! {
     instances_on_moto => MotoInstances(OnMoto::new()), tokio::test(flavor = "multi_thread");
     db_instances_in_memory => MemoryDbInstances(Memory::new(ResourceType::DbInstance)), tokio::test;
     db_instances_on_moto => MotoDbInstances(OnMoto::new()), tokio::test(flavor = "multi_thread");
+    db_clusters_in_memory => MemoryDbClusters(Memory::new(ResourceType::DbCluster)), tokio::test;
+    db_clusters_on_moto => MotoDbClusters(OnMoto::new()), tokio::test(flavor = "multi_thread");
 }

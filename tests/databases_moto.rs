@@ -25,6 +25,8 @@ regions: [us-east-1]
 # moto stamps creations with the real clock, which may be past the simulated --now.
 instances:
   grace_minutes: 0
+databases:
+  grace_minutes: 0
 ";
 
 async fn rds(moto: &Moto) -> Rds {
@@ -254,4 +256,83 @@ async fn what_rds_cannot_stop_is_reported_once_and_a_bad_tag_leaves_a_database_a
         "{r:#}"
     );
     assert!(mutating_calls(&r).is_empty(), "{r:#}");
+}
+
+/// Organization mode: a member account's database is kept through the member role like its
+/// servers, and `policy scan` finds an untagged one in the management account and in the
+/// member, with what `on_untagged: stop` would do about it.
+#[tokio::test(flavor = "multi_thread")]
+async fn databases_across_an_organization_are_kept_and_scanned() {
+    let moto = Moto::start();
+    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let member = org
+        .create_account()
+        .account_name("dev")
+        .email("dev@example.com")
+        .send()
+        .await
+        .unwrap()
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_string();
+    let in_member = Rds::new(&moto.sdk_in(&member, "us-east-1").await);
+    support::moto::database(&in_member, "team-db", &[("Schedule", "office-hours")]).await;
+    support::moto::database(&in_member, "forgotten-db", &[("Team", "search")]).await;
+    support::moto::database(&rds(&moto).await, "platform-db", &[("Team", "platform")]).await;
+    let (_d, cfg) = config(&format!(
+        "{CONFIG}accounts:\n  mode: organization\npolicy:\n  on_untagged: stop\n  untagged_grace_minutes: 0\n"
+    ));
+
+    let scan = moto.offhours(&cfg, &["policy", "scan", "--output", "json", "--now", STOP]);
+    assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    let found: std::collections::BTreeSet<(String, String, String)> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["resource_type"] == "db-instance")
+        .map(|x| {
+            (
+                x["account"].as_str().unwrap().to_string(),
+                x["resource_id"].as_str().unwrap().to_string(),
+                x["problem"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                MANAGEMENT.to_string(),
+                "platform-db".to_string(),
+                "untagged".to_string()
+            ),
+            (member.clone(), "forgotten-db".to_string(), "untagged".to_string()),
+        ]
+        .into(),
+        "{v:#}"
+    );
+    let would: Vec<&str> = v["remediations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["resource_id"] == "forgotten-db")
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(would, ["stop-database", "set-tags"], "{v:#}");
+
+    let r = moto.pass(&cfg, "reconcile", STOP);
+    assert_eq!(instance(&in_member, "team-db").await.0, "stopped", "{r:#}");
+    let (status, tags) = instance(&in_member, "forgotten-db").await;
+    assert_eq!(status, "stopped", "remediated: {r:#}");
+    assert!(tags["offhours:remediated"].starts_with("stopped at"), "{tags:?}");
+    // The management account is not remediated unless the config says so.
+    assert_eq!(instance(&rds(&moto).await, "platform-db").await.0, "available");
 }

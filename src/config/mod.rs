@@ -166,6 +166,15 @@ pub struct InstanceSettings {
     pub batch_size: usize,
 }
 
+/// How databases are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// How late a missed transition may still be applied.
+    pub catch_up: chrono::Duration,
+    /// Databases younger than this are not stopped.
+    pub grace: chrono::Duration,
+}
+
 /// What to do with a resource that has no valid schedule tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnUntagged {
@@ -376,6 +385,8 @@ pub struct Config {
     pub call_timeout: std::time::Duration,
     /// How plain instances are handled.
     pub instances: InstanceSettings,
+    /// How databases are handled.
+    pub databases: DatabaseSettings,
     /// Longest override honoured, for instances and groups.
     pub max_override: chrono::Duration,
     /// The org-level policy checker.
@@ -1145,6 +1156,10 @@ impl Validator {
                 catch_up: chrono::Duration::minutes(i64::from(raw.instances.catch_up_minutes)),
                 grace: chrono::Duration::minutes(i64::from(raw.instances.grace_minutes)),
                 batch_size: raw.instances.batch_size as usize,
+            },
+            databases: DatabaseSettings {
+                catch_up: chrono::Duration::minutes(i64::from(raw.databases.catch_up_minutes)),
+                grace: chrono::Duration::minutes(i64::from(raw.databases.grace_minutes)),
             },
             tag_key: raw.tag_key.clone(),
             timezone,

@@ -50,6 +50,9 @@ pub struct RawConfig {
     /// How plain EC2 instances are handled.
     #[serde(default)]
     pub instances: RawInstances,
+    /// How RDS DB instances and Aurora DB clusters are handled.
+    #[serde(default)]
+    pub databases: RawDatabases,
     /// Longest override (`offhours:override` on an instance or group) honoured; longer ones are capped.
     #[serde(default = "default_override_hours")]
     #[schemars(range(min = 1, max = 720))]
@@ -264,6 +267,27 @@ pub struct RawInstances {
     #[serde(default = "default_batch")]
     #[schemars(range(min = 1, max = 1000))]
     pub batch_size: u32,
+}
+
+/// How RDS DB instances and Aurora DB clusters are handled.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabases {
+    /// A transition missed while offhours was down is still applied this many minutes late.
+    #[serde(default = "default_thirty")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub catch_up_minutes: u32,
+    /// Databases created less than this many minutes ago are not stopped. 0 turns the grace
+    /// period off.
+    #[serde(default = "default_thirty")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub grace_minutes: u32,
+}
+
+impl Default for RawDatabases {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("every field has a default")
+    }
 }
 
 impl Default for RawInstances {

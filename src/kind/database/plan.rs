@@ -75,11 +75,11 @@ impl Powered for Database {
     }
 }
 
-/// The windows `instances:` sets apply to databases too.
+/// The windows `databases:` sets.
 fn settings(cfg: &Config) -> Settings {
     Settings {
-        catch_up: cfg.instances.catch_up,
-        grace: cfg.instances.grace,
+        catch_up: cfg.databases.catch_up,
+        grace: cfg.databases.grace,
     }
 }
 
