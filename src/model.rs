@@ -187,7 +187,8 @@ pub struct Database {
     pub engine: String,
     /// A cluster's `EngineMode` (`provisioned`, `serverless` for Aurora Serverless v1, ...).
     pub engine_mode: Option<String>,
-    /// `DBInstanceClass` (a cluster: its writer's, when known), for cost estimates.
+    /// `DBInstanceClass`; for a cluster `DBClusterInstanceClass`, which RDS gives only for
+    /// Multi-AZ DB clusters (an Aurora cluster has none), for cost estimates.
     pub class: Option<String>,
     /// For a DB instance: the cluster it belongs to (`DBClusterIdentifier`).
     pub cluster: Option<String>,

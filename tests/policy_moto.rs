@@ -351,6 +351,11 @@ fn check_decides_a_corpus_of_cloudtrail_events() {
         ("rds-cluster-bad-value.json", 3, "DenyUnknownScheduleValue"),
         ("rds-remove-schedule-tag.json", 3, "DenyScheduleTagRemoval"),
         ("rds-restore-untagged.json", 3, "DenyDatabaseCreationWithoutScheduleTag"),
+        (
+            "rds-restore-point-in-time-untagged.json",
+            3,
+            "DenyDatabaseCreationWithoutScheduleTag",
+        ),
         // Done when: an untagged CreateFleet is denied; Spot requests likewise.
         ("fleet-untagged.json", 3, "DenyFleetAndSpotRequestsWithoutScheduleTag"),
         ("fleet-tagged.json", 0, "allow"),

@@ -476,3 +476,68 @@ fn steer(
         (_, InstanceState::Other) => true,
     }
 }
+
+/// The violation of an untagged (or badly tagged) powered resource and, for an untagged one,
+/// the remediation `policy.on_untagged` asks for: tag it, or stop it if it runs and can be
+/// stopped (a resource the kind cannot stop is reported, not tried). `born` is when it was
+/// launched or created, and the word for it, for `untagged_grace_minutes`; see
+/// [`crate::kind::group::scan_group`] for `scope_block`.
+#[must_use]
+pub fn scan_power<R: Powered>(
+    cfg: &Config,
+    resource_type: crate::kind::ResourceType,
+    r: &R,
+    born: &str,
+    now: DateTime<Utc>,
+    scope_block: Option<&str>,
+) -> Option<(crate::kind::Violation, Option<PowerPlan>)> {
+    use crate::config::OnUntagged;
+    use crate::kind::compliance::{TAG_REMEDIATED, screen, stamp};
+    let screened = screen(
+        cfg,
+        resource_type,
+        r.id(),
+        r.tags(),
+        (r.launched(), born),
+        now,
+        scope_block,
+    )?;
+    let mut v = match screened {
+        Ok(v) => v,
+        Err(v) => return Some((v, None)),
+    };
+    let mut plan = PowerPlan {
+        id: r.id().to_string(),
+        ..Default::default()
+    };
+    match &cfg.policy.on_untagged {
+        OnUntagged::Report => return Some((v, None)),
+        OnUntagged::Tag(s) => {
+            plan.set_tags.insert(cfg.tag_key.clone(), s.clone());
+            plan.set_tags
+                .insert(TAG_REMEDIATED.into(), format!("tagged {s} at {}", stamp(now)));
+            plan.tag_reason = format!("no schedule tag: on_untagged tags it `{s}`");
+        }
+        OnUntagged::Stop => {
+            if r.state() != InstanceState::Running {
+                return Some((v, None));
+            }
+            if let Some(why) = r.never_stopped() {
+                v.not_remediated = Some(why);
+                return Some((v, None));
+            }
+            plan.op = Some((PowerOp::Stop, "no schedule tag: on_untagged stops it".into()));
+            plan.set_tags.insert(
+                TAG_REMEDIATED.into(),
+                format!("stopped at {}: no schedule tag", stamp(now)),
+            );
+            plan.tag_reason = "record the remediation so it can be reversed".into();
+        }
+    }
+    within_tag_budget(&mut plan, r.tags());
+    if let Some(e) = plan.error.take() {
+        v.not_remediated = Some(e);
+        return Some((v, None));
+    }
+    Some((v, Some(plan)))
+}

@@ -559,8 +559,13 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
         ) => {
             // CloudTrail records RDS parameters in lower camel case (`dBInstanceIdentifier`,
             // `tags: [{key, value}]`: Amazon RDS User Guide, "Amazon RDS log file entries").
+            // The new resource's identifier: `DBClusterIdentifier` or `DBInstanceIdentifier`,
+            // but `TargetDBInstanceIdentifier` for RestoreDBInstanceToPointInTime (Amazon RDS
+            // API Reference; botocore rds service-2.json, RestoreDBInstanceToPointInTimeMessage).
             let (field, kind) = if name.contains("Cluster") {
                 ("dBClusterIdentifier", "cluster")
+            } else if name == "RestoreDBInstanceToPointInTime" {
+                ("targetDBInstanceIdentifier", "db")
             } else {
                 ("dBInstanceIdentifier", "db")
             };

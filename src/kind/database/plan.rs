@@ -60,6 +60,12 @@ impl Powered for Database {
             "an Aurora Serverless v1 cluster".to_string()
         } else if let Some(g) = &self.global_cluster {
             format!("part of the Aurora global database {g}")
+        } else if self.arn.contains(":cluster:") && !self.engine.starts_with("aurora") {
+            // DescribeDBClusters "Describes existing Amazon Aurora DB clusters and Multi-AZ DB
+            // clusters"; StopDBCluster "only applies to Aurora DB clusters" (Amazon RDS API
+            // Reference), and stopping a Multi-AZ DB cluster is unsupported (Amazon RDS User
+            // Guide, Limitations of Multi-AZ DB clusters).
+            "a Multi-AZ DB cluster".to_string()
         } else if self.multi_az && self.engine.starts_with("sqlserver") {
             "a Multi-AZ SQL Server DB instance".to_string()
         } else {

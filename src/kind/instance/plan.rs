@@ -87,10 +87,5 @@ pub fn plan_instance(cfg: &Config, inst: &Instance, now: DateTime<Utc>) -> Optio
     plan_power(cfg, inst, now, settings(cfg))
 }
 
-/// Keeps a plan only if the tags it writes fit on the instance.
-pub(crate) fn within_tag_budget(plan: &mut InstancePlan, inst: &Instance) {
-    crate::kind::power::within_tag_budget(plan, &inst.tags);
-}
-
 #[cfg(test)]
 mod tests;

@@ -91,7 +91,10 @@ fn what_rds_cannot_stop_is_reported_once_and_never_tried() {
     let mut sqlserver = db("mssql", "available");
     sqlserver.engine = "sqlserver-se".into();
     sqlserver.multi_az = true;
-    for d in [replica, source, serverless, sqlserver] {
+    let mut multi_az_cluster = db("maz", "available");
+    multi_az_cluster.arn = "arn:aws:rds:us-east-1:111111111111:cluster:maz".into();
+    multi_az_cluster.multi_az = true;
+    for d in [replica, source, serverless, sqlserver, multi_az_cluster] {
         let p = plan_database(&c, &d, at(STOP)).unwrap();
         assert!(
             p.steps.iter().all(|s| !s.change.kind().starts_with("stop")),
