@@ -172,6 +172,17 @@ pub enum DbKind {
     Cluster,
 }
 
+/// The engines of Amazon Neptune and Amazon DocumentDB, which share the `rds:` actions and
+/// ARNs ("Neptune uses the `rds:` prefix ... for management API actions", Neptune User Guide;
+/// the Service Authorization Reference lists DocumentDB's `CreateDBCluster` under `rds:`) but
+/// are not scheduled by offhours: listings leave them out, and the SCP's create deny leaves them out by `rds:DatabaseEngine`, a
+/// condition key of the `db` and `cluster` resource types. Where a request carries no engine
+/// (restores from a snapshot), a negated operator on an absent key matches ("If the key that
+/// you specify in a policy condition is not present in the request context, the values do
+/// not match" and the negation is true: IAM User Guide, String condition operators), so the
+/// deny stays: a Neptune or DocumentDB restore needs the tag, which is harmless.
+pub const OTHER_ENGINES: &[&str] = &["docdb", "neptune"];
+
 /// An RDS DB instance or Aurora DB cluster as observed (DescribeDBInstances,
 /// DescribeDBClusters).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -136,6 +136,14 @@ async fn a_database_and_a_cluster_stop_at_20_start_at_08_and_a_manual_start_is_k
         changes(&r, "aurora-dev"),
         ["db-cluster:stop-database", "db-cluster:set-tags"]
     );
+    // An Aurora cluster is priced by its writer's class (RDS gives the cluster none).
+    let stop = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource_id"] == "aurora-dev" && c["change"] == "stop-database")
+        .unwrap();
+    assert_eq!(stop["instance_type"], "db.t3.medium", "{r:#}");
     assert!(
         changes(&r, "aurora-dev-1").is_empty(),
         "a cluster's member is its cluster's: {r:#}"

@@ -356,6 +356,14 @@ fn check_decides_a_corpus_of_cloudtrail_events() {
             3,
             "DenyDatabaseCreationWithoutScheduleTag",
         ),
+        (
+            "rds-restore-s3-untagged.json",
+            3,
+            "DenyDatabaseCreationWithoutScheduleTag",
+        ),
+        // Neptune and DocumentDB share RDS's create actions; offhours does not schedule them,
+        // so their engines are left out of the create deny.
+        ("neptune-cluster-untagged.json", 0, "allow"),
         // Done when: an untagged CreateFleet is denied; Spot requests likewise.
         ("fleet-untagged.json", 3, "DenyFleetAndSpotRequestsWithoutScheduleTag"),
         ("fleet-tagged.json", 0, "allow"),

@@ -10,11 +10,10 @@ use crate::failure::{CloudError, ErrorKind};
 use crate::kind::database::DatabaseApi;
 use crate::model::{Database, DbKind};
 
-/// Engines DescribeDBInstances and DescribeDBClusters also list that belong to other
-/// services ("This operation can also return information for Amazon Neptune DB instances
-/// and Amazon DocumentDB instances", Amazon RDS API Reference, DescribeDBInstances and
-/// DescribeDBClusters): offhours leaves them out.
-const OTHER_SERVICES: &[&str] = &["neptune", "docdb"];
+// DescribeDBInstances and DescribeDBClusters also list other services' databases ("This
+// operation can also return information for Amazon Neptune DB instances and Amazon
+// DocumentDB instances", Amazon RDS API Reference): offhours leaves out their engines
+// (`model::OTHER_ENGINES`).
 
 fn tags(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter()
@@ -54,7 +53,7 @@ impl AwsScope {
             let page = page.map_err(|e| classify("DescribeDBInstances", e))?;
             for d in page.db_instances() {
                 let engine = d.engine().unwrap_or_default().to_string();
-                if OTHER_SERVICES.iter().any(|o| engine.starts_with(o)) {
+                if crate::model::OTHER_ENGINES.iter().any(|o| engine.starts_with(o)) {
                     continue;
                 }
                 out.push(Database {
@@ -87,14 +86,28 @@ impl AwsScope {
 
     async fn list_clusters_of_rds(&self) -> Result<Vec<Database>, CloudError> {
         let mut out = Vec::new();
+        // An Aurora cluster's hours are its instances': RDS gives `DBClusterInstanceClass`
+        // only for Multi-AZ DB clusters ("This setting is required to create a Multi-AZ DB
+        // cluster", Amazon RDS API Reference, DBCluster), so an Aurora cluster is priced by
+        // its writer, the member with `IsClusterWriter` (DBClusterMember).
+        let mut writers: Vec<(usize, String)> = Vec::new();
         // MaxRecords as for DescribeDBInstances (Amazon RDS API Reference, DescribeDBClusters).
         let mut pages = self.rds.describe_db_clusters().max_records(100).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeDBClusters", e))?;
             for c in page.db_clusters() {
                 let engine = c.engine().unwrap_or_default().to_string();
-                if OTHER_SERVICES.iter().any(|o| engine.starts_with(o)) {
+                if crate::model::OTHER_ENGINES.iter().any(|o| engine.starts_with(o)) {
                     continue;
+                }
+                if c.db_cluster_instance_class().is_none()
+                    && let Some(w) = c
+                        .db_cluster_members()
+                        .iter()
+                        .find(|m| m.is_cluster_writer() == Some(true))
+                        .and_then(|m| m.db_instance_identifier())
+                {
+                    writers.push((out.len(), w.to_string()));
                 }
                 out.push(Database {
                     id: c.db_cluster_identifier().unwrap_or_default().to_string(),
@@ -111,6 +124,17 @@ impl AwsScope {
                     tags: tags(c.tag_list()),
                     created: time(c.cluster_create_time()),
                 });
+            }
+        }
+        if !writers.is_empty() {
+            let classes: BTreeMap<String, String> = self
+                .list_instances_of_rds()
+                .await?
+                .into_iter()
+                .filter_map(|d| Some((d.id, d.class?)))
+                .collect();
+            for (i, w) in writers {
+                out[i].class = classes.get(&w).cloned();
             }
         }
         Ok(out)

@@ -170,7 +170,7 @@ impl fmt::Display for EventError {
 
 impl std::error::Error for EventError {}
 
-const SUPPORTED: &str = "ec2 RunInstances, CreateFleet, RequestSpotFleet, RequestSpotInstances, CreateTags, DeleteTags; autoscaling CreateAutoScalingGroup, CreateOrUpdateTags, DeleteTags; rds CreateDBInstance, CreateDBCluster, CreateDBInstanceReadReplica, RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime, RestoreDBClusterFromSnapshot, RestoreDBClusterToPointInTime, AddTagsToResource, RemoveTagsFromResource";
+const SUPPORTED: &str = "ec2 RunInstances, CreateFleet, RequestSpotFleet, RequestSpotInstances, CreateTags, DeleteTags; autoscaling CreateAutoScalingGroup, CreateOrUpdateTags, DeleteTags; rds CreateDBInstance, CreateDBCluster, CreateDBInstanceReadReplica, RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime, RestoreDBClusterFromSnapshot, RestoreDBClusterToPointInTime, RestoreDBInstanceFromS3, RestoreDBClusterFromS3, AddTagsToResource, RemoveTagsFromResource";
 
 fn err(path: &str, message: impl Into<String>) -> EventError {
     EventError {
@@ -555,7 +555,9 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
             | "RestoreDBInstanceToPointInTime"
             | "CreateDBCluster"
             | "RestoreDBClusterFromSnapshot"
-            | "RestoreDBClusterToPointInTime",
+            | "RestoreDBClusterToPointInTime"
+            | "RestoreDBInstanceFromS3"
+            | "RestoreDBClusterFromS3",
         ) => {
             // CloudTrail records RDS parameters in lower camel case (`dBInstanceIdentifier`,
             // `tags: [{key, value}]`: Amazon RDS User Guide, "Amazon RDS log file entries").
@@ -572,7 +574,17 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
             let id = string(params, &format!("{p}."), field)?;
             let t = tags(&items(params.get("tags"), &format!("{p}.tags"))?, &format!("{p}.tags"))?;
             let arn = format!("arn:{partition}:rds:{region}:{account}:{kind}:{id}");
-            let mut out = vec![request(&format!("rds:{name}"), arn.clone(), &t, true)];
+            let mut create = request(&format!("rds:{name}"), arn.clone(), &t, true);
+            // `rds:DatabaseEngine` (the SCP leaves Neptune's and DocumentDB's engines out) from
+            // the request's `Engine` where it has one; absent otherwise, as a snapshot's
+            // restore names none (service-2.json: `Engine` required for CreateDBInstance,
+            // CreateDBCluster and the S3 restores, optional for the snapshot restores).
+            if let Some(engine) = params.get("engine").and_then(Value::as_str) {
+                create
+                    .context
+                    .insert("rds:DatabaseEngine".into(), vec![engine.to_string()]);
+            }
+            let mut out = vec![create];
             // "If tags are specified in the create action, RDS performs additional authorization
             // on the rds:AddTagsToResource action" (Amazon RDS User Guide, "Grant permission to
             // tag Amazon RDS resources during creation").

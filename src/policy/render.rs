@@ -179,6 +179,10 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
         m.insert("Null".into(), json!({ request_tag.clone(): "true" }));
         exemption(&exempt, m)
     };
+    let other_engines_left_out = |mut c: Value| {
+        c["StringNotEquals"] = json!({ "rds:DatabaseEngine": crate::model::OTHER_ENGINES });
+        c
+    };
     let mut statements = vec![
         json!({
             "Sid": sid::RUN_UNTAGGED,
@@ -206,7 +210,7 @@ pub fn scp_value(cfg: &Config, partition: &str) -> Value {
             "Effect": "Deny",
             "Action": DB_CREATE_ACTIONS,
             "Resource": [arns.db, arns.cluster],
-            "Condition": untagged(),
+            "Condition": other_engines_left_out(untagged()),
         }),
         json!({
             "Sid": sid::REMOVE_TAG,
@@ -520,8 +524,8 @@ mod tests {
             2 + scp_value(&c, "aws")["Statement"].as_array().unwrap().len()
         );
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), scp_value(&c, "aws"));
-        // 50 schedules of 30-character names fit (60 did before the database statements).
-        let many: String = (0..50)
+        // 48 schedules of 30-character names fit (60 did before the database statements).
+        let many: String = (0..48)
             .map(|i| format!("  team-{i:02}-office-hours-extended:\n    running: [\"Mon-Fri 08:00-20:00\"]\n"))
             .collect();
         let big = Config::parse(&format!("schedules:\n{many}"), Path::new("t.yaml")).unwrap();

@@ -58,6 +58,12 @@ impl Powered for Database {
             format!("the source of read replica(s) {}", self.replicas.join(", "))
         } else if self.engine_mode.as_deref() == Some("serverless") {
             "an Aurora Serverless v1 cluster".to_string()
+        } else if let Some(mode @ ("multimaster" | "parallelquery")) = self.engine_mode.as_deref() {
+            // The retired engine modes: "You can't stop and start an Aurora multi-master
+            // cluster", nor "a cluster that uses the Aurora parallel query feature" in its
+            // `parallelquery` engine mode (Amazon Aurora User Guide, Limitations for stopping
+            // and starting Aurora DB clusters, editions while these modes were offered).
+            format!("an Aurora cluster in engine mode {mode}")
         } else if let Some(g) = &self.global_cluster {
             format!("part of the Aurora global database {g}")
         } else if self.arn.contains(":cluster:") && !self.engine.starts_with("aurora") {

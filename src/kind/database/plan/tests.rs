@@ -94,7 +94,21 @@ fn what_rds_cannot_stop_is_reported_once_and_never_tried() {
     let mut multi_az_cluster = db("maz", "available");
     multi_az_cluster.arn = "arn:aws:rds:us-east-1:111111111111:cluster:maz".into();
     multi_az_cluster.multi_az = true;
-    for d in [replica, source, serverless, sqlserver, multi_az_cluster] {
+    let mut multimaster = db("mm", "available");
+    multimaster.engine = "aurora-mysql".into();
+    multimaster.engine_mode = Some("multimaster".into());
+    let mut parallel = db("pq", "available");
+    parallel.engine = "aurora".into();
+    parallel.engine_mode = Some("parallelquery".into());
+    for d in [
+        replica,
+        source,
+        serverless,
+        sqlserver,
+        multi_az_cluster,
+        multimaster,
+        parallel,
+    ] {
         let p = plan_database(&c, &d, at(STOP)).unwrap();
         assert!(
             p.steps.iter().all(|s| !s.change.kind().starts_with("stop")),
