@@ -71,6 +71,7 @@ fn steady_group_on(cfg: &Config, name: &str, schedule: &str, running: Capacity, 
             .map(|a| ObservedAction::from(&a.normalized(now)))
             .collect(),
         created: None,
+        instance_type: None,
     }
 }
 

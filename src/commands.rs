@@ -481,3 +481,47 @@ pub async fn intake(cfg: &Config, max: usize, format: Format) -> Result<Done, Fa
         Format::Text => report.to_text(),
     }))
 }
+
+/// `override RESOURCE --until TIME [--state running|stopped]` and `override RESOURCE --clear`:
+/// writes or removes the override tag on one resource, wherever it is. A refusal (not opted
+/// in, not found, ambiguous, a past time) exits 2; a failed write exits 1.
+pub async fn override_tag(
+    cfg: &Config,
+    resource: &str,
+    req: crate::overrides::Request,
+    now: DateTime<Utc>,
+    format: Format,
+) -> Result<Done, Failure> {
+    use crate::overrides::{self, OverrideError, Wanted};
+    let wanted = Wanted::parse(resource).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout).await;
+    let d = match overrides::run(cfg, &cloud, &wanted, req, now).await {
+        Ok(d) => d,
+        Err(e @ OverrideError::Write { .. }) => return Err(Failure::runtime("writing the override", e)),
+        Err(e) => return Err(Failure::Invalid(format!("error: {e}"))),
+    };
+    let stdout = match format {
+        Format::Json => json(&d)?,
+        Format::Text => {
+            let who = format!("{} {} ({}/{})", d.resource_type, d.resource_id, d.account, d.region);
+            let mut t = match (&d.value, d.write) {
+                (Some(v), true) => format!(
+                    "{who}: {} = `{v}`; schedule `{}` applies again after it. The daemon acts on it at its next pass.\n",
+                    crate::model::TAG_OVERRIDE,
+                    d.schedule
+                ),
+                (Some(v), false) => format!("{who}: already `{v}`; nothing written.\n"),
+                (None, true) => format!(
+                    "{who}: override removed; schedule `{}` applies from the daemon's next pass.\n",
+                    d.schedule
+                ),
+                (None, false) => format!("{who}: no override to remove.\n"),
+            };
+            if let Some(n) = &d.note {
+                t.push_str(&format!("note: {n}\n"));
+            }
+            t
+        }
+    };
+    Ok(Done::ok(stdout))
+}

@@ -14,7 +14,7 @@ use crate::config::{Config, OnUntagged};
 use crate::kind::database::{DbClusters, DbInstances};
 use crate::kind::group::Groups;
 use crate::kind::instance::Instances;
-use crate::kind::{Adapter, ChangeStatus, Kind, Plan};
+use crate::kind::{Adapter, ChangeStatus, Kind, Plan, Seen};
 use crate::model::Scope;
 use crate::report::{
     Change, ChangeReport, Mode, Note, PassReport, ResourceError, ScopeReport, ScopeStatus, ViolationReport,
@@ -92,6 +92,7 @@ pub async fn pass<C: Cloud>(cfg: &Config, cloud: &C, opts: PassOptions) -> PassR
         report.errors.extend(r.errors);
         report.notes.extend(r.notes);
         report.violations.extend(r.violations);
+        report.inventory.extend(r.inventory);
     }
     report.finish();
     report
@@ -123,6 +124,7 @@ struct ScopeResult {
     errors: Vec<ResourceError>,
     notes: Vec<Note>,
     violations: Vec<ViolationReport>,
+    inventory: Vec<crate::kind::Seen>,
 }
 
 impl ScopeResult {
@@ -140,6 +142,7 @@ impl ScopeResult {
             errors: Vec::new(),
             notes: Vec::new(),
             violations: Vec::new(),
+            inventory: Vec::new(),
         }
     }
 
@@ -181,12 +184,24 @@ async fn work_scope<A: Adapter<Groups> + Adapter<Instances> + Adapter<DbInstance
             return out;
         }
     };
-    let (groups, instances, db_instances, db_clusters) = futures::join!(
+    let (mut groups, instances, db_instances, db_clusters) = futures::join!(
         Adapter::<Groups>::list(&api),
         Adapter::<Instances>::list(&api),
         Adapter::<DbInstances>::list(&api),
         Adapter::<DbClusters>::list(&api)
     );
+    // A group's instance type, where its listing does not tell it: its members'.
+    if let (Ok(groups), Ok(instances)) = (&mut groups, &instances) {
+        let mut of_member: HashMap<&str, &str> = HashMap::new();
+        for i in instances {
+            if let (Some(g), Some(t)) = (i.tag(crate::model::TAG_ASG_MEMBER), i.instance_type.as_deref()) {
+                of_member.insert(g, t);
+            }
+        }
+        for g in groups.iter_mut().filter(|g| g.instance_type.is_none()) {
+            g.instance_type = of_member.get(g.name.as_str()).map(|t| (*t).to_string());
+        }
+    }
     let ctx = Ctx {
         cfg,
         scope: &scope,
@@ -232,6 +247,18 @@ async fn work_kind<K: Kind, A: Adapter<K>>(
         if let Some(state) = K::managed_state(ctx.cfg, r) {
             *out.scope.managed.entry(format!("{}/{state}", K::TYPE)).or_default() += 1;
         }
+        out.inventory.push(Seen {
+            account: ctx.scope.account.clone(),
+            region: ctx.scope.region.clone(),
+            resource_type: K::TYPE,
+            id: K::id(r).to_string(),
+            tags: K::tags(r)
+                .iter()
+                .filter(|(k, _)| ctx.cfg.reads_tag(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            observation: K::observe(ctx.cfg, r),
+        });
         let mut plan = K::plan(ctx.cfg, r, ctx.opts.now);
         if let Some((v, remedy)) = K::scan(ctx.cfg, r, ctx.opts.now, ctx.block) {
             info!(resource_type = %v.resource_type, resource = ?v.resource_id, tag_value = ?v.tag_value, problem = v.problem.as_str(), not_remediated = ?v.not_remediated, "no valid schedule tag");

@@ -148,13 +148,23 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     let mut passes = 0u64;
     // What the webhook has been told, so each standing error is posted once.
     let standing = Arc::new(std::sync::Mutex::new(crate::notify::Standing::default()));
+    // The stop transitions warned of, so each is warned of once.
+    let told = Arc::new(std::sync::Mutex::new(crate::notice::Told::default()));
     while !stop.is_cancelled() {
         let cfg = config.read().expect("config lock").clone();
         health.beat(&cfg);
         passes += 1;
         let span = info_span!("pass", n = passes);
         let work = tokio::spawn(
-            one_pass(cfg.clone(), shard, metrics.clone(), health.clone(), standing.clone()).instrument(span),
+            one_pass(
+                cfg.clone(),
+                shard,
+                metrics.clone(),
+                health.clone(),
+                standing.clone(),
+                told.clone(),
+            )
+            .instrument(span),
         );
         tokio::pin!(work);
         metrics.pass_in_progress.set(1);
@@ -203,6 +213,7 @@ async fn one_pass(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     standing: Arc<std::sync::Mutex<crate::notify::Standing>>,
+    told: Arc<std::sync::Mutex<crate::notice::Told>>,
 ) {
     let started = Instant::now();
     let counter = CallCounter::default();
@@ -218,6 +229,9 @@ async fn one_pass(
             let saved = crate::metrics::savings(&report, &cfg.raw.instance_hour_prices);
             metrics.record(&report, started.elapsed().as_secs_f64(), saved);
             log_summary(&report);
+            if let Some(minutes) = cfg.raw.notifications.notice_minutes {
+                warn_before_stops(&cfg, &report, minutes, &told, &metrics);
+            }
             if let Some(sent) = sent {
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
@@ -249,6 +263,53 @@ async fn one_pass(
     metrics.record_calls(&counter.snapshot());
 }
 
+/// Posts the warning for each stop transition due within `minutes` that has not been warned
+/// of yet (`notifications.notice_minutes`), from this pass's inventory. A failed delivery is
+/// forgotten, so the next pass in the window tries again; the URL is never logged.
+fn warn_before_stops(
+    cfg: &Config,
+    report: &PassReport,
+    minutes: u32,
+    told: &Arc<std::sync::Mutex<crate::notice::Told>>,
+    metrics: &Arc<Metrics>,
+) {
+    let url = match crate::notify::webhook_url(cfg) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            warn!("notifications.notice_minutes is set but no webhook is configured; no warning sent");
+            return;
+        }
+        Err(e) => {
+            warn!(error = %e, "the webhook URL cannot be read; no warning sent");
+            return;
+        }
+    };
+    let due = crate::notice::due(
+        cfg,
+        &report.inventory,
+        report.now,
+        chrono::Duration::minutes(i64::from(minutes)),
+    );
+    let fresh = told.lock().expect("notice lock").fresh(due, report.now);
+    for n in fresh {
+        let payload = crate::notice::message(&n, report.now);
+        let (url, told, metrics) = (url.clone(), told.clone(), metrics.clone());
+        tokio::spawn(async move {
+            match crate::notify::post(&url, &payload).await {
+                Ok(()) => info!(schedule = %n.schedule, at = %n.at, "warned of the stop"),
+                Err(e) => {
+                    warn!(schedule = %n.schedule, at = %n.at, error = %e, "the warning before a stop was not delivered; the next pass tries again");
+                    told.lock().expect("notice lock").failed(&n);
+                    metrics
+                        .errors
+                        .get_or_create(&crate::metrics::KindLabel { kind: "webhook".into() })
+                        .inc();
+                }
+            }
+        });
+    }
+}
+
 fn log_summary(r: &PassReport) {
     let s = &r.summary;
     info!(
@@ -278,12 +339,23 @@ pub fn next_wake(cfg: &Config, now: chrono::DateTime<Utc>) -> Duration {
         Duration::from_millis(h.finish() % jitter_ms)
     };
     let regular = cfg.daemon.interval + jitter;
+    // With a notice before each stop, the moment each warning is due is a wake-up too.
+    let notice = cfg
+        .raw
+        .notifications
+        .notice_minutes
+        .map(|m| chrono::Duration::minutes(i64::from(m)));
     let transition = cfg
         .schedules()
-        .filter_map(|s| {
-            s.next_transitions(now + chrono::Duration::seconds(1), 1)
-                .first()
-                .map(|t| t.at)
+        .flat_map(|s| {
+            let next = s.next_transitions(now + chrono::Duration::seconds(1), 2);
+            let warn = notice.and_then(|n| {
+                next.iter()
+                    .filter(|t| t.action == crate::schedule::Action::Stop)
+                    .map(|t| t.at - n)
+                    .find(|w| *w > now)
+            });
+            next.first().map(|t| t.at).into_iter().chain(warn)
         })
         .min()
         .and_then(|at| (at - now + chrono::Duration::seconds(2)).to_std().ok());
@@ -565,6 +637,30 @@ mod tests {
         assert_eq!(
             next_wake(&cfg, "2026-11-25T10:00:00Z".parse().unwrap()),
             Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn with_a_notice_before_stops_the_daemon_also_wakes_when_the_warning_is_due() {
+        let cfg = Config::parse(
+            "timezone: UTC\ninterval_seconds: 3600\njitter_seconds: 0\nnotifications:\n  notice_minutes: 15\nschedules:\n  dev:\n    running: [\"Mon-Fri 08:00-20:00\"]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        // 19:30: the warning is due at 19:45, before the 20:00 stop and the hourly pass.
+        assert_eq!(
+            next_wake(&cfg, "2026-11-25T19:30:00Z".parse().unwrap()),
+            Duration::from_secs(15 * 60 + 2)
+        );
+        // 19:50, inside the window: the next wake is the stop itself.
+        assert_eq!(
+            next_wake(&cfg, "2026-11-25T19:50:00Z".parse().unwrap()),
+            Duration::from_secs(10 * 60 + 2)
+        );
+        // 07:50: the 08:00 start comes first (no notice before a start).
+        assert_eq!(
+            next_wake(&cfg, "2026-11-25T07:50:00Z".parse().unwrap()),
+            Duration::from_secs(10 * 60 + 2)
         );
     }
 }

@@ -58,11 +58,65 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Keep one resource running (or stopped) until a time, or end that with --clear: writes
+    /// the `offhours:override` tag the daemon reads, capped at max_override_hours. RESOURCE
+    /// is an instance id, a group or DB name, or an ARN; resources without a schedule are
+    /// refused.
+    Override(OverrideArgs),
     /// Holiday calendars: list a calendar's dates with their names.
     Holidays {
         #[command(subcommand)]
         command: HolidaysCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct OverrideArgs {
+    /// An instance id, an Auto Scaling group or DB name, or an ARN.
+    resource: String,
+    /// Until when: an RFC 3339 time (`2026-11-26T02:00+09:00`) or a duration from now
+    /// (`3h`, `90m`, `1d`).
+    #[arg(long, value_parser = parse_until, required_unless_present = "clear", conflicts_with = "clear")]
+    until: Option<Until>,
+    /// The state to hold.
+    #[arg(long, value_enum, default_value_t = HeldState::Running, conflicts_with = "clear")]
+    state: HeldState,
+    /// Remove the override: the schedule applies again.
+    #[arg(long)]
+    clear: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum HeldState {
+    Running,
+    Stopped,
+}
+
+/// `--until`: a moment, or a duration from --now.
+#[derive(Clone, Copy, Debug)]
+enum Until {
+    At(DateTime<Utc>),
+    After(chrono::Duration),
+}
+
+fn parse_until(s: &str) -> Result<Until, String> {
+    if let Ok(at) = parse_instant(s) {
+        return Ok(Until::At(at));
+    }
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is neither an RFC 3339 time nor a duration such as 3h, 90m or 1d"))?;
+    match unit {
+        "m" => Ok(Until::After(chrono::Duration::minutes(n))),
+        "h" => Ok(Until::After(chrono::Duration::hours(n))),
+        "d" => Ok(Until::After(chrono::Duration::days(n))),
+        _ => Err(format!("`{s}`: a duration ends in m, h or d (3h, 90m, 1d)")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -342,6 +396,24 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                     block_on(commands::policy_sync(&cfg, SyncMode::Status, output.into()))?
                 }
             }
+        }
+        Command::Override(a) => {
+            let cfg = Config::load(path).map_err(Failure::from)?;
+            let req = match a.until {
+                _ if a.clear => offhours::overrides::Request::Clear,
+                Some(until) => offhours::overrides::Request::Set {
+                    state: match a.state {
+                        HeldState::Running => offhours::schedule::State::Running,
+                        HeldState::Stopped => offhours::schedule::State::Stopped,
+                    },
+                    until: match until {
+                        Until::At(t) => t,
+                        Until::After(d) => now + d,
+                    },
+                },
+                None => unreachable!("clap requires --until without --clear"),
+            };
+            block_on(commands::override_tag(&cfg, &a.resource, req, now, a.output.into()))?
         }
         Command::Holidays { command } => match command {
             HolidaysCommand::List { calendar, year } => commands::holidays_list(path, &calendar, year, now),

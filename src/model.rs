@@ -87,6 +87,9 @@ pub struct Group {
     pub actions: Vec<ObservedAction>,
     /// When it was created.
     pub created: Option<DateTime<Utc>>,
+    /// The instance type it launches, where the listing tells it (its running members'
+    /// type, or the first type of a mixed instances policy), for cost estimates.
+    pub instance_type: Option<String>,
 }
 
 impl Group {

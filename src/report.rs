@@ -268,6 +268,11 @@ pub struct PassReport {
     pub policy: Option<crate::policy::sync::Repair>,
     /// SDK calls made, by `Service.Operation`.
     pub api_calls: BTreeMap<String, u64>,
+    /// Every resource seen (offhours' and untagged ones), as it was before the pass's
+    /// changes: the status page, the savings report and the warning read it. Not in the
+    /// JSON report.
+    #[serde(skip)]
+    pub inventory: Vec<crate::kind::Seen>,
 }
 
 impl PassReport {
@@ -286,6 +291,7 @@ impl PassReport {
             violations: Vec::new(),
             policy: None,
             api_calls: BTreeMap::new(),
+            inventory: Vec::new(),
         }
     }
 
@@ -299,6 +305,7 @@ impl PassReport {
         self.notes.sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
         self.violations
             .sort_by_key(|c| key(&c.account, &c.region, &c.resource_id));
+        self.inventory.sort_by_key(|c| key(&c.account, &c.region, &c.id));
         self.summary = Summary {
             scopes: self.scopes.len(),
             scopes_failed: self.scopes.iter().filter(|s| s.status != ScopeStatus::Ok).count(),

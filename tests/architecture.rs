@@ -35,6 +35,8 @@ const LAYERS: &[&[&str]] = &[
     // The AWS SDK shell.
     &["aws"],
     &["controller", "metrics", "notify"],
+    // What people steer and are told: `override`, the warning before a stop.
+    &["overrides", "notice"],
     &["pass"],
     &["daemon", "commands"],
 ];

@@ -615,3 +615,67 @@ async fn a_one_shot_pass_fetches_the_feed_first_and_keeps_it() {
     let r = moto.pass(&cfg, "plan", "2026-12-02T11:00:00+09:00");
     assert_eq!(r["summary"]["changes"], 0, "{:#}", r["changes"]);
 }
+
+/// `notifications.notice_minutes`: a warning reaches the webhook before a stop, listing
+/// what will stop by team, once however many passes fall in the notice window.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_warning_before_a_stop_reaches_the_webhook_once() {
+    let moto = Moto::start();
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_in(MANAGEMENT, "us-east-1").await);
+    let tagged = support::world::launch(&ec2, &[("Schedule", "closing"), ("Team", "search")], 1)
+        .await
+        .remove(0);
+    let other = support::world::launch(&ec2, &[("Team", "search")], 1).await.remove(0);
+    let (port, got) = receiver();
+    // A daily window that closes four minutes from now (on a minute), whatever the time the
+    // test runs at; the warning comes ten minutes before, so at once.
+    let now = chrono::Utc::now();
+    let close = now + chrono::Duration::minutes(4);
+    let open = close - chrono::Duration::hours(3);
+    let text = format!(
+        "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nteam_tag: Team\n\
+         server:\n  listen: 127.0.0.1:0\ninstances:\n  grace_minutes: 0\n\
+         notifications:\n  webhook_url_env: TEST_WEBHOOK\n  notice_minutes: 10\n\
+         schedules:\n  closing:\n    running: [\"Mon-Sun {}-{}\"]\n",
+        open.format("%H:%M"),
+        close.format("%H:%M")
+    );
+    let (_dir, cfg) = config(&text);
+    let mut env = moto.env();
+    env.push(("TEST_WEBHOOK", format!("http://127.0.0.1:{port}/hooks/SECRET")));
+    let mut d = Daemon::spawn(command(&cfg, &env, &[]));
+    let warnings = || -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.contains("stops 1 resource"))
+            .cloned()
+            .collect()
+    };
+    wait_for("the warning", Duration::from_secs(60), || !warnings().is_empty());
+    let received = chrono::Utc::now();
+    // Three more passes in the window (10 s apart): nothing more.
+    let passes = d.passes();
+    wait_for("three more passes", Duration::from_secs(90), || {
+        d.passes() >= passes + 3
+    });
+    let stop_at = close.with_timezone(&chrono::Utc).format("%H:%M").to_string();
+    assert!(received < close, "the warning came before the stop");
+    let all = warnings();
+    assert_eq!(all.len(), 1, "one warning per stop transition: {all:?}");
+    let v: serde_json::Value = serde_json::from_str(&all[0]).unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("schedule `closing`") && text.contains(&format!("({stop_at} UTC)")),
+        "{text}"
+    );
+    assert!(text.contains("*search* (1)") && text.contains(&tagged), "{text}");
+    assert!(
+        !text.contains(&other),
+        "an untagged instance is not the schedule's: {text}"
+    );
+    assert!(text.contains("offhours override"), "{text}");
+    assert!(!d.logs().contains("SECRET"), "the webhook URL is never logged");
+    d.signal("-TERM");
+    d.wait_exit(Duration::from_secs(40));
+}

@@ -56,6 +56,14 @@ impl GroupApi for AwsScope {
                     tags,
                     actions: Vec::new(),
                     created: g.created_time().and_then(from_aws),
+                    // A mixed instances policy's first override (the members, when there are
+                    // any, are the controller's to read from the instance listing).
+                    instance_type: g
+                        .mixed_instances_policy()
+                        .and_then(|m| m.launch_template())
+                        .and_then(|t| t.overrides().first())
+                        .and_then(|o| o.instance_type())
+                        .map(String::from),
                 });
             }
         }

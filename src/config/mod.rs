@@ -404,6 +404,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The tag that names a resource's team (`team_tag`), if configured.
+    #[must_use]
+    pub fn team_tag(&self) -> Option<&str> {
+        self.raw.team_tag.as_deref()
+    }
+
+    /// Whether offhours reads the tag `key` (the schedule tag, the team tag, `offhours:*`):
+    /// the only tags the inventory keeps.
+    #[must_use]
+    pub fn reads_tag(&self, key: &str) -> bool {
+        key == self.tag_key || Some(key) == self.team_tag() || key.starts_with(crate::model::TAG_PREFIX)
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -1028,6 +1041,9 @@ impl Validator {
     fn build(&mut self, raw: RawConfig) -> Config {
         let timezone = self.zone("/timezone", &raw.timezone).unwrap_or(chrono_tz::UTC);
         self.check_tag_key(&raw.tag_key);
+        if let Some(team) = &raw.team_tag {
+            self.check_key_at("/team_tag", team);
+        }
 
         self.state_dir = self.file.parent().unwrap_or(Path::new(".")).join(&raw.state_dir);
         self.timezone = timezone;
@@ -1404,12 +1420,16 @@ impl Validator {
     }
 
     fn check_tag_key(&mut self, key: &str) {
+        self.check_key_at("/tag_key", key);
+    }
+
+    fn check_key_at(&mut self, at: &str, key: &str) {
         if key.trim() != key || key.is_empty() {
-            self.at_value("/tag_key", "tag key must be non-empty with no surrounding spaces");
+            self.at_value(at, "tag key must be non-empty with no surrounding spaces");
         } else if key.to_ascii_lowercase().starts_with("aws:") {
-            self.at_value("/tag_key", "tag keys starting with `aws:` are reserved by AWS");
+            self.at_value(at, "tag keys starting with `aws:` are reserved by AWS");
         } else if let Some(c) = key.chars().find(|&c| !expr::is_tag_char(c)) {
-            self.at_value("/tag_key", format!("character `{c}` is not allowed in a tag key on every AWS service; use letters, digits, space and + - = . _ : / @"));
+            self.at_value(at, format!("character `{c}` is not allowed in a tag key on every AWS service; use letters, digits, space and + - = . _ : / @"));
         }
     }
 

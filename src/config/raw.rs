@@ -38,6 +38,11 @@ pub struct RawConfig {
     /// this config file. Must be writable by the daemon.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
+    /// The tag that names a resource's team (e.g. `Team`), by which the status page, the
+    /// savings report and the warning before a stop group resources.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 128))]
+    pub team_tag: Option<String>,
     /// Named schedules; a tag value names one of them (or `always-on`).
     #[serde(default)]
     pub schedules: BTreeMap<String, RawSchedule>,
@@ -435,6 +440,11 @@ pub struct RawNotifications {
     /// A file that holds the webhook URL (e.g. a mounted secret).
     #[serde(default)]
     pub webhook_url_file: Option<String>,
+    /// Minutes before a stop transition at which the webhook is told what will stop, by
+    /// team, and how to keep it up; unset: no warning.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1440))]
+    pub notice_minutes: Option<u32>,
 }
 
 /// The daemon's HTTP endpoint.

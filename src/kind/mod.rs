@@ -253,6 +253,49 @@ pub struct Violation {
     pub not_remediated: Option<String>,
 }
 
+/// What a resource is, for the people who read about it: its state as a bounded label, its
+/// priced type and how many of it run when it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    /// `running`, `stopped`, `pending`, ... (for a group: `running` while it has a desired
+    /// size above zero, else `stopped`).
+    pub state: &'static str,
+    /// Its priced type (EC2 instance type, DB instance class), if known.
+    pub priced_type: Option<String>,
+    /// How many of that type run when it runs: 1 for an instance or a database; for a group,
+    /// its desired size, or its saved size while it is scaled down.
+    pub units: u32,
+}
+
+/// One resource as a pass saw it, offhours' own and others' (not those left to others):
+/// what the status page, the savings report, the warning before a stop and `override`
+/// read. Its tags are only the ones offhours reads (the schedule tag, the team tag and
+/// `offhours:*`); they are untrusted and escaped wherever they are shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Seen {
+    /// Account id.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Its kind.
+    pub resource_type: ResourceType,
+    /// Group name, instance id, DB identifier.
+    pub id: String,
+    /// The tags offhours reads.
+    pub tags: BTreeMap<String, String>,
+    /// What it is.
+    #[serde(flatten)]
+    pub observation: Observation,
+}
+
+impl Seen {
+    /// A tag's value.
+    #[must_use]
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
 /// A kind of resource: its name, its observed type, its tags, its pure planner and its
 /// remediation. Implementations hold no state; the controller calls them per resource.
 pub trait Kind: Send + Sync + 'static {
@@ -286,6 +329,12 @@ pub trait Kind: Send + Sync + 'static {
     fn managed_state(cfg: &Config, r: &Self::Observed) -> Option<&'static str>;
     /// A change's name, as in the JSON report (`stop-instance`, `set-capacity`).
     fn change_name(c: &Self::Change) -> &'static str;
+    /// What the resource is, for the status page and the savings report.
+    fn observe(cfg: &Config, r: &Self::Observed) -> Observation;
+    /// The change that writes `tags` on the resource (an override, from `offhours override`).
+    fn set_tags(tags: BTreeMap<String, String>) -> Self::Change;
+    /// The change that removes the tags `keys` from the resource.
+    fn remove_tags(keys: Vec<String>) -> Self::Change;
 }
 
 /// What a cloud adapter does for a kind in one scope: list every resource, and apply plans.

@@ -180,6 +180,22 @@ impl<W: Which> Kind for Databases<W> {
     fn change_name(c: &DatabaseChange) -> &'static str {
         c.kind()
     }
+
+    fn observe(_: &Config, d: &Database) -> super::Observation {
+        super::Observation {
+            state: d.state().as_str(),
+            priced_type: d.class.clone(),
+            units: 1,
+        }
+    }
+
+    fn set_tags(tags: BTreeMap<String, String>) -> DatabaseChange {
+        DatabaseChange::SetTags { tags }
+    }
+
+    fn remove_tags(keys: Vec<String>) -> DatabaseChange {
+        DatabaseChange::RemoveTags { keys }
+    }
 }
 
 impl<W: Which, A: DatabaseApi> Adapter<Databases<W>> for A {

@@ -104,6 +104,30 @@ impl Kind for Groups {
     fn change_name(c: &GroupChange) -> &'static str {
         c.kind()
     }
+
+    fn observe(cfg: &Config, g: &Group) -> super::Observation {
+        let units = if g.capacity.desired > 0 {
+            g.capacity.desired
+        } else {
+            match crate::seal::read_capacity(cfg.state_key.as_ref(), &g.arn, g.tag(crate::model::TAG_SAVED)) {
+                crate::seal::Saved::Sealed(c) | crate::seal::Saved::Unsealed(c) => c.desired,
+                _ => 0,
+            }
+        };
+        super::Observation {
+            state: if g.capacity.desired > 0 { "running" } else { "stopped" },
+            priced_type: g.instance_type.clone(),
+            units: u32::try_from(units).unwrap_or(0),
+        }
+    }
+
+    fn set_tags(tags: BTreeMap<String, String>) -> GroupChange {
+        GroupChange::SetTags { tags }
+    }
+
+    fn remove_tags(keys: Vec<String>) -> GroupChange {
+        GroupChange::RemoveTags { keys }
+    }
 }
 
 impl<A: GroupApi> Adapter<Groups> for A {

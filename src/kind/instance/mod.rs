@@ -149,6 +149,22 @@ impl Kind for Instances {
     fn change_name(c: &InstanceChange) -> &'static str {
         c.kind()
     }
+
+    fn observe(_: &Config, i: &Instance) -> super::Observation {
+        super::Observation {
+            state: i.state.as_str(),
+            priced_type: i.instance_type.clone(),
+            units: 1,
+        }
+    }
+
+    fn set_tags(tags: BTreeMap<String, String>) -> InstanceChange {
+        InstanceChange::SetTags { tags }
+    }
+
+    fn remove_tags(keys: Vec<String>) -> InstanceChange {
+        InstanceChange::RemoveTags { keys }
+    }
 }
 
 impl<A: InstanceApi> Adapter<Instances> for A {
