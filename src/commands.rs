@@ -525,3 +525,69 @@ pub async fn override_tag(
     };
     Ok(Done::ok(stdout))
 }
+
+/// `report savings`: projected savings of the current inventory (a full listing, written
+/// nowhere). Exit 1 when a scope could not be listed (its resources are missing from the
+/// figures, said on standard error).
+pub async fn savings(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    shard: Option<Shard>,
+    by: crate::savings::By,
+    if_schedule: Option<&str>,
+    format: SavingsFormat,
+) -> Result<Done, Failure> {
+    let supposed = match if_schedule {
+        None => None,
+        Some(name) => match cfg.resolve_tag(name) {
+            Ok(Resolved::Named(s)) => Some(s.clone()),
+            Ok(Resolved::Inline(s)) => Some(*s),
+            Ok(Resolved::AlwaysOn) => {
+                return Err(Failure::Invalid(format!(
+                    "error: --if-schedule `{name}` keeps resources always on; name a schedule that stops them"
+                )));
+            }
+            Err(e) => return Err(Failure::Invalid(format!("error: --if-schedule: {e}"))),
+        },
+    };
+    let cloud = AwsCloud::load(CallCounter::default(), cfg.call_timeout)
+        .await
+        .with_shard(shard);
+    let seen = crate::controller::pass(cfg, &cloud, crate::controller::PassOptions { now, apply: false }).await;
+    let prices = crate::savings::Prices::new(&cfg.raw.instance_hour_prices);
+    let p = crate::savings::project(cfg, &seen.inventory, &prices, now, by, supposed.as_ref());
+    let stdout = match format {
+        SavingsFormat::Text => p.to_text(),
+        SavingsFormat::Json => json(&p)?,
+        SavingsFormat::Csv => p.to_csv(),
+    };
+    let failed: Vec<String> = seen
+        .scopes
+        .iter()
+        .filter(|s| s.status != ScopeStatus::Ok)
+        .map(|s| format!("{}/{}: {}", s.account, s.region, s.error.as_deref().unwrap_or("failed")))
+        .collect();
+    Ok(Done {
+        stdout,
+        stderr: if failed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "warning: these could not be listed and are missing from the figures: {}\n",
+                failed.join("; ")
+            )
+        },
+        code: u8::from(!failed.is_empty()),
+    })
+}
+
+/// `report savings --output`.
+#[derive(Debug, Clone, Copy)]
+pub enum SavingsFormat {
+    /// For people.
+    Text,
+    /// The projection as JSON.
+    Json,
+    /// A row per resource.
+    Csv,
+}

@@ -24,6 +24,7 @@ pub mod overrides;
 pub mod pass;
 pub mod policy;
 pub mod report;
+pub mod savings;
 pub mod schedule;
 pub mod seal;
 pub mod shard;

@@ -63,11 +63,47 @@ enum Command {
     /// is an instance id, a group or DB name, or an ARN; resources without a schedule are
     /// refused.
     Override(OverrideArgs),
+    /// Reports from the current inventory.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Holiday calendars: list a calendar's dates with their names.
     Holidays {
         #[command(subcommand)]
         command: HolidaysCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Projected savings per week and per month: each scheduled resource's hours off in the
+    /// next 30 days (holidays included) x its hourly price x how many run.
+    Savings {
+        /// Group the figures by account, team (`team_tag`) or schedule.
+        #[arg(long, value_enum, default_value_t = SavingsBy::Schedule)]
+        by: SavingsBy,
+        /// Also the potential of untagged and always-on resources on this schedule.
+        #[arg(long)]
+        if_schedule: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SavingsOutput::Text)]
+        output: SavingsOutput,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SavingsBy {
+    Account,
+    Team,
+    Schedule,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SavingsOutput {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(clap::Args, Debug)]
@@ -414,6 +450,34 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 None => unreachable!("clap requires --until without --clear"),
             };
             block_on(commands::override_tag(&cfg, &a.resource, req, now, a.output.into()))?
+        }
+        Command::Report {
+            command:
+                ReportCommand::Savings {
+                    by,
+                    if_schedule,
+                    output,
+                },
+        } => {
+            let cfg = Config::load(path).map_err(Failure::from)?;
+            let by = match by {
+                SavingsBy::Account => offhours::savings::By::Account,
+                SavingsBy::Team => offhours::savings::By::Team,
+                SavingsBy::Schedule => offhours::savings::By::Schedule,
+            };
+            let format = match output {
+                SavingsOutput::Text => commands::SavingsFormat::Text,
+                SavingsOutput::Json => commands::SavingsFormat::Json,
+                SavingsOutput::Csv => commands::SavingsFormat::Csv,
+            };
+            block_on(commands::savings(
+                &cfg,
+                now,
+                cli.shard,
+                by,
+                if_schedule.as_deref(),
+                format,
+            ))?
         }
         Command::Holidays { command } => match command {
             HolidaysCommand::List { calendar, year } => commands::holidays_list(path, &calendar, year, now),

@@ -35,8 +35,9 @@ const LAYERS: &[&[&str]] = &[
     // The AWS SDK shell.
     &["aws"],
     &["controller", "metrics", "notify"],
-    // What people steer and are told: `override`, the warning before a stop.
-    &["overrides", "notice"],
+    // What people steer and are told: `override`, the warning before a stop, the savings
+    // projection.
+    &["overrides", "notice", "savings"],
     &["pass"],
     &["daemon", "commands"],
 ];
