@@ -1,8 +1,8 @@
 //! `offhours run`: the long-running service. A full pass every interval (plus jitter) and
 //! at the next EC2 transition; SIGHUP reloads the config (a bad one is rejected and the
 //! old one kept); SIGTERM/SIGINT stop new work, let the pass in flight finish (at most
-//! 25 s), and exit; HTTP serves /metrics, /healthz and /readyz. A failing pass never
-//! ends the loop.
+//! 25 s), and exit; HTTP serves the status page (/ and /resources/...), /metrics,
+//! /healthz and /readyz. A failing pass never ends the loop.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +94,10 @@ struct App {
     health: Arc<Health>,
     stale_after: Duration,
     feeds: Arc<Mutex<FeedStates>>,
+    /// The config in use, for the status page.
+    config: Arc<RwLock<Config>>,
+    /// The last finished pass, for the status page.
+    last: Arc<RwLock<Option<crate::status::Snapshot>>>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -116,13 +120,18 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
         .local_addr()
         .map_or_else(|_| listen.to_string(), |a| a.to_string());
     let feeds = Arc::new(Mutex::new(FeedStates::default()));
+    let last = Arc::new(RwLock::new(None));
     let app = Arc::new(App {
         metrics: metrics.clone(),
         health: health.clone(),
         stale_after: interval * 2 + deadline,
         feeds: feeds.clone(),
+        config: config.clone(),
+        last: last.clone(),
     });
     let router = Router::new()
+        .route("/", get(status_handler))
+        .route("/resources/{account}/{region}/{*id}", get(resource_handler))
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(health_handler))
         .route("/readyz", get(ready_handler))
@@ -133,7 +142,7 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
             .with_graceful_shutdown(http_stop.cancelled_owned())
             .await;
     });
-    info!(listen = %bound, "serving /metrics, /healthz and /readyz");
+    info!(listen = %bound, "serving the status page at /, /metrics, /healthz and /readyz");
 
     spawn_feeds(
         path.clone(),
@@ -163,6 +172,7 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
                 health.clone(),
                 standing.clone(),
                 told.clone(),
+                last.clone(),
             )
             .instrument(span),
         );
@@ -214,6 +224,7 @@ async fn one_pass(
     health: Arc<Health>,
     standing: Arc<std::sync::Mutex<crate::notify::Standing>>,
     told: Arc<std::sync::Mutex<crate::notice::Told>>,
+    last: Arc<RwLock<Option<crate::status::Snapshot>>>,
 ) {
     let started = Instant::now();
     let counter = CallCounter::default();
@@ -244,6 +255,11 @@ async fn one_pass(
                 });
             }
             let ok = pass_ok(&report);
+            *last.write().expect("status lock") = Some(crate::status::Snapshot {
+                report: Arc::new(report),
+                finished: Utc::now(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
             *health.last.lock().expect("health lock") = Some((Instant::now(), ok));
         }
         Err(_) => {
@@ -521,6 +537,32 @@ fn spawn_signals(
     Ok(())
 }
 
+/// The status page (read-only HTML; see [`crate::status`]).
+async fn status_handler(AxumState(app): AxumState<Arc<App>>) -> axum::response::Html<String> {
+    let cfg = app.config.read().expect("config lock").clone();
+    let last = app.last.read().expect("status lock").clone();
+    axum::response::Html(crate::status::page(&cfg, last.as_ref(), Utc::now()).into_string())
+}
+
+/// One resource's page; 404 when the last pass did not see it.
+async fn resource_handler(
+    AxumState(app): AxumState<Arc<App>>,
+    axum::extract::Path((account, region, id)): axum::extract::Path<(String, String, String)>,
+) -> (StatusCode, axum::response::Html<String>) {
+    let cfg = app.config.read().expect("config lock").clone();
+    let last = app.last.read().expect("status lock").clone();
+    match crate::status::resource_page(&cfg, last.as_ref(), (&account, &region, &id), Utc::now()) {
+        Some(page) => (StatusCode::OK, axum::response::Html(page.into_string())),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::response::Html(
+                maud::html! { p { "The last pass saw no resource " code { (id) } " in " (account) "/" (region) "." } a href="/" { "status" } }
+                    .into_string(),
+            ),
+        ),
+    }
+}
+
 async fn metrics_handler(AxumState(app): AxumState<Arc<App>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
         [(
@@ -586,6 +628,8 @@ mod tests {
             health: Arc::new(Health::default()),
             stale_after: Duration::from_secs(300),
             feeds: Arc::default(),
+            config: Arc::new(RwLock::new(cfg.clone())),
+            last: Arc::default(),
         });
         assert_eq!(
             health_handler(AxumState(app.clone())).await.0,

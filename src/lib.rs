@@ -28,6 +28,7 @@ pub mod savings;
 pub mod schedule;
 pub mod seal;
 pub mod shard;
+pub mod status;
 pub mod telemetry;
 
 /// Cases per property test: `default`, or `OFFHOURS_FUZZ_CASES` for a long run

@@ -37,7 +37,7 @@ const LAYERS: &[&[&str]] = &[
     &["controller", "metrics", "notify"],
     // What people steer and are told: `override`, the warning before a stop, the savings
     // projection.
-    &["overrides", "notice", "savings"],
+    &["overrides", "notice", "savings", "status"],
     &["pass"],
     &["daemon", "commands"],
 ];

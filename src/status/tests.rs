@@ -1,0 +1,91 @@
+use super::*;
+use crate::fixtures::at;
+use crate::kind::{Observation, ResourceType};
+use crate::report::{Mode, PassReport};
+
+fn cfg() -> Config {
+    crate::fixtures::config_from(
+        "timezone: Asia/Seoul\nteam_tag: Team\nholidays:\n  kr:\n    dates: [2026-12-25]\nschedules:\n  office-hours:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    holidays: kr\n",
+    )
+}
+
+fn seen(id: &str, state: &'static str, tags: &[(&str, &str)]) -> Seen {
+    Seen {
+        account: "111111111111".into(),
+        region: "ap-northeast-2".into(),
+        resource_type: ResourceType::Instance,
+        id: id.into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        observation: Observation {
+            state,
+            priced_type: Some("t3.micro".into()),
+            units: 1,
+        },
+    }
+}
+
+fn snapshot() -> Snapshot {
+    let mut r = PassReport::new(Mode::Reconcile, at("2026-11-25T10:00:00Z"));
+    r.inventory = vec![
+        seen(
+            "i-a",
+            "running",
+            &[("Schedule", "office-hours"), ("Team", "<script>alert(1)</script>")],
+        ),
+        seen(
+            "i-held",
+            "running",
+            &[
+                ("Schedule", "office-hours"),
+                ("offhours:override", "running until 2026-11-25T13:00:00Z"),
+            ],
+        ),
+    ];
+    r.finish();
+    Snapshot {
+        report: std::sync::Arc::new(r),
+        finished: at("2026-11-25T10:00:05Z"),
+        seconds: 1.5,
+    }
+}
+
+#[test]
+fn the_status_page_escapes_what_tags_wrote_and_shows_schedules_and_resources() {
+    let c = cfg();
+    let s = snapshot();
+    let html = page(&c, Some(&s), at("2026-11-25T10:00:00Z")).into_string();
+    assert!(!html.contains("<script>"), "a tag's markup is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("office-hours") && html.contains("Asia/Seoul"));
+    // Wednesday 19:00 in Seoul: the next transition is the 20:00 stop.
+    assert!(
+        html.contains("stop Wed 2026-11-25 20:00 KST / 2026-11-25 11:00 UTC"),
+        "{html}"
+    );
+    assert!(html.contains("holiday Fri 2026-12-25"));
+    assert!(html.contains("href=\"/resources/111111111111/ap-northeast-2/i-held\""));
+    assert!(html.contains("<svg"), "the savings chart");
+    // No pass yet: said so.
+    assert!(
+        page(&c, None, at("2026-11-25T10:00:00Z"))
+            .into_string()
+            .contains("No pass has finished yet")
+    );
+}
+
+#[test]
+fn a_resource_page_says_why_and_what_next() {
+    let c = cfg();
+    let s = snapshot();
+    let now = at("2026-11-25T12:00:00Z");
+    let html = resource_page(&c, Some(&s), ("111111111111", "ap-northeast-2", "i-held"), now)
+        .unwrap()
+        .into_string();
+    assert!(html.contains("says stopped now"), "{html}");
+    assert!(
+        html.contains("An override holds it running until Wed 2026-11-25 22:00 KST"),
+        "{html}"
+    );
+    assert!(html.contains("Next: start at Thu 2026-11-26 08:00 KST"), "{html}");
+    assert!(resource_page(&c, Some(&s), ("111111111111", "ap-northeast-2", "i-none"), now).is_none());
+}
