@@ -13,9 +13,8 @@ import time
 
 import boto3
 
-BIN = sys.argv[1]
-MOTO = sys.argv[2]
 REGIONS = ["ap-northeast-2", "us-east-1"]
+TEAMS = {0: "platform", 1: "payments", 2: "search"}
 
 
 def say(text=""):
@@ -36,6 +35,15 @@ def free_port():
 
 
 def main():
+    if sys.argv[1] == "--seed":
+        # Seeds the demo's organization into a running moto and writes its config: for the
+        # status page's browser test (tests/status_browser.rs).
+        endpoint, d = sys.argv[2], sys.argv[3]
+        accounts, dev_ou = seed(endpoint)
+        print(json.dumps({"accounts": accounts, "config": write_config(d, dev_ou)}))
+        return
+    global BIN, MOTO
+    BIN, MOTO = sys.argv[1], sys.argv[2]
     port = free_port()
     moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -60,8 +68,8 @@ def client(endpoint, service, region, creds=None):
     return boto3.client(service, **kw)
 
 
-def run(endpoint):
-    banner("1. A small organization in moto: 3 accounts x 2 regions")
+def seed(endpoint):
+    """The demo's organization: 3 accounts x 2 regions of servers, groups and databases."""
     org = client(endpoint, "organizations", "us-east-1")
     org.create_organization(FeatureSet="ALL")
     root = org.list_roots()["Roots"][0]["Id"]
@@ -83,14 +91,16 @@ def run(endpoint):
             asg = client(endpoint, "autoscaling", region, creds)
             tags = lambda *kv: [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in kv]}]
             ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=2, MaxCount=2,
-                              TagSpecifications=tags(("Schedule", "office-hours"), ("Name", "dev-server")))
+                              TagSpecifications=tags(("Schedule", "office-hours"), ("Name", "dev-server"),
+                                                     ("Team", TEAMS[i])))
             ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
                               TagSpecifications=tags(("Name", "forgot-the-tag")))
             ec2.create_launch_template(LaunchTemplateName="demo", LaunchTemplateData={"ImageId": "ami-12c6146b"})
             asg.create_auto_scaling_group(
                 AutoScalingGroupName="dev-web", LaunchTemplate={"LaunchTemplateName": "demo"},
                 MinSize=1, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
-                Tags=[{"Key": "Schedule", "Value": "office-hours", "PropagateAtLaunch": False}])
+                Tags=[{"Key": "Schedule", "Value": "office-hours", "PropagateAtLaunch": False},
+                      {"Key": "Team", "Value": TEAMS[i], "PropagateAtLaunch": False}])
             if i == 2 and region == REGIONS[1]:
                 asg.create_auto_scaling_group(
                     AutoScalingGroupName="batch-untagged", LaunchTemplate={"LaunchTemplateName": "demo"},
@@ -112,6 +122,31 @@ def run(endpoint):
             late_id = late["Instances"][0]["InstanceId"]
             ec2.create_tags(Resources=[late_id], Tags=[{"Key": "offhours:override",
                                                         "Value": "running until 2026-12-18T23:00+09:00"}])
+    return accounts, dev_ou
+
+
+def write_config(d, dev_ou):
+    """The shipped config, pointed at the demo's organization; returns its path in `d`."""
+    cfg = os.path.join(d, "offhours.yaml")
+    shipped = open(os.path.join(os.path.dirname(__file__), "..", "config", "offhours.yaml")).read()
+    shipped = shipped.replace("mode: self", "mode: organization").replace(
+        "regions: [ap-northeast-2]", "regions: [ap-northeast-2, us-east-1]").replace(
+        "targets: []", f"targets: ['{dev_ou}']")
+    # The calendar files the shipped config names (company days, release nights).
+    config_dir = os.path.join(os.path.dirname(__file__), "..", "config")
+    for name in os.listdir(config_dir):
+        if name.endswith(".ics"):
+            shutil.copy(os.path.join(config_dir, name), d)
+    # moto stamps launches with the real clock, which may lie after the simulated fortnight:
+    # no launch grace period, or servers "launched in the future" would never stop.
+    shipped += "\ninstances:\n  grace_minutes: 0\ndatabases:\n  grace_minutes: 0\n"
+    open(cfg, "w").write(shipped)
+    return cfg
+
+
+def run(endpoint):
+    banner("1. A small organization in moto: 3 accounts x 2 regions")
+    accounts, dev_ou = seed(endpoint)
     say(f"accounts {', '.join(accounts)}; regions {', '.join(REGIONS)}")
     say("each scope: 2 dev servers tagged office-hours, 1 untagged server, 1 group dev-web (2/4/2) tagged office-hours")
     say(f"each account in {REGIONS[0]}: a PostgreSQL database dev-db tagged office-hours")
@@ -119,20 +154,7 @@ def run(endpoint):
     say(f"account {accounts[1]}: a server tagged `ofice-hours` (typo), and one with an override: running until 23:00")
 
     with tempfile.TemporaryDirectory() as d:
-        cfg = os.path.join(d, "offhours.yaml")
-        shipped = open(os.path.join(os.path.dirname(__file__), "..", "config", "offhours.yaml")).read()
-        shipped = shipped.replace("mode: self", "mode: organization").replace(
-            "regions: [ap-northeast-2]", "regions: [ap-northeast-2, us-east-1]").replace(
-            "targets: []", f"targets: ['{dev_ou}']")
-        # The calendar files the shipped config names (company days, release nights).
-        config_dir = os.path.join(os.path.dirname(__file__), "..", "config")
-        for name in os.listdir(config_dir):
-            if name.endswith(".ics"):
-                shutil.copy(os.path.join(config_dir, name), d)
-        # moto stamps launches with the real clock, which may lie after the simulated fortnight:
-        # no launch grace period, or servers "launched in the future" would never stop.
-        shipped += "\ninstances:\n  grace_minutes: 0\ndatabases:\n  grace_minutes: 0\n"
-        open(cfg, "w").write(shipped)
+        cfg = write_config(d, dev_ou)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="demo",
                    AWS_SECRET_ACCESS_KEY="demo", AWS_EC2_METADATA_DISABLED="true", RUST_LOG="offhours=warn",
                    # the key that seals saved sizes; a real deployment keeps it in a secret

@@ -142,7 +142,7 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
             .with_graceful_shutdown(http_stop.cancelled_owned())
             .await;
     });
-    info!(listen = %bound, "serving the status page at /, /metrics, /healthz and /readyz");
+    info!(listen = %bound, "serving /metrics, /healthz, /readyz and the status page at /");
 
     spawn_feeds(
         path.clone(),

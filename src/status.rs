@@ -30,7 +30,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#
 h1{margin:0 0 .3rem}h2{margin-top:2rem;border-bottom:1px solid #ccd;padding-bottom:.2rem}\
 table{border-collapse:collapse;font-size:.9rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #e4e6ea;text-align:left;vertical-align:top}\
 th{background:#f3f5f8}.running{color:#11743a;font-weight:600}.stopped{color:#8a5a00;font-weight:600}\
-.error{color:#b00020}.muted{color:#667}.ok{color:#11743a}code{background:#f3f5f8;padding:0 .2rem}\
+.error{color:#b00020}.muted{color:#667}.ok{color:#11743a}code{background:#f3f5f8;padding:0 .2rem;white-space:nowrap}\
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem;min-width:10rem}\
 .card b{font-size:1.4rem;display:block}";
 
@@ -105,6 +105,23 @@ fn error_of<'a>(report: &'a PassReport, r: &Seen) -> Option<&'a str> {
         .iter()
         .find(|e| e.account == r.account && e.region == r.region && e.resource_id == r.id)
         .map(|e| e.error.as_str())
+}
+
+/// The changes the last pass applied to a resource (its state in the inventory is from
+/// before them).
+fn applied<'a>(report: &'a PassReport, r: &Seen) -> Vec<&'a str> {
+    report
+        .changes
+        .iter()
+        .filter(|c| {
+            c.account == r.account
+                && c.region == r.region
+                && c.resource_id == r.id
+                && c.status == crate::kind::ChangeStatus::Applied
+                && !c.change.kind().ends_with("tags")
+        })
+        .map(|c| c.change.kind())
+        .collect()
 }
 
 fn href(r: &Seen) -> String {
@@ -262,7 +279,11 @@ fn resources(cfg: &Config, report: &PassReport, now: DateTime<Utc>) -> Markup {
                     td { code { (s) } }
                     td { (r.resource_type.as_str()) }
                     td { a href=(href(r)) { (r.id) } }
-                    td class=(r.observation.state) { (r.observation.state) }
+                    td {
+                        span class=(r.observation.state) { (r.observation.state) }
+                        @let done = applied(report, r);
+                        @if !done.is_empty() { br; span.muted { "then " (done.join(", ")) } }
+                    }
                     td { (next(cfg, r, now).unwrap_or_default()) }
                     td { (override_cell(cfg, r, now).unwrap_or_default()) }
                     td.error { (error_of(report, r).unwrap_or_default()) }
@@ -405,7 +426,9 @@ pub fn resource_page(
         p { a href="/" { "← status" } }
         h1 { (r.resource_type.as_str()) " " (r.id) }
         p.muted { "account " (r.account) ", region " (r.region) (team(cfg, r).map(|t| format!(", team {t}")).unwrap_or_default()) }
-        p { "State: " span class=(r.observation.state) #state { (r.observation.state) }
+        p { "State when the last pass listed it: " span class=(r.observation.state) #state { (r.observation.state) }
+            @let done = applied(&snap.report, r);
+            @if !done.is_empty() { " · then applied: " (done.join(", ")) }
             @if let Some(t) = &r.observation.priced_type { " · " (t) }
             @if r.observation.units != 1 { " · " (r.observation.units) " when running" } }
         h2 { "Why, and what next" }

@@ -41,6 +41,18 @@ fn snapshot() -> Snapshot {
             ],
         ),
     ];
+    r.changes.push(crate::report::ChangeReport {
+        account: "111111111111".into(),
+        region: "ap-northeast-2".into(),
+        resource_type: ResourceType::Instance,
+        resource_id: "i-a".into(),
+        change: crate::report::Change::Instance(crate::report::InstanceChange::StopInstance),
+        reason: "schedule says stopped".into(),
+        status: crate::kind::ChangeStatus::Applied,
+        error: None,
+        estimated_hours_off: None,
+        instance_type: None,
+    });
     r.finish();
     Snapshot {
         report: std::sync::Arc::new(r),
@@ -65,6 +77,8 @@ fn the_status_page_escapes_what_tags_wrote_and_shows_schedules_and_resources() {
     assert!(html.contains("holiday Fri 2026-12-25"));
     assert!(html.contains("href=\"/resources/111111111111/ap-northeast-2/i-held\""));
     assert!(html.contains("<svg"), "the savings chart");
+    // The state is from before the pass; what it then applied is said beside it.
+    assert!(html.contains("then stop-instance"), "{html}");
     // No pass yet: said so.
     assert!(
         page(&c, None, at("2026-11-25T10:00:00Z"))
