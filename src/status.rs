@@ -386,6 +386,21 @@ fn explain_resource(cfg: &Config, report: &PassReport, r: &Seen, now: DateTime<U
             }
         }
     }
+    let grace = match r.resource_type {
+        crate::kind::ResourceType::Instance => Some(cfg.instances.grace),
+        crate::kind::ResourceType::DbInstance | crate::kind::ResourceType::DbCluster => Some(cfg.databases.grace),
+        crate::kind::ResourceType::AutoScalingGroup => None,
+    };
+    if let (Some(since), Some(grace)) = (r.observation.since, grace)
+        && crate::kind::in_grace(since, now, grace)
+    {
+        out.push(format!(
+            "Launched {}, inside its {} min grace period: offhours does not stop it before {}.",
+            utc(since),
+            grace.num_minutes(),
+            utc(since + grace)
+        ));
+    }
     if let Some(t) = r.tag(TAG_LAST) {
         out.push(format!("Last transition offhours recorded: {t}."));
     }

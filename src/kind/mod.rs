@@ -265,6 +265,9 @@ pub struct Observation {
     /// How many of that type run when it runs: 1 for an instance or a database; for a group,
     /// its desired size, or its saved size while it is scaled down.
     pub units: u32,
+    /// When it was launched or created, if known (for the grace period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// One resource as a pass saw it, offhours' own and others' (not those left to others):

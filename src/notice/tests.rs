@@ -19,6 +19,7 @@ fn seen(kind: ResourceType, id: &str, state: &'static str, tags: &[(&str, &str)]
             state,
             priced_type: None,
             units: 1,
+            since: None,
         },
     }
 }

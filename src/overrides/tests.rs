@@ -13,6 +13,7 @@ fn seen(tags: &[(&str, &str)]) -> Seen {
             state: "stopped",
             priced_type: None,
             units: 1,
+            since: None,
         },
     }
 }

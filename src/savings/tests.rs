@@ -19,6 +19,7 @@ fn seen(kind: ResourceType, id: &str, region: &str, ty: Option<&str>, units: u32
             state: "running",
             priced_type: ty.map(String::from),
             units,
+            since: None,
         },
     }
 }

@@ -20,6 +20,7 @@ fn seen(id: &str, state: &'static str, tags: &[(&str, &str)]) -> Seen {
             state,
             priced_type: Some("t3.micro".into()),
             units: 1,
+            since: None,
         },
     }
 }
@@ -102,4 +103,18 @@ fn a_resource_page_says_why_and_what_next() {
     );
     assert!(html.contains("Next: start at Thu 2026-11-26 08:00 KST"), "{html}");
     assert!(resource_page(&c, Some(&s), ("111111111111", "ap-northeast-2", "i-none"), now).is_none());
+    // Launched ten minutes ago: inside the default 30-minute grace period, and said so.
+    let mut young = s.report.as_ref().clone();
+    young.inventory[1].observation.since = Some(now - Duration::minutes(10));
+    let young = Snapshot {
+        report: std::sync::Arc::new(young),
+        ..s
+    };
+    let html = resource_page(&c, Some(&young), ("111111111111", "ap-northeast-2", "i-held"), now)
+        .unwrap()
+        .into_string();
+    assert!(
+        html.contains("inside its 30 min grace period: offhours does not stop it before 2026-11-25 12:20 UTC"),
+        "{html}"
+    );
 }

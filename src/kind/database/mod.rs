@@ -186,6 +186,7 @@ impl<W: Which> Kind for Databases<W> {
             state: d.state().as_str(),
             priced_type: d.class.clone(),
             units: 1,
+            since: d.created,
         }
     }
 

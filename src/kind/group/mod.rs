@@ -118,6 +118,7 @@ impl Kind for Groups {
             state: if g.capacity.desired > 0 { "running" } else { "stopped" },
             priced_type: g.instance_type.clone(),
             units: u32::try_from(units).unwrap_or(0),
+            since: g.created,
         }
     }
 

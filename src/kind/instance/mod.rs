@@ -155,6 +155,7 @@ impl Kind for Instances {
             state: i.state.as_str(),
             priced_type: i.instance_type.clone(),
             units: 1,
+            since: i.launched,
         }
     }
 
