@@ -5,7 +5,7 @@ from the AWS Price List Query API (pricing:GetProducts; needs AWS credentials an
     python3 scripts/prices.py > src/savings/prices.csv
 
 It keeps the table's regions and instance types and asks for each: Linux, shared tenancy,
-no pre-installed software, capacity status Used (the filters of AWS's "Price List Query
+no pre-installed software, no license, capacity status Used (the filters of AWS's "Price List Query
 API" examples for EC2). A type AWS does not price in a region is left out. Review the diff
 before committing, and change the date line.
 """
@@ -28,12 +28,15 @@ def price(client, region, itype):
         "tenancy": "Shared",
         "preInstalledSw": "NA",
         "capacitystatus": "Used",
+        "licenseModel": "No License required",
     }
     out = client.get_products(
         ServiceCode="AmazonEC2",
         Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()],
         MaxResults=10,
     )
+    if len(out["PriceList"]) > 1:
+        print(f"{len(out['PriceList'])} products match {itype} in {region}; taking the first", file=sys.stderr)
     for item in out["PriceList"]:
         product = json.loads(item)
         for term in product["terms"].get("OnDemand", {}).values():

@@ -178,13 +178,17 @@ pub enum DbKind {
 /// The engines of Amazon Neptune and Amazon DocumentDB, which share the `rds:` actions and
 /// ARNs ("Neptune uses the `rds:` prefix ... for management API actions", Neptune User Guide;
 /// the Service Authorization Reference lists DocumentDB's `CreateDBCluster` under `rds:`) but
-/// are not scheduled by offhours: listings leave them out, and the SCP's create deny leaves them out by `rds:DatabaseEngine`, a
-/// condition key of the `db` and `cluster` resource types. Where a request carries no engine
-/// (restores from a snapshot), a negated operator on an absent key matches ("If the key that
-/// you specify in a policy condition is not present in the request context, the values do
-/// not match" and the negation is true: IAM User Guide, String condition operators), so the
-/// deny stays: a Neptune or DocumentDB restore needs the tag, which is harmless.
-pub const OTHER_ENGINES: &[&str] = &["docdb", "neptune"];
+/// are not scheduled by offhours: listings leave them out, and the SCP's create deny leaves
+/// them out by `rds:DatabaseEngine` (a condition key of the `db` resource type, and of
+/// CreateDBCluster and RestoreDBClusterFromS3 as actions; Service Authorization Reference,
+/// Amazon RDS). `graphdb` is there because AWS's own managed policies `NeptuneFullAccess`
+/// and `NeptuneConsoleFullAccess` allow Neptune's creates with `rds:DatabaseEngine` equal to
+/// `graphdb` or `neptune`. Where a request has no such key (RestoreDBClusterFromSnapshot,
+/// RestoreDBClusterToPointInTime, CreateDBInstanceReadReplica), the negated operator on an
+/// absent key is true ("If the policy condition requires that the key is not matched ...
+/// and the right key is not present, the condition is true", IAM User Guide), so the deny
+/// stays: such a Neptune or DocumentDB restore needs the tag, which is harmless.
+pub const OTHER_ENGINES: &[&str] = &["docdb", "graphdb", "neptune"];
 
 /// An RDS DB instance or Aurora DB cluster as observed (DescribeDBInstances,
 /// DescribeDBClusters).
@@ -221,6 +225,9 @@ pub struct Database {
     pub tags: BTreeMap<String, String>,
     /// When it was created (`InstanceCreateTime`, `ClusterCreateTime`).
     pub created: Option<DateTime<Utc>>,
+    /// For a cluster: how many DB instances it has (`DBClusterMembers`); stopping the
+    /// cluster stops them all.
+    pub members: u32,
 }
 
 impl Database {

@@ -364,6 +364,13 @@ fn check_decides_a_corpus_of_cloudtrail_events() {
         // Neptune and DocumentDB share RDS's create actions; offhours does not schedule them,
         // so their engines are left out of the create deny.
         ("neptune-cluster-untagged.json", 0, "allow"),
+        // ... but a cluster restore has no rds:DatabaseEngine key (Service Authorization
+        // Reference): AWS denies it untagged whatever the engine, and so does the checker.
+        (
+            "neptune-restore-untagged.json",
+            3,
+            "DenyDatabaseCreationWithoutScheduleTag",
+        ),
         // Done when: an untagged CreateFleet is denied; Spot requests likewise.
         ("fleet-untagged.json", 3, "DenyFleetAndSpotRequestsWithoutScheduleTag"),
         ("fleet-tagged.json", 0, "allow"),

@@ -78,6 +78,7 @@ impl AwsScope {
                     global_cluster: None,
                     tags: tags(d.tag_list()),
                     created: time(d.instance_create_time()),
+                    members: 0,
                 });
             }
         }
@@ -88,8 +89,10 @@ impl AwsScope {
         let mut out = Vec::new();
         // An Aurora cluster's hours are its instances': RDS gives `DBClusterInstanceClass`
         // only for Multi-AZ DB clusters ("This setting is required to create a Multi-AZ DB
-        // cluster", Amazon RDS API Reference, DBCluster), so an Aurora cluster is priced by
-        // its writer, the member with `IsClusterWriter` (DBClusterMember).
+        // cluster", Amazon RDS API Reference, DBCluster), so an Aurora cluster is priced at
+        // its writer's class (the member with `IsClusterWriter`, DBClusterMember), times its
+        // members: stopping it stops "all the DB instances in your cluster" (Amazon Aurora
+        // User Guide, Stopping and starting an Amazon Aurora DB cluster).
         let mut writers: Vec<(usize, String)> = Vec::new();
         // MaxRecords as for DescribeDBInstances (Amazon RDS API Reference, DescribeDBClusters).
         let mut pages = self.rds.describe_db_clusters().max_records(100).into_paginator().send();
@@ -123,6 +126,7 @@ impl AwsScope {
                     global_cluster: c.global_cluster_identifier().map(String::from),
                     tags: tags(c.tag_list()),
                     created: time(c.cluster_create_time()),
+                    members: u32::try_from(c.db_cluster_members().len()).unwrap_or(u32::MAX),
                 });
             }
         }

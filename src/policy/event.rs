@@ -575,11 +575,18 @@ pub fn parse(text: &str) -> Result<Event, EventError> {
             let t = tags(&items(params.get("tags"), &format!("{p}.tags"))?, &format!("{p}.tags"))?;
             let arn = format!("arn:{partition}:rds:{region}:{account}:{kind}:{id}");
             let mut create = request(&format!("rds:{name}"), arn.clone(), &t, true);
-            // `rds:DatabaseEngine` (the SCP leaves Neptune's and DocumentDB's engines out) from
-            // the request's `Engine` where it has one; absent otherwise, as a snapshot's
-            // restore names none (service-2.json: `Engine` required for CreateDBInstance,
-            // CreateDBCluster and the S3 restores, optional for the snapshot restores).
-            if let Some(engine) = params.get("engine").and_then(Value::as_str) {
+            // `rds:DatabaseEngine` (the SCP leaves Neptune's and DocumentDB's engines out), from
+            // the request's `Engine`, only where the Service Authorization Reference lists the
+            // key: on the `db` resource the instance creates and restores name, and as an
+            // action key of CreateDBCluster and RestoreDBClusterFromS3. RestoreDBClusterFromSnapshot
+            // and RestoreDBClusterToPointInTime have no such key, though their requests carry
+            // an `Engine` (required in service-2.json for the former): AWS denies them untagged
+            // whatever the engine, and so does the checker.
+            let has_key = !matches!(
+                name.as_str(),
+                "RestoreDBClusterFromSnapshot" | "RestoreDBClusterToPointInTime" | "CreateDBInstanceReadReplica"
+            );
+            if has_key && let Some(engine) = params.get("engine").and_then(Value::as_str) {
                 create
                     .context
                     .insert("rds:DatabaseEngine".into(), vec![engine.to_string()]);

@@ -185,7 +185,7 @@ impl<W: Which> Kind for Databases<W> {
         super::Observation {
             state: d.state().as_str(),
             priced_type: d.class.clone(),
-            units: 1,
+            units: d.members.max(1),
             since: d.created,
         }
     }

@@ -140,3 +140,17 @@ fn a_bad_tag_sets_an_error_and_leaves_the_database_alone() {
     assert!(p.error.is_some());
     assert_eq!(changes(&Some(p)), ["set-tags"]);
 }
+
+#[test]
+fn a_cluster_counts_every_member_when_it_is_priced() {
+    use crate::kind::Kind;
+    let c = config();
+    let mut cluster = db("aurora-dev", "available");
+    cluster.members = 3;
+    cluster.class = Some("db.r6g.large".into());
+    let o = <crate::kind::database::DbClusters as Kind>::observe(&c, &cluster);
+    assert_eq!((o.units, o.priced_type.as_deref()), (3, Some("db.r6g.large")));
+    // A DB instance is one.
+    let o = <crate::kind::database::DbInstances as Kind>::observe(&c, &db("dev", "available"));
+    assert_eq!(o.units, 1);
+}
