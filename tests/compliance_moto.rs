@@ -53,14 +53,7 @@ async fn seed(moto: &Moto, account: &str) -> Seeded {
 
 async fn instance(moto: &Moto, account: &str, id: &str) -> (InstanceStateName, BTreeMap<String, String>) {
     let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_in(account, "us-east-1").await);
-    let out = ec2.describe_instances().instance_ids(id).send().await.unwrap();
-    let i = &out.reservations()[0].instances()[0];
-    let tags = i
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
-        .collect();
-    (i.state().unwrap().name().unwrap().clone(), tags)
+    support::world::instance_state(&ec2, id).await
 }
 
 async fn group(moto: &Moto, account: &str) -> (i32, BTreeMap<String, String>) {

@@ -272,24 +272,7 @@ async fn what_rds_cannot_stop_is_reported_once_and_a_bad_tag_leaves_a_database_a
 #[tokio::test(flavor = "multi_thread")]
 async fn databases_across_an_organization_are_kept_and_scanned() {
     let moto = Moto::start();
-    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
-    org.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let member = org
-        .create_account()
-        .account_name("dev")
-        .email("dev@example.com")
-        .send()
-        .await
-        .unwrap()
-        .create_account_status()
-        .unwrap()
-        .account_id()
-        .unwrap()
-        .to_string();
+    let member = support::moto::organization_with_member(&moto.sdk("us-east-1").await).await;
     let in_member = Rds::new(&moto.sdk_in(&member, "us-east-1").await);
     support::moto::database(&in_member, "team-db", &[("Schedule", "office-hours")]).await;
     support::moto::database(&in_member, "forgotten-db", &[("Team", "search")]).await;

@@ -40,14 +40,7 @@ async fn launch(ec2: &Ec2, tags: &[(&str, &str)], count: i32) -> Vec<String> {
 }
 
 async fn state(ec2: &Ec2, id: &str) -> (InstanceStateName, BTreeMap<String, String>) {
-    let out = ec2.describe_instances().instance_ids(id).send().await.unwrap();
-    let i = &out.reservations()[0].instances()[0];
-    let tags = i
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
-        .collect();
-    (i.state().unwrap().name().unwrap().clone(), tags)
+    support::world::instance_state(ec2, id).await
 }
 
 async fn running(ec2: &Ec2, id: &str) -> bool {

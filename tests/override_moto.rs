@@ -27,14 +27,7 @@ const EVENING: &str = "2026-11-25T10:30:00Z";
 const STOP: &str = "2026-11-25T11:01:00Z";
 
 async fn instance(ec2: &Ec2, id: &str) -> (InstanceStateName, BTreeMap<String, String>) {
-    let out = ec2.describe_instances().instance_ids(id).send().await.unwrap();
-    let i = &out.reservations()[0].instances()[0];
-    let tags = i
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
-        .collect();
-    (i.state().unwrap().name().unwrap().clone(), tags)
+    support::world::instance_state(ec2, id).await
 }
 
 async fn group_tags(sdk: &aws_types::SdkConfig, name: &str) -> BTreeMap<String, String> {
@@ -153,20 +146,7 @@ async fn an_override_round_trips_on_an_instance_and_a_group_and_is_refused_on_an
 #[tokio::test(flavor = "multi_thread")]
 async fn an_override_reaches_a_member_account_through_the_role_chain() {
     let moto = Moto::start();
-    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
-    support::moto::create_organization(&moto.sdk("us-east-1").await).await;
-    let member = org
-        .create_account()
-        .account_name("dev")
-        .email("dev@example.com")
-        .send()
-        .await
-        .unwrap()
-        .create_account_status()
-        .unwrap()
-        .account_id()
-        .unwrap()
-        .to_string();
+    let member = support::moto::organization_with_member(&moto.sdk("us-east-1").await).await;
     let in_member = Ec2::new(&moto.sdk_in(&member, "us-east-1").await);
     let id = support::world::launch(&in_member, &[("Schedule", "office-hours")], 1)
         .await

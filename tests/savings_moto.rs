@@ -102,20 +102,7 @@ async fn run(ec2: &Ec2, ty: &str, tags: &[(&str, &str)]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_savings_gives_per_schedule_and_per_account_figures_an_oracle_recomputes() {
     let moto = Moto::start();
-    let org = aws_sdk_organizations::Client::new(&moto.sdk("us-east-1").await);
-    support::moto::create_organization(&moto.sdk("us-east-1").await).await;
-    let member = org
-        .create_account()
-        .account_name("dev")
-        .email("dev@example.com")
-        .send()
-        .await
-        .unwrap()
-        .create_account_status()
-        .unwrap()
-        .account_id()
-        .unwrap()
-        .to_string();
+    let member = support::moto::organization_with_member(&moto.sdk("us-east-1").await).await;
     let mgmt_sdk = moto.sdk_in(MANAGEMENT, "us-east-1").await;
     let member_sdk = moto.sdk_in(&member, "us-east-1").await;
     let (mgmt, dev) = (Ec2::new(&mgmt_sdk), Ec2::new(&member_sdk));

@@ -14,19 +14,6 @@ use std::time::Duration;
 use support::daemon::{Daemon, command, wait_for};
 use support::moto::{MANAGEMENT, Moto};
 
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("OFFHOURS_PYTHON") {
-        return p.into();
-    }
-    if let Ok(moto) = std::env::var("OFFHOURS_MOTO_SERVER") {
-        let p = PathBuf::from(moto).with_file_name("python");
-        if p.exists() {
-            return p;
-        }
-    }
-    "python3".into()
-}
-
 fn chromium() -> PathBuf {
     let p = std::env::var("OFFHOURS_CHROMIUM").map_or_else(|_| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
@@ -122,7 +109,7 @@ async fn the_status_page_and_a_resource_page_work_in_headless_chromium_against_t
         .unwrap()
         .1;
     let dir = tempfile::tempdir().unwrap();
-    let seeded = Command::new(python())
+    let seeded = Command::new(support::python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py"))
         .args(["--seed", &endpoint, dir.path().to_str().unwrap()])
         .output()

@@ -293,6 +293,24 @@ pub async fn create_organization(sdk: &SdkConfig) -> String {
         .to_string()
 }
 
+/// An organization (its management account is the caller's) with one member account
+/// `dev`; returns the member's id.
+pub async fn organization_with_member(sdk: &SdkConfig) -> String {
+    create_organization(sdk).await;
+    aws_sdk_organizations::Client::new(sdk)
+        .create_account()
+        .account_name("dev")
+        .email("dev@example.com")
+        .send()
+        .await
+        .unwrap()
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_string()
+}
+
 /// Writes a config file into a fresh directory.
 pub fn config(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -553,3 +553,21 @@ pub async fn launch(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)], count: i32
         .map(|i| i.instance_id().unwrap().to_string())
         .collect()
 }
+
+/// An instance's state and tags, as EC2 describes them.
+pub async fn instance_state(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> (
+    aws_sdk_ec2::types::InstanceStateName,
+    std::collections::BTreeMap<String, String>,
+) {
+    let out = ec2.describe_instances().instance_ids(id).send().await.unwrap();
+    let i = &out.reservations()[0].instances()[0];
+    let tags = i
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect();
+    (i.state().unwrap().name().unwrap().clone(), tags)
+}
