@@ -42,7 +42,8 @@ enum Command {
     /// Show a schedule's next transitions and the Auto Scaling actions it compiles to.
     Explain(ExplainArgs),
     /// Run the daemon: a pass every interval and at each EC2 transition; /metrics,
-    /// /healthz, /readyz; SIGHUP reloads the config; SIGTERM stops cleanly.
+    /// /healthz, /readyz, the status page at /; SIGHUP reloads the config; SIGTERM stops
+    /// cleanly.
     Run,
     /// Print every change a pass would make, per account, region and resource; write nothing.
     Plan(PassArgs),

@@ -451,7 +451,7 @@ pub struct RawNotifications {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    /// Address to listen on for /metrics, /healthz and /readyz (port 0: any free port, logged
+    /// Address to listen on for the status page, /metrics, /healthz and /readyz (port 0: any free port, logged
     /// at start-up).
     #[serde(default = "default_listen")]
     pub listen: String,
