@@ -157,8 +157,12 @@ pub async fn run(path: PathBuf, initial: Config, shard: Option<Shard>) -> Result
     let mut passes = 0u64;
     // What the webhook has been told, so each standing error is posted once.
     let standing = Arc::new(std::sync::Mutex::new(crate::notify::Standing::default()));
-    // The stop transitions warned of, so each is warned of once.
-    let told = Arc::new(std::sync::Mutex::new(crate::notice::Told::default()));
+    // The stop transitions warned of, so each is warned of once, across restarts too.
+    let told = {
+        let c = config.read().expect("config lock");
+        let kept = std::fs::read_to_string(told_path(&c)).unwrap_or_default();
+        Arc::new(std::sync::Mutex::new(crate::notice::Told::from_json(&kept)))
+    };
     while !stop.is_cancelled() {
         let cfg = config.read().expect("config lock").clone();
         health.beat(&cfg);
@@ -307,15 +311,19 @@ fn warn_before_stops(
         chrono::Duration::minutes(i64::from(minutes)),
     );
     let fresh = told.lock().expect("notice lock").fresh(due, report.now);
+    if !fresh.is_empty() {
+        keep_told(cfg, told);
+    }
     for n in fresh {
         let payload = crate::notice::message(&n, report.now);
-        let (url, told, metrics) = (url.clone(), told.clone(), metrics.clone());
+        let (url, told, metrics, cfg) = (url.clone(), told.clone(), metrics.clone(), cfg.clone());
         tokio::spawn(async move {
             match crate::notify::post(&url, &payload).await {
                 Ok(()) => info!(schedule = %n.schedule, at = %n.at, "warned of the stop"),
                 Err(e) => {
                     warn!(schedule = %n.schedule, at = %n.at, error = %e, "the warning before a stop was not delivered; the next pass tries again");
                     told.lock().expect("notice lock").failed(&n);
+                    keep_told(&cfg, &told);
                     metrics
                         .errors
                         .get_or_create(&crate::metrics::KindLabel { kind: "webhook".into() })
@@ -323,6 +331,25 @@ fn warn_before_stops(
                 }
             }
         });
+    }
+}
+
+/// Where the record of warnings sent is kept.
+fn told_path(cfg: &Config) -> std::path::PathBuf {
+    cfg.state_dir().join("notices.json")
+}
+
+/// Keeps the record of warnings sent (written whole, then renamed into place); a failure is
+/// logged: at worst a restarted daemon warns a second time.
+fn keep_told(cfg: &Config, told: &Arc<std::sync::Mutex<crate::notice::Told>>) {
+    let text = told.lock().expect("notice lock").to_json();
+    let path = told_path(cfg);
+    let tmp = path.with_extension("json.tmp");
+    let done = std::fs::create_dir_all(cfg.state_dir())
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = done {
+        warn!(path = %path.display(), error = %e, "cannot keep the record of warnings sent; a restart may warn again");
     }
 }
 

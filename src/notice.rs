@@ -71,13 +71,28 @@ pub fn due(cfg: &Config, inventory: &[Seen], now: DateTime<Utc>, within: Duratio
     out.into_values().collect()
 }
 
-/// The notices already sent (or being sent), so that each stop transition is told once.
-#[derive(Debug, Default, Clone)]
+/// The notices already sent (or being sent), so that each stop transition is told once,
+/// across restarts too ([`Told::to_json`], [`Told::from_json`]: the daemon keeps them in
+/// `state_dir`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Told {
     sent: BTreeSet<(String, DateTime<Utc>)>,
 }
 
 impl Told {
+    /// The record, to keep.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A kept record; one that cannot be read is an empty one (a warning may then come twice,
+    /// never not at all).
+    #[must_use]
+    pub fn from_json(text: &str) -> Self {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
     /// Keeps the notices not told yet and remembers them; forgets transitions past `now`.
     pub fn fresh(&mut self, notices: Vec<Notice>, now: DateTime<Utc>) -> Vec<Notice> {
         self.sent.retain(|(_, at)| *at > now);

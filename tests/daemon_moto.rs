@@ -627,13 +627,13 @@ async fn the_warning_before_a_stop_reaches_the_webhook_once() {
         .remove(0);
     let other = support::world::launch(&ec2, &[("Team", "search")], 1).await.remove(0);
     let (port, got) = receiver();
-    // A daily window that closes four minutes from now (on a minute), whatever the time the
+    // A daily window that closes six minutes from now (on a minute), whatever the time the
     // test runs at; the warning comes ten minutes before, so at once.
     let now = chrono::Utc::now();
-    let close = now + chrono::Duration::minutes(4);
+    let close = now + chrono::Duration::minutes(6);
     let open = close - chrono::Duration::hours(3);
     let text = format!(
-        "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nteam_tag: Team\n\
+        "timezone: UTC\ninterval_seconds: 10\njitter_seconds: 0\nregions: [us-east-1]\nteam_tag: Team\nstate_dir: state\n\
          server:\n  listen: 127.0.0.1:0\ninstances:\n  grace_minutes: 0\n\
          notifications:\n  webhook_url_env: TEST_WEBHOOK\n  notice_minutes: 10\n\
          schedules:\n  closing:\n    running: [\"Mon-Sun {}-{}\"]\n",
@@ -678,4 +678,17 @@ async fn the_warning_before_a_stop_reaches_the_webhook_once() {
     assert!(!d.logs().contains("SECRET"), "the webhook URL is never logged");
     d.signal("-TERM");
     d.wait_exit(Duration::from_secs(40));
+    // Restarted inside the window: the record kept in state_dir holds; no second warning.
+    assert!(
+        cfg.parent().unwrap().join("state/notices.json").exists(),
+        "the record is kept in state_dir"
+    );
+    let mut again = Daemon::spawn(command(&cfg, &env, &[]));
+    wait_for("two passes after the restart", Duration::from_secs(60), || {
+        again.passes() >= 2
+    });
+    assert!(chrono::Utc::now() < close, "still inside the window");
+    assert_eq!(warnings().len(), 1, "no second warning after a restart");
+    again.signal("-TERM");
+    again.wait_exit(Duration::from_secs(40));
 }

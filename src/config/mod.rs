@@ -404,6 +404,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where offhours keeps its own files (`state_dir`, relative to the config file).
+    #[must_use]
+    pub fn state_dir(&self) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(&self.raw.state_dir)
+    }
+
     /// The tag that names a resource's team (`team_tag`), if configured.
     #[must_use]
     pub fn team_tag(&self) -> Option<&str> {

@@ -137,3 +137,23 @@ fn each_stop_is_told_once_and_a_failed_delivery_is_tried_again() {
     let next = told.fresh(due(&c, &inventory(), thu, Duration::minutes(15)), thu);
     assert_eq!(next[0].at, at("2026-11-26T11:00:00Z"));
 }
+
+#[test]
+fn what_was_told_survives_a_restart() {
+    let c = cfg();
+    let now = at("2026-11-25T10:50:00Z");
+    let mut told = Told::default();
+    assert_eq!(
+        told.fresh(due(&c, &inventory(), now, Duration::minutes(15)), now).len(),
+        1
+    );
+    let mut again = Told::from_json(&told.to_json());
+    assert_eq!(again, told);
+    assert!(
+        again
+            .fresh(due(&c, &inventory(), now, Duration::minutes(15)), now)
+            .is_empty()
+    );
+    // A record that cannot be read starts empty.
+    assert_eq!(Told::from_json("not json"), Told::default());
+}
