@@ -50,12 +50,7 @@ pub fn due(cfg: &Config, inventory: &[Seen], now: DateTime<Utc>, within: Duratio
         {
             continue;
         }
-        let team = cfg
-            .team_tag()
-            .and_then(|k| r.tag(k))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(String::from);
+        let team = r.team(cfg);
         out.entry((next.at, s.name.clone()))
             .or_insert_with(|| Notice {
                 schedule: s.name.clone(),

@@ -89,23 +89,23 @@ impl Prices {
     }
 }
 
-/// Hours `s` holds a resource off between `from` and `from + days`.
+/// Hours `s` holds a resource off between `from` and `from + days`: the stopped spans of
+/// its windows, holidays and uptime events. A `start-only` schedule never stops anything,
+/// so it saves nothing; a `stop-only` one is credited with its stopped spans (people start
+/// their resources when they need them, so it saves at least that).
 #[must_use]
 pub fn hours_off(s: &Schedule, from: DateTime<Utc>, days: i64) -> f64 {
+    if s.mode == crate::schedule::Mode::StartOnly {
+        return 0.0;
+    }
     let to = from + Duration::days(days);
-    let mut at = from;
-    let mut state = s.state_at(from);
+    let (mut at, mut state) = (from, s.state_at(from));
     let mut off = Duration::zero();
-    // Up to several transitions a day (windows, holidays, uptime events).
-    for t in s.next_transitions(from, (days as usize + 1) * 8) {
-        if t.at >= to {
-            break;
-        }
+    for t in s.transitions(from, to) {
         if state == State::Stopped {
             off += t.at - at;
         }
-        at = t.at;
-        state = s.state_at(t.at);
+        (at, state) = (t.at, t.action.target());
     }
     if state == State::Stopped {
         off += to - at;
@@ -228,8 +228,13 @@ pub struct Potential {
     pub resources: Vec<Line>,
 }
 
-fn line(cfg: &Config, prices: &Prices, r: &Seen, s: &Schedule, now: DateTime<Utc>) -> Line {
-    let month = hours_off(s, now, WINDOW_DAYS);
+/// Hours off per schedule (by name), walked once for all the resources that follow it.
+type Walked = BTreeMap<String, f64>;
+
+fn line(cfg: &Config, prices: &Prices, r: &Seen, s: &Schedule, now: DateTime<Utc>, walked: &mut Walked) -> Line {
+    let month = *walked
+        .entry(s.name.clone())
+        .or_insert_with(|| hours_off(s, now, WINDOW_DAYS));
     let week = month * 7.0 / WINDOW_DAYS as f64;
     let o = &r.observation;
     let price = prices.of(&r.region, o.priced_type.as_deref());
@@ -240,11 +245,7 @@ fn line(cfg: &Config, prices: &Prices, r: &Seen, s: &Schedule, now: DateTime<Utc
         resource_type: r.resource_type,
         resource_id: r.id.clone(),
         schedule: s.name.clone(),
-        team: cfg
-            .team_tag()
-            .and_then(|k| r.tag(k))
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty()),
+        team: r.team(cfg),
         priced_type: o.priced_type.clone(),
         units: o.units,
         hourly_price: price.map(|(p, _)| p),
@@ -279,12 +280,13 @@ pub fn project(
 ) -> Projection {
     let mut scheduled = Vec::new();
     let mut potential = Vec::new();
+    let mut walked = Walked::new();
     for r in inventory {
         match tags::resolve(cfg, r.tag(&cfg.tag_key)) {
-            Resolution::Scheduled(s) => scheduled.push(line(cfg, prices, r, &s, now)),
+            Resolution::Scheduled(s) => scheduled.push(line(cfg, prices, r, &s, now, &mut walked)),
             Resolution::Unscheduled => {
                 if let Some(s) = if_schedule {
-                    potential.push(line(cfg, prices, r, s, now));
+                    potential.push(line(cfg, prices, r, s, now, &mut walked));
                 }
             }
             Resolution::Invalid(_) => {}

@@ -61,14 +61,6 @@ fn schedule_of(cfg: &Config, r: &Seen) -> Resolution {
     tags::resolve(cfg, r.tag(&cfg.tag_key))
 }
 
-fn team(cfg: &Config, r: &Seen) -> Option<String> {
-    cfg.team_tag()
-        .and_then(|k| r.tag(k))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(String::from)
-}
-
 /// What comes next for a resource: its override's end, else its schedule's next transition.
 fn next(cfg: &Config, r: &Seen, now: DateTime<Utc>) -> Option<String> {
     let Resolution::Scheduled(s) = schedule_of(cfg, r) else {
@@ -247,8 +239,8 @@ fn resources(cfg: &Config, report: &PassReport, now: DateTime<Utc>) -> Markup {
         .inventory
         .iter()
         .filter_map(|r| match schedule_of(cfg, r) {
-            Resolution::Scheduled(s) => Some((r, team(cfg, r), s.name.clone())),
-            Resolution::Invalid(_) => Some((r, team(cfg, r), r.tag(&cfg.tag_key).unwrap_or_default().to_string())),
+            Resolution::Scheduled(s) => Some((r, r.team(cfg), s.name.clone())),
+            Resolution::Invalid(_) => Some((r, r.team(cfg), r.tag(&cfg.tag_key).unwrap_or_default().to_string())),
             Resolution::Unscheduled => None,
         })
         .collect();
@@ -440,7 +432,7 @@ pub fn resource_page(
     let body = html! {
         p { a href="/" { "← status" } }
         h1 { (r.resource_type.as_str()) " " (r.id) }
-        p.muted { "account " (r.account) ", region " (r.region) (team(cfg, r).map(|t| format!(", team {t}")).unwrap_or_default()) }
+        p.muted { "account " (r.account) ", region " (r.region) (r.team(cfg).map(|t| format!(", team {t}")).unwrap_or_default()) }
         p { "State when the last pass listed it: " span class=(r.observation.state) #state { (r.observation.state) }
             @let done = applied(&snap.report, r);
             @if !done.is_empty() { " · then applied: " (done.join(", ")) }

@@ -56,8 +56,10 @@ impl GroupApi for AwsScope {
                     tags,
                     actions: Vec::new(),
                     created: g.created_time().and_then(from_aws),
-                    // A mixed instances policy's first override (the members, when there are
-                    // any, are the controller's to read from the instance listing).
+                    // A mixed instances policy's first override (AutoScalingGroup
+                    // `MixedInstancesPolicy.LaunchTemplate.Overrides[].InstanceType`, Amazon EC2
+                    // Auto Scaling API Reference, LaunchTemplateOverrides); else the controller
+                    // reads its members' `InstanceType` from the instance listing.
                     instance_type: g
                         .mixed_instances_policy()
                         .and_then(|m| m.launch_template())

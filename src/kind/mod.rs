@@ -297,6 +297,24 @@ impl Seen {
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags.get(key).map(String::as_str)
     }
+
+    /// Its team: the `team_tag` value, trimmed, with control characters written as escapes
+    /// (it is read from a tag; pages, messages and CSV escape it further for their own form).
+    #[must_use]
+    pub fn team(&self, cfg: &Config) -> Option<String> {
+        let t = self.tag(cfg.team_tag()?)?.trim();
+        (!t.is_empty()).then(|| {
+            t.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_unicode().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+    }
 }
 
 /// A kind of resource: its name, its observed type, its tags, its pure planner and its

@@ -56,6 +56,14 @@ fn hours_off_walk_the_window_with_its_holidays() {
     assert_eq!(hours_off(xmas, from, 30), 4.0 * 108.0 + 24.0 + 12.0);
     // From Wednesday 19:00: the first hour runs, then the evening is off.
     assert_eq!(hours_off(plain, at("2026-12-02T10:00:00Z"), 1), 12.0);
+    // Five windows a day (ten transitions): 19 hours off each of the 30 days.
+    let many = cfg(
+        "  hourly:\n    running: [\"Mon-Sun 00:00-01:00\", \"Mon-Sun 02:00-03:00\", \"Mon-Sun 04:00-05:00\", \"Mon-Sun 06:00-07:00\", \"Mon-Sun 08:00-09:00\"]\n",
+    );
+    assert_eq!(hours_off(many.schedule("hourly").unwrap(), from, 30), 30.0 * 19.0);
+    // A start-only schedule never stops anything: it saves nothing.
+    let start_only = cfg("  starter:\n    running: [\"Mon-Fri 08:00-20:00\"]\n    mode: start-only\n");
+    assert_eq!(hours_off(start_only.schedule("starter").unwrap(), from, 30), 0.0);
 }
 
 #[test]
